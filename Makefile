@@ -1,0 +1,48 @@
+# pdcompose developer entry points. Everything a test needs is installed from here (`make setup`).
+SHELL  := /bin/bash
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PDC    := $(BIN)/pdcompose
+EXAMPLE ?= examples/deepseek-r1-gb200.yaml
+
+.PHONY: setup run test e2e bench images lint clean
+
+## setup: virtualenv with pdcompose (editable) + test tools, and the Docker Compose v2 CLI plugin
+setup: $(VENV)/.setup-done
+	@scripts/install-compose-plugin.sh "$(BIN)/python"
+
+$(VENV)/.setup-done: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev,mock]'
+	@touch $@
+
+## run: set up, validate and render the built-in example, print its plan and command lines
+run: setup
+	$(PDC) validate $(EXAMPLE)
+	$(PDC) render $(EXAMPLE) -o out
+	$(PDC) plan $(EXAMPLE)
+	$(PDC) plan $(EXAMPLE) --commands
+
+## test: unit, golden and Docker integration tests (images are built on demand, once)
+test: setup
+	$(BIN)/pytest -m "not e2e"
+
+## e2e: rehearse the guide's whole 7-host deployment on the local Docker engine
+e2e: setup images
+	$(BIN)/pytest -m e2e tests/e2e
+
+## bench: whole-process benchmarks (medians), printed and written to bench-results/
+bench: setup images
+	$(BIN)/python benchmarks/run.py
+
+## images: the offline base image, the mock vLLM image and the vllm-router image
+images: setup
+	PYTHON="$(BIN)/python" images/build.sh all
+
+lint: setup
+	$(BIN)/ruff check pdcompose tests benchmarks
+
+clean:
+	rm -rf $(VENV) out build dist bench-results .pytest_cache .hypothesis

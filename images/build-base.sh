@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Build the local base image every pdcompose image starts FROM, with no registry:
+# debootstrap a minimal Debian from the machine's own apt mirror, then `docker import` it.
+# Reused when present: the base changes only when this script does (its hash is a label).
+set -euo pipefail
+
+TAG=${PDCOMPOSE_BASE_IMAGE:-pdcompose/base:bookworm}
+SUITE=${PDCOMPOSE_BASE_SUITE:-bookworm}
+HERE=$(cd "$(dirname "$0")" && pwd)
+RECIPE_HASH=$(sha256sum "$HERE/build-base.sh" | cut -c1-16)
+
+existing=$(docker image inspect --format '{{ index .Config.Labels "io.pdcompose.recipe" }}' "$TAG" 2>/dev/null || true)
+if [ "$existing" = "$RECIPE_HASH" ]; then
+  echo "base image $TAG is up to date"
+  exit 0
+fi
+
+if ! command -v debootstrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+  else
+    echo "error: debootstrap is missing; install it (sudo apt-get install debootstrap) and re-run" >&2
+    exit 1
+  fi
+fi
+
+# The mirror apt already uses on this machine: the only Debian source reachable without a registry.
+mirror=$(grep -rhoE '^URIs: *\S+' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -n1 || true)
+[ -n "$mirror" ] || mirror=$(grep -hoE '^deb +\S+' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | head -n1 || true)
+mirror=${mirror:-http://deb.debian.org/debian}
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+echo "debootstrap $SUITE from $mirror (about a minute)"
+debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+  "$SUITE" "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
+  || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
+rm -rf "$work"/rootfs/var/cache/apt/archives/*.deb "$work"/rootfs/var/cache/apt/*.bin \
+       "$work"/rootfs/var/lib/apt/lists/* "$work"/rootfs/usr/share/doc/* "$work"/rootfs/usr/share/man/*
+tar --numeric-owner -C "$work/rootfs" -c . | docker import \
+  --change 'ENV LANG=C.UTF-8' \
+  --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  --change "LABEL io.pdcompose.recipe=$RECIPE_HASH" \
+  --change 'CMD ["/bin/bash"]' - "$TAG" >/dev/null
+docker run --rm "$TAG" python3 -c 'import sys; print("base image ready: python", sys.version.split()[0])'
