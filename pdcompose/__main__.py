@@ -1,0 +1,3 @@
+from pdcompose.cli import main
+
+main()

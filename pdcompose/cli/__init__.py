@@ -1,0 +1,42 @@
+"""The `pdcompose` command. Thin: parse, call the library, print. Heavy imports happen inside
+commands, so `pdcompose --help` stays fast."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from pdcompose import __version__
+from pdcompose.cli import common, topology_cmds
+
+app = typer.Typer(
+    name="pdcompose", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Prefill/decode-disaggregated vLLM on plain Docker hosts: one topology file -> per-host Compose "
+         "bundles -> health-gated deploys. Commands read ./pdcompose.yaml unless given -f FILE.",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"pdcompose {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Tracebacks and Docker command lines")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit")] = False,
+) -> None:
+    common.VERBOSE["on"] = verbose
+
+
+for command in (topology_cmds.init, topology_cmds.validate, topology_cmds.plan, topology_cmds.render,
+                topology_cmds.schema):
+    app.command()(command)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,92 @@
+"""Options every command shares, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import functools
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from pdcompose.cli import output
+from pdcompose.errors import Issue, PdcomposeError, TopologyError
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_FILE = "pdcompose.yaml"
+DEFAULT_OUT = "out"
+VERBOSE = {"on": False}
+
+TopologyArg = Annotated[Path | None, typer.Argument(
+    show_default=False, help="Topology file (same as -f; default: ./pdcompose.yaml)")]
+FileOpt = Annotated[Path | None, typer.Option("--file", "-f", show_default=False,
+                                              help="Topology file (default: ./pdcompose.yaml)")]
+OutOpt = Annotated[Path, typer.Option("--output", "-o", help="Rendered bundle directory")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout")]
+RehearsalOpt = Annotated[bool, typer.Option("--rehearsal", help=(
+    "Rehearse on the local Docker engine: mock vLLM image, loopback addresses, no GPUs"))]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Treat warnings as errors")]
+
+
+def topology_path(positional: Path | None, option: Path | None) -> Path:
+    if positional and option and positional != option:
+        raise PdcomposeError(f"two topology files given ({positional} and -f {option}); pass one")
+    return positional or option or Path(DEFAULT_FILE)
+
+
+def handles_errors(fn: F) -> F:
+    """Run a command: PdcomposeError -> `error: ...` and its exit code; Ctrl-C -> 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = bool(kwargs.get("as_json"))
+        try:
+            return fn(*args, **kwargs)
+        except TopologyError as exc:
+            report_issues(exc.issues + exc.warnings, as_json)
+            raise typer.Exit(exc.exit_code) from None
+        except PdcomposeError as exc:
+            if VERBOSE["on"]:
+                output.console(stderr=True).print(output.redact(traceback.format_exc()))
+            if as_json:
+                output.print_json({"status": "error", "error": str(exc)})
+            else:
+                output.error_line(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            output.error_line("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def report_issues(issues: list[Issue], as_json: bool) -> None:
+    if as_json:
+        errors = [i.as_dict() for i in issues if i.severity == "error"]
+        output.print_json({"status": "error" if errors else "ok", "issues": [i.as_dict() for i in issues]})
+        return
+    for issue in issues:
+        if issue.severity == "warning":
+            output.warn(issue.format().replace(": warning: ", ": ", 1))
+        else:
+            output.error_line(issue.format().replace(": error: ", ": ", 1))
+    count = sum(i.severity == "error" for i in issues)
+    if count:
+        output.note(f"{count} error{'s' if count > 1 else ''}; nothing was written")
+
+
+def load_plan(path: Path, rehearsal: bool, strict: bool = False, quiet: bool = False):  # type: ignore[no-untyped-def]
+    """Topology file -> (plan, warnings); warnings printed on stderr unless quiet."""
+    from pdcompose import topology
+    from pdcompose.plan import build_plan
+
+    resolved = topology.load(path)
+    plan, warnings = build_plan(resolved, rehearsal=rehearsal or None)
+    output.register_secret_env(*(s.from_env for s in plan.secrets))
+    if strict and warnings:
+        raise TopologyError([Issue(w.code, w.path, w.message, "error", w.file, w.line, w.column) for w in warnings])
+    if not quiet:
+        for w in warnings:
+            output.warn(w.format().replace(": warning: ", ": ", 1))
+    return plan, warnings

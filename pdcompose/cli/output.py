@@ -1,0 +1,89 @@
+"""Console output: results on stdout, diagnostics on stderr, secrets redacted from both.
+
+Every stream pdcompose prints to is wrapped in a redactor that replaces the current values of the
+environment variables holding secrets (HF_TOKEN and every `from_env` a topology names), so a token can
+never leak through a message, a table or a relayed container log line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import IO, Any
+
+SECRET_ENV_DEFAULT = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "OPENAI_API_KEY", "VLLM_API_KEY")
+_secret_names: set[str] = set(SECRET_ENV_DEFAULT)
+
+
+def register_secret_env(*names: str) -> None:
+    _secret_names.update(names)
+
+
+def redact(text: str) -> str:
+    for name in _secret_names:
+        value = os.environ.get(name)
+        if value and len(value) >= 4:
+            text = text.replace(value, f"<${name}>")
+    return text
+
+
+class RedactingStream:
+    def __init__(self, stream: IO[str]):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(redact(text))
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream, "encoding", "utf-8")
+
+
+_consoles: dict[str, Any] = {}
+
+
+def console(stderr: bool = False) -> Any:
+    """A rich Console on stdout or stderr (created on first use: rich is not imported for --help)."""
+    key = "err" if stderr else "out"
+    if key not in _consoles:
+        from rich.console import Console
+
+        stream = sys.stderr if stderr else sys.stdout
+        _consoles[key] = Console(file=RedactingStream(stream), stderr=stderr, highlight=False, soft_wrap=True)  # type: ignore[arg-type]
+    return _consoles[key]
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(redact(json.dumps(data, indent=2, sort_keys=False, default=str)) + "\n")
+
+
+def say(message: str) -> None:
+    console().print(message)
+
+
+def note(message: str) -> None:
+    console(stderr=True).print(message)
+
+
+def warn(message: str) -> None:
+    console(stderr=True).print(f"[yellow]warning:[/] {_escape(message)}")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def error_line(message: str) -> None:
+    console(stderr=True).print(f"[bold red]error:[/] {_escape(message)}")

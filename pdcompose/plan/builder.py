@@ -1,0 +1,137 @@
+"""Topology -> Plan. Pure: no I/O (presets were loaded by the topology layer)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from pdcompose import __version__
+from pdcompose.plan import vllm
+from pdcompose.plan.allocate import RPC_PORT, HostBook, allocate_node
+from pdcompose.plan.findings import Findings
+from pdcompose.plan.hosts import HostFacts, host_facts
+from pdcompose.plan.layers import NodeRef, node_refs
+from pdcompose.plan.models import Container, Host, Plan, Router, Secret
+from pdcompose.plan.rehearsal import rehearse
+from pdcompose.plan.router import router_container
+from pdcompose.plan.warnings import plan_warnings
+from pdcompose.topology import Resolved
+
+
+def build_plan(resolved: Resolved, *, rehearsal: bool | None = None) -> tuple[Plan, list]:
+    """The plan and its warnings. Raises TopologyError with every error found."""
+    if rehearsal is None:
+        rehearsal = resolved.topology.rehearsal.enabled
+    if rehearsal:
+        resolved = rehearse(resolved)
+    findings = Findings(resolved.source, resolved.warnings)
+    t = resolved.topology
+    model = t.model or next((r.model for r in reversed(resolved.recipes) if r.model), None)
+    if not model:
+        findings.error("missing-model", ("model",), "missing: the model to serve (a Hugging Face id or a path)")
+    if not t.image and not rehearsal:
+        findings.error("missing-image", ("image",), "missing: the vLLM image to run, e.g. vllm/vllm-openai:v0.11.0")
+    facts = host_facts(resolved)
+    books = {name: HostBook(f) for name, f in facts.items()}
+    workers = _workers(resolved, facts, books, model or "", findings)
+    router_host = facts[t.router.host]
+    router = router_container(resolved, router_host, workers, findings)
+    hosts = _hosts(resolved, facts, workers, router)
+    plan_warnings(resolved, hosts, workers, findings)
+    _check_ports(hosts, findings)
+    findings.raise_errors()
+    plan = Plan(
+        pdcompose_version=__version__, cluster=t.name, source=resolved.source.name, model=model or "",
+        served_model_name=_served_name(workers, model or ""), rehearsal=rehearsal, fingerprint="",
+        health_timeout=t.health.deploy_timeout,
+        secrets=[Secret(name="hf_token", from_env=t.hf_token.from_env)] if t.hf_token else [],
+        hosts=hosts, router=Router(host=router_host.name, url=router.url,
+                                   prefill_urls=[c.url for c in workers if c.role == "prefill"],
+                                   decode_urls=[c.url for c in workers if c.role == "decode"]))
+    return plan.model_copy(update={"fingerprint": fingerprint(plan)}), findings.warnings
+
+
+def fingerprint(plan: Plan) -> str:
+    """Identifies what runs (not where the file was): tags bench results and deploy state."""
+    data = plan.model_dump(mode="json", exclude={"fingerprint", "source", "pdcompose_version"})
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _workers(r: Resolved, facts: dict[str, HostFacts], books: dict[str, HostBook], model: str,
+             findings: Findings) -> list[Container]:
+    out = []
+    masters: dict[tuple[str, int], tuple[HostFacts, int]] = {}
+    for ref in node_refs(r):
+        flags = vllm.node_flags(r, ref)
+        first = ref.inst.nodes[0]
+        first_gpus = len(first.gpus) if first.gpus is not None else len(facts[first.host].gpus)
+        shape = vllm.node_shape(r, ref, flags, first_gpus, findings)
+        book = books[ref.node_cfg.host]
+        alloc = allocate_node(book, ref.loc, shape.gpus, ref.node_cfg.gpus, ref.setting("port"),
+                              ref.setting("nixl_port"), findings)
+        key = (ref.role, ref.instance)
+        if ref.node == 0:
+            masters[key] = (book.facts, ref.setting("rpc_port") or RPC_PORT + alloc.slot)
+        master, rpc_port = masters[key]
+        inputs = vllm.NodeInputs(ref, book.facts, master, shape, alloc, rpc_port,
+                                 ref.setting("image") or r.topology.image or "", model)
+        container = vllm.vllm_container(r, inputs, flags, findings)
+        out.append(container.model_copy(update={"labels": {**container.labels,
+                                                           "io.pdcompose.host": ref.node_cfg.host}}))
+    return out
+
+
+def _hosts(r: Resolved, facts: dict[str, HostFacts], workers: list[Container], router: Container) -> list[Host]:
+    t = r.topology
+    out = []
+    for name, f in facts.items():
+        mine = [c for c in workers if c.labels["io.pdcompose.host"] == name]
+        if name == t.router.host:
+            mine.append(router)
+        if not mine:
+            continue
+        requires = [] if t.rehearsal.enabled or not f.profile else list(f.profile.requires)
+        used = {s for c in mine for s in c.secrets}
+        secrets = [Secret(name="hf_token", from_env=t.hf_token.from_env)] if t.hf_token and "hf_token" in used else []
+        out.append(Host(name=name, address=f.address, context=f.context, project=f"{t.name}-{name}",
+                        profile=f.profile_name, requires=requires, secrets=secrets,
+                        containers=[_labelled(c, t.name, name) for c in mine]))
+    return out
+
+
+def _labelled(c: Container, cluster: str, host: str) -> Container:
+    labels = {"io.pdcompose.cluster": cluster, "io.pdcompose.host": host, **c.labels}
+    return c.model_copy(update={"labels": dict(sorted(labels.items()))})
+
+
+def _served_name(workers: list[Container], model: str) -> str:
+    for c in workers:
+        if "--served-model-name" in c.command:
+            return c.command[c.command.index("--served-model-name") + 1]
+    return model
+
+
+def _check_ports(hosts: list[Host], findings: Findings) -> None:
+    for host in hosts:
+        taken: dict[int, tuple[str, str]] = {}
+        for c in host.containers:
+            for use in c.ports:
+                for port in range(use.port, use.port + use.count):
+                    if port in taken:
+                        other_service, other_purpose = taken[port]
+                        findings.error("port-collision", _loc_of(c), (
+                            f"port {port} on host '{host.name}' is taken twice: by {c.service} ({use.purpose}) "
+                            f"and by {other_service} ({other_purpose}); set a different port, rpc_port or "
+                            "nixl_port"))
+                    elif port > 65535:
+                        findings.error("port-range", _loc_of(c), f"{use.purpose} range of {c.service} "
+                                                                 f"passes port 65535")
+                    else:
+                        taken[port] = (c.service, use.purpose)
+
+
+def _loc_of(c: Container) -> tuple:
+    return ("router",) if c.role == "router" else (c.role, c.instance, "nodes", c.node)
+
+
+__all__ = ["NodeRef", "build_plan", "fingerprint"]

@@ -1,0 +1,47 @@
+"""Per-host facts the planner needs, with every default applied in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pdcompose.topology import Resolved
+from pdcompose.topology.presets import Profile
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    name: str
+    address: str              # "" when the host has none (validated before it matters)
+    context: str
+    gpus: tuple[int | str, ...]
+    interface: str | None
+    profile_name: str | None
+    profile: Profile | None
+
+    @property
+    def url_host(self) -> str:
+        return f"[{self.address}]" if ":" in self.address else self.address
+
+
+def host_facts(resolved: Resolved) -> dict[str, HostFacts]:
+    t = resolved.topology
+    out = {}
+    for name, host in t.hosts.items():
+        profile = resolved.profile_of(name)
+        gpus = host.gpus if host.gpus is not None else t.defaults.gpus
+        if gpus is None:
+            gpus = list(range(profile.gpus_per_host or 0)) if profile else []
+        out[name] = HostFacts(
+            name=name,
+            address=host.address or "",
+            context=host.context or name,
+            gpus=tuple(gpus),
+            interface=host.interface or t.defaults.interface,
+            profile_name=host.profile or t.defaults.profile or _recipe_profile(resolved),
+            profile=profile,
+        )
+    return out
+
+
+def _recipe_profile(resolved: Resolved) -> str | None:
+    return next((r.profile for r in reversed(resolved.recipes) if r.profile), None)

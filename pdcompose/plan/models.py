@@ -1,0 +1,137 @@
+"""The Plan: everything derived from a topology, per host and per container.
+
+Frozen and free of Docker or Jinja types. `out/plan.json` is this model serialised, so deploy,
+status, doctor and bench work from a render without re-deriving anything.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Role = Literal["prefill", "decode", "router"]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SecretRef(Frozen):
+    """An environment value taken from the deployer's environment at `up` time; never a literal."""
+
+    from_env: str
+
+
+class Secret(Frozen):
+    """A Compose secret: the file /run/secrets/<name> in the container, filled from an env var."""
+
+    name: str
+    from_env: str
+
+
+class Ulimit(Frozen):
+    soft: int
+    hard: int
+
+
+class PortUse(Frozen):
+    port: int
+    count: int = 1                  # a range: the NIXL side channel takes one port per local DP engine
+    purpose: str                    # "API", "DP RPC", "NIXL side channel", "router", "router metrics"
+    bind: str                       # address it is bound on ("0.0.0.0" = all)
+
+
+class DataParallel(Frozen):
+    size: int                       # --data-parallel-size: every engine of the instance
+    local: int                      # --data-parallel-size-local: engines on this node
+    start_rank: int                 # first global rank on this node
+    address: str                    # --data-parallel-address: the instance's first node
+    rpc_port: int
+    nodes: int
+
+    @property
+    def ranks(self) -> range:
+        return range(self.start_rank, self.start_rank + self.local)
+
+
+class Healthcheck(Frozen):
+    test: list[str]
+    interval: int
+    timeout: int
+    retries: int
+    start_period: int
+
+
+class Container(Frozen):
+    service: str                    # Compose service name, unique in the cluster
+    role: Role
+    instance: int | None = None
+    node: int | None = None
+    image: str
+    pull_policy: str
+    entrypoint: list[str]
+    command: list[str]
+    env: dict[str, str | SecretRef]
+    secrets: list[str] = []
+    gpus: list[str] = []
+    gpu_driver: str | None = None
+    devices: list[str] = []
+    cap_add: list[str] = []
+    ulimits: dict[str, Ulimit] = {}
+    ipc: str | None = None
+    volumes: list[str] = []
+    ports: list[PortUse] = []
+    dp: DataParallel | None = None
+    tp: int | None = None
+    url: str                        # how other hosts (and the deployer) reach its API
+    health_path: str = "/health"
+    healthcheck: Healthcheck
+    depends_on: list[str] = []
+    restart: str
+    stop_grace_period: int
+    labels: dict[str, str] = {}
+
+
+class Host(Frozen):
+    name: str
+    address: str
+    context: str
+    project: str                    # Compose project name: <cluster>-<host>
+    profile: str | None = None
+    requires: list[str] = []        # hardware the profile needs (doctor checks it)
+    secrets: list[Secret] = []      # the Compose secrets this host's containers use
+    containers: list[Container]
+
+
+class Router(Frozen):
+    host: str
+    url: str
+    prefill_urls: list[str]
+    decode_urls: list[str]
+
+
+class Plan(Frozen):
+    pdcompose_version: str
+    cluster: str
+    source: str
+    model: str
+    served_model_name: str
+    rehearsal: bool
+    fingerprint: str
+    health_timeout: int             # seconds deploy waits for every API server
+    secrets: list[Secret] = []
+    hosts: list[Host]
+    router: Router
+
+    def host(self, name: str) -> Host:
+        return next(h for h in self.hosts if h.name == name)
+
+    def containers(self, role: Role | None = None) -> list[tuple[Host, Container]]:
+        return [(h, c) for h in self.hosts for c in h.containers if role is None or c.role == role]
+
+    def workers(self) -> list[tuple[Host, Container]]:
+        return [(h, c) for h, c in self.containers() if c.role != "router"]
+
+    def images(self) -> list[str]:
+        return sorted({c.image for _, c in self.containers()})

@@ -1,0 +1,46 @@
+"""Rehearsal: the same topology with three substitutions, so what is rehearsed is what will run.
+
+1. images: vLLM -> the mock vLLM image; router -> the locally built router image;
+2. hardware: no GPU reservations, IB/IMEX devices, memlock or host bind mounts (the planner reads
+   `rehearsal.enabled` for these);
+3. addresses: host i -> 127.0.0.(10+i), reached through its own Docker context on the local engine,
+   so every node keeps the guide's ports (the planner adds `--host <address>` to each vLLM node).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+
+from pdcompose import defaults
+from pdcompose.topology import Resolved
+from pdcompose.topology.models import Role
+
+FIRST_ADDRESS = ipaddress.ip_address("127.0.0.10")
+CONTEXT_PREFIX = "rehearsal-"
+
+
+def rehearsal_address(index: int) -> str:
+    return str(FIRST_ADDRESS + index)
+
+
+def rehearsal_context(host: str) -> str:
+    return f"{CONTEXT_PREFIX}{host}"
+
+
+def rehearse(resolved: Resolved) -> Resolved:
+    t = resolved.topology
+    hosts = {name: h.model_copy(update={"address": rehearsal_address(i), "context": rehearsal_context(name)})
+             for i, (name, h) in enumerate(t.hosts.items())}
+    rehearsal = t.rehearsal.model_copy(update={"enabled": True})
+    topology = t.model_copy(update={
+        "hosts": hosts, "rehearsal": rehearsal, "pull_policy": "never",
+        "image": rehearsal.mock_image or defaults.MOCK_VLLM_IMAGE,
+        "prefill": _without_images(t.prefill), "decode": _without_images(t.decode),
+    })
+    return dataclasses.replace(resolved, topology=topology)
+
+
+def _without_images(role: Role) -> Role:
+    instances = [i.model_copy(update={"image": None}) for i in role.instances]
+    return role.model_copy(update={"image": None, "instances": instances})

@@ -1,0 +1,97 @@
+"""The vllm-router container: one `--prefill`/`--decode` URL per API server (every node, under
+hybrid load balancing), in the guide's flag order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pdcompose import defaults
+from pdcompose.plan import flags as F
+from pdcompose.plan.env import layered_env
+from pdcompose.plan.findings import Findings
+from pdcompose.plan.hosts import HostFacts
+from pdcompose.plan.models import Container, Healthcheck, PortUse
+from pdcompose.topology import Resolved
+
+RESERVED = ("vllm-pd-disaggregation", "prefill", "decode", "host", "port", "intra-node-data-parallel-size",
+            "policy", "prefill-policy", "decode-policy", "max-concurrent-requests", "prometheus-port",
+            "worker-startup-timeout-secs", "worker-startup-check-interval", "health-check-interval-secs",
+            "worker-urls", "mini-lb", "service-discovery")
+
+
+def router_container(r: Resolved, host: HostFacts, workers: list[Container], findings: Findings) -> Container:
+    t, cfg = r.topology, r.topology.router
+    prefill = [c.url for c in workers if c.role == "prefill"]
+    decode = [c.url for c in workers if c.role == "decode"]
+    user = F.FlagLayers()
+    user.apply(cfg.args, ("router", "args"))
+    for name in RESERVED:
+        flag = user.get(name)
+        if flag is not None:
+            findings.error("conflicting-arg", flag.origin, (
+                f"`{' '.join(F.tokens(flag))}` is derived by pdcompose; set it with router fields "
+                "(port, policy, max_concurrent_requests, ...) or the instances"))
+    command = [*_derived(r, prefill, decode, workers, findings), *F.argv(f for _, f in user.items())]
+    env = {k: v for k, (v, _) in layered_env([(cfg.env, ("router", "env"))], host, findings).items()}
+    on_host = [c.service for c in workers if c.labels.get("io.pdcompose.host") == host.name]
+    return Container(
+        service="router", role="router", image=_image(t), entrypoint=["vllm-router"], command=command,
+        pull_policy="never" if t.rehearsal.enabled else t.pull_policy, env=dict(sorted(env.items())),
+        ports=[PortUse(port=cfg.port, purpose="router", bind="0.0.0.0"),
+               PortUse(port=cfg.prometheus_port, purpose="router metrics", bind="127.0.0.1")],
+        url=f"http://{host.url_host}:{cfg.port}",
+        healthcheck=Healthcheck(test=["CMD", "python3", "-c", (
+            f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{cfg.port}/health', timeout=4)")],
+            interval=5, timeout=5, retries=3, start_period=60),
+        depends_on=on_host, restart=t.restart, stop_grace_period=min(t.stop_grace_period, 30),
+        labels={"io.pdcompose.role": "router"},
+    )
+
+
+def _image(t: Any) -> str:
+    if t.rehearsal.enabled:
+        return t.rehearsal.router_image or defaults.ROUTER_IMAGE
+    return t.router.image or defaults.ROUTER_IMAGE
+
+
+def _derived(r: Resolved, prefill: list[str], decode: list[str], workers: list[Container],
+             findings: Findings) -> list[str]:
+    t, cfg = r.topology, r.topology.router
+    recipe_router = [x.router for x in r.recipes]
+    policy = cfg.policy or next((x.policy for x in reversed(recipe_router) if x.policy), None)
+    max_conc = cfg.max_concurrent_requests or next(
+        (x.max_concurrent_requests for x in reversed(recipe_router) if x.max_concurrent_requests), None)
+    out = ["--policy", policy] if policy else []
+    out.append("--vllm-pd-disaggregation")
+    out += ["--max-concurrent-requests", str(max_conc)] if max_conc else []
+    for url in prefill:
+        out += ["--prefill", url]
+    for url in decode:
+        out += ["--decode", url]
+    out += ["--host", "0.0.0.0", "--port", str(cfg.port)]
+    intra = _intra_node_dp(workers, findings)
+    out += ["--intra-node-data-parallel-size", str(intra)] if intra > 1 else []
+    health_interval = cfg.health_check_interval
+    if health_interval is None and t.rehearsal.enabled:
+        health_interval = t.rehearsal.health_check_interval
+    optional = [("--prefill-policy", cfg.prefill_policy), ("--decode-policy", cfg.decode_policy),
+                ("--prometheus-port", cfg.prometheus_port if cfg.prometheus_port != 29000 else None),
+                ("--worker-startup-timeout-secs", cfg.startup_timeout),
+                ("--worker-startup-check-interval", cfg.startup_check_interval),
+                ("--health-check-interval-secs", health_interval)]
+    for flag, value in optional:
+        if value is not None:
+            out += [flag, str(value)]
+    return out
+
+
+def _intra_node_dp(workers: list[Container], findings: Findings) -> int:
+    """vllm-router 0.1.17 counts each worker's engines from its /metrics; this flag is only the
+    fallback, and it is one number for prefill and decode (vllm-project/router#222)."""
+    sizes = sorted({c.dp.local if c.dp else 1 for c in workers})
+    if len(sizes) > 1:
+        findings.warn("router-dp-size", ("router",), (
+            f"instances run {sizes} engines per node but the router takes one "
+            f"--intra-node-data-parallel-size; using {sizes[-1]} (0.1.17 reads each worker's count from "
+            "its /metrics, so this is only the fallback)"))
+    return sizes[-1] if sizes else 1

@@ -1,0 +1,222 @@
+"""One `vllm serve` container per node: argv, env, GPUs, devices, ports and health check.
+
+Multi-node data parallelism is the guide's hybrid load balancing: every node runs an API server for
+its own `dp_local` engines, the first node of an instance is the DP master, and the router lists every
+node. pdcompose derives the DP flags; a user flag that contradicts one is an error, not an override.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pdcompose.plan import flags as F
+from pdcompose.plan.allocate import RPC_PORT, NodeAllocation
+from pdcompose.plan.env import layered_env
+from pdcompose.plan.findings import Findings
+from pdcompose.plan.hosts import HostFacts
+from pdcompose.plan.layers import NodeRef, arg_layers, env_layers
+from pdcompose.plan.models import Container, DataParallel, Healthcheck, PortUse, SecretRef, Ulimit
+from pdcompose.topology import Resolved
+
+SECRET_DIR = "/run/secrets"
+RESERVED = {
+    "model": "the model is `model:` (vllm serve takes it positionally; --model is deprecated)",
+    "host": "vLLM listens on every address under host networking",
+    "port": "set the API port with `port:` on the role or instance",
+    "tensor-parallel-size": "set `tp:` on the role or instance",
+    "data-parallel-size": "it is nodes x dp_local: change the instance's nodes or `dp_local:`",
+    "data-parallel-size-local": "set `dp_local:` on the role or instance",
+    "data-parallel-start-rank": "it follows from the node's position in the instance",
+    "data-parallel-rank": "ranks follow from the node's position in the instance",
+    "data-parallel-address": "it is the address of the instance's first node",
+    "data-parallel-rpc-port": "set `rpc_port:` on the role or instance",
+    "data-parallel-hybrid-lb": "multi-node instances run one API server per node (hybrid load balancing)",
+    "data-parallel-external-lb": "multi-node instances use hybrid load balancing",
+    "headless": "every node serves the API so the router can reach each one",
+}
+DERIVED_ENV = {
+    "VLLM_NIXL_SIDE_CHANNEL_HOST": "it is the node's own address, which the decode dials",
+    "VLLM_NIXL_SIDE_CHANNEL_PORT": "set `nixl_port:` on the role or instance",
+    "HF_HOME": "it follows from `hf_cache:`",
+    "HF_TOKEN_PATH": "it follows from `hf_token:`",
+}
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The parallel layout of one node, known before GPUs and ports are allocated."""
+
+    tp: int
+    pp: int
+    dp_local: int
+    nodes: int
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.pp * self.dp_local
+
+
+def node_flags(r: Resolved, ref: NodeRef) -> F.FlagLayers:
+    layers = F.FlagLayers()
+    for args, origin in arg_layers(r, ref):
+        layers.apply(args, origin)
+    return layers
+
+
+def node_shape(r: Resolved, ref: NodeRef, flags: F.FlagLayers, first_host_gpus: int,
+               findings: Findings) -> Shape:
+    tp = ref.setting("tp") or next((x.tp for x in reversed(r.recipes) if x.tp), 1)
+    pp_flag = flags.get("pipeline-parallel-size")
+    pp = pp_flag.value if pp_flag and isinstance(pp_flag.value, int) and pp_flag.value > 0 else 1
+    dp_local = ref.setting("dp_local")
+    if dp_local is None:
+        dp_local = first_host_gpus // (tp * pp)
+        if dp_local < 1:
+            findings.error("tp-exceeds-gpus", (*ref.inst_loc, "tp"), (
+                f"tp {tp} x pipeline {pp} needs {tp * pp} GPUs per node; the first node has "
+                f"{first_host_gpus}: lower tp or use bigger nodes"))
+            dp_local = 1
+    return Shape(tp, pp, dp_local, len(ref.inst.nodes))
+
+
+@dataclass(frozen=True)
+class NodeInputs:
+    ref: NodeRef
+    host: HostFacts
+    master: HostFacts
+    shape: Shape
+    alloc: NodeAllocation
+    rpc_port: int
+    image: str
+    model: str
+
+
+def vllm_container(r: Resolved, n: NodeInputs, flags: F.FlagLayers, findings: Findings) -> Container:
+    t, ref, rehearsal = r.topology, n.ref, r.topology.rehearsal.enabled
+    dp = DataParallel(size=n.shape.nodes * n.shape.dp_local, local=n.shape.dp_local,
+                      start_rank=ref.node * n.shape.dp_local, address=n.master.address,
+                      rpc_port=n.rpc_port, nodes=n.shape.nodes)
+    derived = _derived_flags(n, dp, rehearsal)
+    _check_reserved(flags, derived, findings)
+    _check_kv_transfer(flags, ref, findings)
+    command = [n.model, *F.argv(f for _, f in flags.items()), *F.argv(derived.values())]
+    bind = n.host.address if rehearsal else "0.0.0.0"
+    return Container(
+        service=f"{ref.role}-{ref.instance}-node-{ref.node}", role=ref.role, instance=ref.instance,  # type: ignore[arg-type]
+        node=ref.node, image=n.image, pull_policy="never" if rehearsal else t.pull_policy,
+        entrypoint=["vllm", "serve"], command=command, env=_env(r, n, findings),
+        secrets=["hf_token"] if t.hf_token else [],
+        gpus=[str(g) for g in n.alloc.gpus],
+        gpu_driver=None if rehearsal else (n.host.profile.gpu_driver if n.host.profile else "nvidia"),
+        devices=[] if rehearsal or not n.host.profile else list(n.host.profile.devices),
+        cap_add=list(n.host.profile.cap_add) if n.host.profile else [],
+        ulimits=_ulimits(n.host, rehearsal),
+        ipc=n.host.profile.ipc if n.host.profile else "host",
+        volumes=[f"{t.hf_cache}:{t.hf_cache}"] if t.hf_cache and not rehearsal else [],
+        ports=_ports(n, dp, bind), dp=dp if dp.size > 1 else None, tp=n.shape.tp,
+        url=f"http://{n.host.url_host}:{n.alloc.api_port}",
+        healthcheck=_healthcheck(t, f"http://{'127.0.0.1' if bind == '0.0.0.0' else n.host.url_host}"
+                                    f":{n.alloc.api_port}/health"),
+        restart=t.restart, stop_grace_period=t.stop_grace_period,
+        labels={"io.pdcompose.role": ref.role, "io.pdcompose.instance": str(ref.instance),
+                "io.pdcompose.node": str(ref.node)},
+    )
+
+
+def _derived_flags(n: NodeInputs, dp: DataParallel, rehearsal: bool) -> dict[str, F.Flag]:
+    values: dict[str, Any] = {"port": n.alloc.api_port, "tensor-parallel-size": n.shape.tp}
+    if dp.size > 1:
+        values |= {"data-parallel-size": dp.size, "data-parallel-size-local": dp.local}
+        if dp.nodes > 1:
+            if dp.start_rank:
+                values["data-parallel-start-rank"] = dp.start_rank
+            values["data-parallel-address"] = dp.address
+        values["data-parallel-rpc-port"] = dp.rpc_port
+        if dp.nodes > 1:
+            values["data-parallel-hybrid-lb"] = True
+    if rehearsal:  # several "hosts" share one engine: each listens on its own loopback address
+        values["host"] = n.host.address
+    return {k: F.Flag(k, v, False, ("derived",)) for k, v in values.items()}
+
+
+def _check_reserved(flags: F.FlagLayers, derived: dict[str, F.Flag], findings: Findings) -> None:
+    for name, why in RESERVED.items():
+        flag = flags.get(name)
+        if flag is None:
+            continue
+        mine = derived.get(name)
+        if mine is not None and F.same_value(flag, mine.value):
+            flags.pop(name)  # says what pdcompose derives anyway: redundant, not a conflict
+            continue
+        shown = " ".join(F.tokens(flag))
+        derived_text = f"pdcompose derives {' '.join(F.tokens(mine))} here" if mine else "pdcompose sets it"
+        findings.error("conflicting-arg", flag.origin, f"`{shown}` conflicts with the topology: "
+                                                      f"{derived_text}; {why}")
+
+
+def _check_kv_transfer(flags: F.FlagLayers, ref: NodeRef, findings: Findings) -> None:
+    flag = flags.get("kv-transfer-config")
+    config = flag.value if flag else None
+    if isinstance(config, str):
+        import json
+
+        try:
+            config = json.loads(config)
+        except ValueError:
+            findings.error("kv-transfer-config", flag.origin, "is not valid JSON")  # type: ignore[union-attr]
+            return
+    if not isinstance(config, dict) or not config.get("kv_connector"):
+        findings.error("kv-transfer-config", (ref.role, ref.instance), (
+            "no kv-transfer-config with a kv_connector: prefill and decode hand the KV cache over through "
+            "one (e.g. {kv_connector: NixlConnector, kv_role: kv_both}); set it in args or use a recipe"))
+    elif "kv_load_failure_policy" not in config:
+        findings.warn("kv-load-failure-policy", flag.origin, (  # type: ignore[union-attr]
+            "kv_load_failure_policy is unset: when a KV transfer fails, the decode silently recomputes "
+            "the prefill; the guide sets \"fail\" so failures are visible"))
+
+
+def _env(r: Resolved, n: NodeInputs, findings: Findings) -> dict[str, str | SecretRef]:
+    t = r.topology
+    env = layered_env(env_layers(r, n.ref), n.host, findings)
+    derived: dict[str, str] = {"VLLM_NIXL_SIDE_CHANNEL_HOST": n.host.address,
+                               "VLLM_NIXL_SIDE_CHANNEL_PORT": str(n.alloc.nixl_base)}
+    if t.hf_cache:
+        derived["HF_HOME"] = t.hf_cache
+    if t.hf_token:
+        derived["HF_TOKEN_PATH"] = f"{SECRET_DIR}/hf_token"
+    for key, value in derived.items():
+        if key in env and env[key][0] != value:
+            findings.error("conflicting-env", env[key][1], (
+                f"{key} conflicts with the topology: pdcompose derives {value!r} here; {DERIVED_ENV[key]}"))
+    out: dict[str, str | SecretRef] = {k: v for k, (v, _) in env.items()} | derived
+    if t.rehearsal.enabled:
+        out |= {"PDCOMPOSE_MOCK_LOAD_DELAY": str(t.rehearsal.load_delay),
+                "PDCOMPOSE_MOCK_PREFILL_MS_PER_1K": str(t.rehearsal.prefill_ms_per_1k),
+                "PDCOMPOSE_MOCK_DECODE_MS_PER_TOKEN": str(t.rehearsal.decode_ms_per_token)}
+    return dict(sorted(out.items()))
+
+
+def _ulimits(host: HostFacts, rehearsal: bool) -> dict[str, Ulimit]:
+    limits = dict(host.profile.ulimits) if host.profile else {}
+    if rehearsal:
+        limits.pop("memlock", None)  # a rehearsal engine may not raise it (no CAP_SYS_RESOURCE)
+    return {k: Ulimit(soft=v, hard=v) for k, v in sorted(limits.items())}
+
+
+def _ports(n: NodeInputs, dp: DataParallel, bind: str) -> list[PortUse]:
+    ports = [PortUse(port=n.alloc.api_port, purpose="API", bind=bind),
+             PortUse(port=n.alloc.nixl_base, count=n.shape.dp_local, purpose="NIXL side channel",
+                     bind=n.host.address)]
+    if dp.size > 1 and dp.nodes > 1 and n.ref.node == 0:
+        ports.append(PortUse(port=dp.rpc_port, purpose="DP RPC", bind=n.host.address))
+    return ports
+
+
+def _healthcheck(t: Any, url: str) -> Healthcheck:
+    probe = f"import urllib.request; urllib.request.urlopen({url!r}, timeout={max(t.health.timeout - 1, 1)})"
+    return Healthcheck(test=["CMD", "python3", "-c", probe], interval=t.health.interval,
+                       timeout=t.health.timeout, retries=t.health.retries, start_period=t.health.start_period)
+
+
+__all__ = ["RPC_PORT", "NodeInputs", "Shape", "node_flags", "node_shape", "vllm_container"]

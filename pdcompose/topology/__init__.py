@@ -1,0 +1,42 @@
+"""Topology: what the user writes, loaded with line numbers and validated in layers.
+
+1. YAML syntax (source.py)        2. shape and types (models.py, pydantic)
+3. references (resolve.py)        4. derived conflicts: ports, GPUs, flags (the planner)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from pdcompose.errors import TopologyError
+from pdcompose.topology.models import Topology
+from pdcompose.topology.resolve import Resolved, resolve
+from pdcompose.topology.schema_errors import issues_from
+from pdcompose.topology.source import Source, load_yaml, parse_yaml
+
+DEFAULT_FILE = "pdcompose.yaml"
+
+
+def load(path: Path | str) -> Resolved:
+    path = Path(path)
+    return from_source(load_yaml(path, str(path)), path.resolve().parent)
+
+
+def from_text(text: str, name: str = "<text>", base_dir: Path | None = None) -> Resolved:
+    return from_source(parse_yaml(text, name), base_dir or Path.cwd())
+
+
+def from_source(source: Source, base_dir: Path) -> Resolved:
+    if not isinstance(source.data, dict):
+        raise TopologyError([source.issue("not-a-mapping", (), (
+            "the top level must be a mapping (name:, hosts:, prefill:, decode:, router:, ...)"))])
+    try:
+        topology = Topology.model_validate(source.data)
+    except ValidationError as exc:
+        raise TopologyError(issues_from(exc, source, Topology)) from None
+    return resolve(topology, source, base_dir)
+
+
+__all__ = ["DEFAULT_FILE", "Resolved", "Topology", "from_source", "from_text", "load"]

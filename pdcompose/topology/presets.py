@@ -1,0 +1,125 @@
+"""Hardware profiles and model recipes: data files shipped in `pdcompose/presets/`.
+
+A topology names a preset (`recipe: deepseek-r1-gb200`, `profile: gb200`) or gives a path to its own
+file (`recipe: ./my-recipe.yaml`, relative to the topology). Recipes may `extends:` another recipe.
+"""
+
+from __future__ import annotations
+
+import difflib
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError
+
+from pdcompose.errors import Issue, TopologyError
+from pdcompose.topology.models import Parallel, Strict
+from pdcompose.topology.source import load_yaml
+from pdcompose.topology.types import Args, Env, EnvName
+
+PRESETS = Path(__file__).resolve().parent.parent / "presets"
+Requirement = Literal["nvidia-runtime", "infiniband", "imex"]
+
+
+class Profile(Strict):
+    description: str
+    gpus_per_host: Annotated[int, Field(ge=0, le=64)] | None = None
+    gpu_driver: str | None = None
+    ipc: Literal["host"] | None = None
+    cap_add: list[str] = Field(default_factory=list)
+    devices: list[str] = Field(default_factory=list)
+    ulimits: dict[str, int] = Field(default_factory=dict)
+    requires: list[Requirement] = Field(default_factory=list)
+    recommend_env: list[EnvName] = Field(default_factory=list)
+    env: Env = Field(default_factory=dict)
+
+
+class RecipeRole(Strict):
+    args: Args = Field(default_factory=dict)
+    env: Env = Field(default_factory=dict)
+
+
+class RecipeRouter(Strict):
+    policy: str | None = None
+    max_concurrent_requests: int | None = None
+
+
+class Recipe(Strict):
+    description: str = ""
+    extends: str | None = None
+    model: str | None = None
+    profile: str | None = None
+    mla: bool | None = None
+    tp: Parallel | None = None
+    args: Args = Field(default_factory=dict)
+    env: Env = Field(default_factory=dict)
+    prefill: RecipeRole = Field(default_factory=RecipeRole)
+    decode: RecipeRole = Field(default_factory=RecipeRole)
+    router: RecipeRouter = Field(default_factory=RecipeRouter)
+
+
+def builtin(kind: Literal["profiles", "recipes"]) -> list[str]:
+    return sorted(p.stem for p in (PRESETS / kind).glob("*.yaml"))
+
+
+def load_profile(ref: str, base_dir: Path) -> Profile:
+    return _load("profiles", ref, base_dir, Profile)  # type: ignore[return-value]
+
+
+def load_recipe_chain(ref: str, base_dir: Path) -> list[Recipe]:
+    """The recipe and its ancestors, root first: later entries override earlier ones."""
+    chain: list[Recipe] = []
+    seen: list[str] = []
+    while ref is not None:
+        if ref in seen:
+            raise TopologyError([Issue("recipe-cycle", "recipe", f"recipes extend each other in a cycle: "
+                                       f"{' -> '.join([*seen, ref])}")])
+        seen.append(ref)
+        recipe = _load("recipes", ref, base_dir, Recipe)
+        chain.insert(0, recipe)  # type: ignore[arg-type]
+        ref = recipe.extends  # type: ignore[union-attr, assignment]
+    return chain
+
+
+def _load(kind: str, ref: str, base_dir: Path, model: type[Strict]) -> Strict:
+    path = _resolve(kind, ref, base_dir)
+    return _parse(path, str(path) if _is_path(ref) else f"<{kind[:-1]} {ref}>", model)
+
+
+@cache
+def _parse(path: Path, display: str, model: type[Strict]) -> Strict:
+    source = load_yaml(path, display)
+    try:
+        return model.model_validate(source.data)
+    except ValidationError as exc:
+        raise TopologyError([source.issue("preset-invalid", tuple(e["loc"]), e["msg"]) for e in exc.errors()]) \
+            from None
+
+
+def _is_path(ref: str) -> bool:
+    return "/" in ref or ref.endswith((".yaml", ".yml"))
+
+
+def _resolve(kind: str, ref: str, base_dir: Path) -> Path:
+    if _is_path(ref):
+        path = (base_dir / ref).resolve()
+        if not path.is_file():
+            raise PresetNotFound(kind, ref, f"no such file: {path}")
+        return path
+    path = PRESETS / kind / f"{ref}.yaml"
+    if not path.is_file():
+        known = builtin(kind)  # type: ignore[arg-type]
+        close = difflib.get_close_matches(ref, known, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise PresetNotFound(kind, ref, f"unknown {kind[:-1]} '{ref}'; {hint}built-in: {', '.join(known)} "
+                                        f"(or give a path to your own YAML file)")
+    return path
+
+
+class PresetNotFound(Exception):
+    """Raised with the message; the validator attaches the topology field and line."""
+
+    def __init__(self, kind: str, ref: str, message: str):
+        self.kind, self.ref = kind, ref
+        super().__init__(message)

@@ -1,0 +1,131 @@
+"""Layer 3 of validation: references. Hosts named by roles exist and are addressable; presets exist.
+
+The result, `Resolved`, is everything the (pure) planner needs: the topology, its source positions
+and the presets it names, already loaded.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pdcompose.errors import Issue, TopologyError
+from pdcompose.topology.models import ROLES, Topology
+from pdcompose.topology.presets import PresetNotFound, Profile, Recipe, load_profile, load_recipe_chain
+from pdcompose.topology.source import Loc, Source
+
+
+@dataclass(frozen=True)
+class Resolved:
+    topology: Topology
+    source: Source
+    base_dir: Path
+    recipes: tuple[Recipe, ...] = ()                  # root first; later entries override
+    profiles: Mapping[str, Profile] = field(default_factory=dict)   # by host name
+    warnings: tuple[Issue, ...] = ()
+
+    def profile_of(self, host: str) -> Profile | None:
+        return self.profiles.get(host)
+
+
+def resolve(topology: Topology, source: Source, base_dir: Path) -> Resolved:
+    issues: list[Issue] = []
+    recipes = _recipes(topology, source, base_dir, issues)
+    profiles = _profiles(topology, source, base_dir, recipes, issues)
+    _check_hosts(topology, source, issues)
+    errors = [i for i in issues if i.severity == "error"]
+    if errors:
+        raise TopologyError(issues)
+    return Resolved(topology, source, base_dir, tuple(recipes), profiles, tuple(issues))
+
+
+def _recipes(t: Topology, source: Source, base_dir: Path, issues: list[Issue]) -> list[Recipe]:
+    if t.recipe is None:
+        return []
+    try:
+        return load_recipe_chain(t.recipe, base_dir)
+    except PresetNotFound as exc:
+        issues.append(source.issue("unknown-recipe", ("recipe",), str(exc)))
+    except TopologyError as exc:
+        issues.extend(exc.issues)
+    return []
+
+
+def _profiles(t: Topology, source: Source, base_dir: Path, recipes: list[Recipe],
+              issues: list[Issue]) -> dict[str, Profile]:
+    recipe_profile = next((r.profile for r in reversed(recipes) if r.profile), None)
+    out: dict[str, Profile] = {}
+    loaded: dict[str, Profile | None] = {}
+    for name in t.hosts:
+        ref, loc = _profile_ref(t, name, recipe_profile)
+        if ref is None:
+            continue
+        if ref not in loaded:
+            try:
+                loaded[ref] = load_profile(ref, base_dir)
+            except PresetNotFound as exc:
+                issues.append(source.issue("unknown-profile", loc, str(exc)))
+                loaded[ref] = None
+            except TopologyError as exc:
+                issues.extend(exc.issues)
+                loaded[ref] = None
+        if loaded[ref] is not None:
+            out[name] = loaded[ref]  # type: ignore[assignment]
+    return out
+
+
+def _profile_ref(t: Topology, host: str, recipe_profile: str | None) -> tuple[str | None, Loc]:
+    if t.hosts[host].profile:
+        return t.hosts[host].profile, ("hosts", host, "profile")
+    if t.defaults.profile:
+        return t.defaults.profile, ("defaults", "profile")
+    return recipe_profile, ("recipe",)
+
+
+def _check_hosts(t: Topology, source: Source, issues: list[Issue]) -> None:
+    known = list(t.hosts)
+    for role in ROLES:
+        for i, inst in enumerate(t.role(role).instances):
+            for j, node in enumerate(inst.nodes):
+                loc = (role, i, "nodes", j)
+                _check_host_ref(t, source, node.host, loc, known, issues, "a vLLM node")
+    _check_host_ref(t, source, t.router.host, ("router", "host"), known, issues, "the router")
+    _check_addresses(t, source, issues)
+
+
+def _check_host_ref(t: Topology, source: Source, name: str, loc: Loc, known: list[str],
+                    issues: list[Issue], what: str) -> None:
+    if name not in t.hosts:
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        issues.append(source.issue("unknown-host", loc, f"unknown host '{name}'; {hint}hosts: {', '.join(known)}"))
+    elif not t.hosts[name].address:
+        issues.append(source.issue("host-without-address", ("hosts", name), (
+            f"{what} runs on '{name}', which has no address: other hosts reach it there "
+            f"(router URLs, --data-parallel-address, NIXL side channel); add `address:`")))
+
+
+def _check_addresses(t: Topology, source: Source, issues: list[Issue]) -> None:
+    seen: dict[str, str] = {}
+    for name, host in t.hosts.items():
+        if not host.address:
+            continue
+        if host.address in seen:
+            issues.append(source.issue("duplicate-address", ("hosts", name, "address"), (
+                f"{host.address} is also the address of '{seen[host.address]}'; every host needs its own")))
+        seen[host.address] = name
+        if t.rehearsal.enabled:
+            continue  # rehearsal replaces every address with its own loopback one
+        try:
+            ip = ipaddress.ip_address(host.address)
+        except ValueError:
+            bad = host.address.lower() == "localhost"
+        else:
+            bad = ip.is_loopback or ip.is_unspecified
+        if bad:
+            issues.append(source.issue("loopback-address", ("hosts", name, "address"), (
+                f"{host.address} only reaches the host itself; other hosts dial this address (NIXL side "
+                "channel, data-parallel master, router URLs): give its routable address")))

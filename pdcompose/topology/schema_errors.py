@@ -1,0 +1,127 @@
+"""Turn pydantic's ValidationError into located, readable Issues.
+
+Each message says what is wrong in the user's terms (the YAML type they wrote, the key they
+misspelled and the key they probably meant) and carries the file, line and field path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from pdcompose.errors import Issue
+from pdcompose.topology.source import Loc, Source
+
+
+def issues_from(exc: ValidationError, source: Source, root: type[BaseModel]) -> list[Issue]:
+    seen: set[tuple[Loc, str]] = set()
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = clean_loc(tuple(err["loc"]), source.data)
+        message = _message(err, loc, root)
+        if (loc, message) not in seen:
+            seen.add((loc, message))
+            out.append(source.issue(err["type"].replace("_", "-"), loc, message))
+    return out
+
+
+def clean_loc(loc: Loc, data: Any) -> Loc:
+    """Drop parts of pydantic's location that are not in the user's data (shorthand expansions)."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if part == "[key]":
+            continue
+        if isinstance(node, dict):
+            out.append(part)
+            node = node.get(part) if part in node else None
+        elif isinstance(node, list) and isinstance(part, int):
+            out.append(part)
+            node = node[part] if 0 <= part < len(node) else None
+        elif node is None:
+            out.append(part)
+        # else: a list met a field name ("instances" of the list shorthand): not in the file
+    return tuple(out)
+
+
+def _message(err: dict[str, Any], loc: Loc, root: type[BaseModel]) -> str:
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1]) if loc else "?"
+        return f"unknown key '{key}'{_did_you_mean(key, _fields_at(root, loc[:-1]))}"
+    if kind == "missing":
+        return f"missing required key '{loc[-1]}'" if loc else "missing required key"
+    if kind == "value_error":
+        return msg.removeprefix("Value error, ")
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"expected a mapping (key: value), got {_yaml_type(err.get('input'))}"
+    if kind == "list_type":
+        return f"expected a list, got {_yaml_type(err.get('input'))}"
+    if kind == "literal_error":
+        return f"{_shown(err.get('input'))} is not one of the allowed values: {msg.split('Input should be ', 1)[-1]}"
+    return f"{msg[0].lower()}{msg[1:]} (got {_shown(err.get('input'))})" if msg else "invalid value"
+
+
+def _shown(value: Any) -> str:
+    text = repr(value) if isinstance(value, str | int | float | bool) or value is None else _yaml_type(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _yaml_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {_shown(value)}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "nothing (null)" if value is None else type(value).__name__
+
+
+def _did_you_mean(key: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(key.replace("-", "_"), candidates, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    return f"; allowed here: {', '.join(sorted(candidates))}" if candidates else ""
+
+
+def _fields_at(root: type[BaseModel], loc: Loc) -> list[str]:
+    """Field names of the model that sits at `loc` (walking through lists, dicts and Optionals)."""
+    current: Any = root
+    for part in loc:
+        model = _model_in(current)
+        if model is not None and isinstance(part, str) and part in model.model_fields:
+            current = model.model_fields[part].annotation
+            continue
+        origin, args = typing.get_origin(current), typing.get_args(_unannotated(current))
+        if origin in (list, dict) or typing.get_origin(_unannotated(current)) in (list, dict):
+            current = args[-1] if args else None
+        else:
+            return []
+    model = _model_in(current)
+    return list(model.model_fields) if model else []
+
+
+def _unannotated(tp: Any) -> Any:
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    return tp
+
+
+def _model_in(tp: Any) -> type[BaseModel] | None:
+    tp = _unannotated(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            found = _model_in(arg)
+            if found:
+                return found
+    return None
