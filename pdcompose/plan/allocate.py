@@ -64,9 +64,11 @@ def _gpus(book: HostBook, loc: Loc, count: int, explicit: list[int | str] | None
         free = [g for g in host.gpus if g not in book.claimed]
         if len(free) < count:
             have = f"{len(free)} free of {list(host.gpus)}" if host.gpus else "no GPUs listed"
+            holders = sorted({_where(owner) for owner in book.claimed.values()})
+            held = f" ({', '.join(holders)} already use{'s' if len(holders) == 1 else ''} the rest)" if holders else ""
             findings.error("not-enough-gpus", loc, (
-                f"needs {count} GPUs (tp x pipeline x dp_local) on '{host.name}', which has {have}; "
-                f"lower tp/dp_local or list the host's gpus"))
+                f"needs {count} GPUs (tp x pipeline x dp_local) on '{host.name}', which has {have}{held}; "
+                f"lower tp or set dp_local (it defaults to all of the host's GPUs / tp)"))
         chosen = tuple(free[:count])
     for gpu in chosen:
         if gpu in book.claimed:

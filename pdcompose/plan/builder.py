@@ -14,7 +14,7 @@ from pdcompose.plan.layers import NodeRef, node_refs
 from pdcompose.plan.models import Container, Host, Plan, Router, Secret
 from pdcompose.plan.rehearsal import rehearse
 from pdcompose.plan.router import router_container
-from pdcompose.plan.warnings import plan_warnings
+from pdcompose.plan.lint import lint
 from pdcompose.topology import Resolved
 
 
@@ -37,7 +37,7 @@ def build_plan(resolved: Resolved, *, rehearsal: bool | None = None) -> tuple[Pl
     router_host = facts[t.router.host]
     router = router_container(resolved, router_host, workers, findings)
     hosts = _hosts(resolved, facts, workers, router)
-    plan_warnings(resolved, hosts, workers, findings)
+    lint(resolved, hosts, workers, router, findings)
     _check_ports(hosts, findings)
     findings.raise_errors()
     plan = Plan(

@@ -59,6 +59,9 @@ def _message(err: dict[str, Any], loc: Loc, root: type[BaseModel]) -> str:
         return msg.removeprefix("Value error, ")
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"expected a mapping (key: value), got {_yaml_type(err.get('input'))}"
+    if kind == "too_short":
+        need = err.get("ctx", {}).get("min_length", 1)
+        return f"needs at least {need} entr{'y' if need == 1 else 'ies'}; it is empty"
     if kind == "list_type":
         return f"expected a list, got {_yaml_type(err.get('input'))}"
     if kind == "literal_error":

@@ -1,4 +1,5 @@
-"""Things that deploy but are likely wrong, from the field's failure reports (see the README)."""
+"""Cross-cutting checks drawn from failures reported in the field: things that would deploy and then
+fail (errors) or work badly (warnings)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,23 @@ from pdcompose.plan.models import Container, Host
 from pdcompose.topology import Resolved
 
 
-def plan_warnings(r: Resolved, hosts: list[Host], workers: list[Container], findings: Findings) -> None:
+def lint(r: Resolved, hosts: list[Host], workers: list[Container], router: Container, findings: Findings) -> None:
+    _router_api_key(workers, router, findings)
     _tp_asymmetry(r, workers, findings)
     _recommended_env(r, workers, findings)
     _unused_hosts(r, hosts, findings)
     _mixed_images(workers, findings)
+
+
+def _router_api_key(workers: list[Container], router: Container, findings: Findings) -> None:
+    """vLLM started with --api-key (or VLLM_API_KEY) rejects unauthenticated requests; vllm-router 0.1.17
+    sends `Authorization: Bearer $OPENAI_API_KEY` from its own environment, never its --api-key flag."""
+    keyed = [c.service for c in workers if "--api-key" in c.command or "VLLM_API_KEY" in c.env]
+    if keyed and "OPENAI_API_KEY" not in router.env:
+        findings.error("router-api-key", ("router", "env"), (
+            f"{keyed[0]} requires an API key but the router would send none: vllm-router passes "
+            "OPENAI_API_KEY from its environment to the workers; set router.env.OPENAI_API_KEY: "
+            "{from_env: <the variable holding the key>}"))
 
 
 def _tp_asymmetry(r: Resolved, workers: list[Container], findings: Findings) -> None:
