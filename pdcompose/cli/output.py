@@ -49,18 +49,19 @@ class RedactingStream:
         return getattr(self._stream, "encoding", "utf-8")
 
 
-_consoles: dict[str, Any] = {}
+_consoles: dict[int, Any] = {}
 
 
 def console(stderr: bool = False) -> Any:
-    """A rich Console on stdout or stderr (created on first use: rich is not imported for --help)."""
-    key = "err" if stderr else "out"
-    if key not in _consoles:
+    """A rich Console on the current stdout or stderr (created on first use, so `--help` never imports
+    rich's console; keyed by stream because test runners swap sys.stdout)."""
+    stream = sys.stderr if stderr else sys.stdout
+    if id(stream) not in _consoles:
         from rich.console import Console
 
-        stream = sys.stderr if stderr else sys.stdout
-        _consoles[key] = Console(file=RedactingStream(stream), stderr=stderr, highlight=False, soft_wrap=True)  # type: ignore[arg-type]
-    return _consoles[key]
+        _consoles[id(stream)] = Console(file=RedactingStream(stream), stderr=stderr,  # type: ignore[arg-type]
+                                        highlight=False, soft_wrap=True)
+    return _consoles[id(stream)]
 
 
 def print_json(data: Any) -> None:
