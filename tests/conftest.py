@@ -58,3 +58,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # no
     skipped = [r for r in terminalreporter.stats.get("skipped", []) if "LACK OF DOCKER" in str(r.longrepr)]
     if skipped:
         terminalreporter.write_sep("!", f"{len(skipped)} Docker tests were SKIPPED: no engine here", red=True)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true",
+                     help="Rewrite tests/golden/*/expected from the current renderer (review the diff like code)")

@@ -1,0 +1,43 @@
+"""Helpers shared by tests: run the real CLI, read rendered files, split argv into flags."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "deepseek-r1-gb200.yaml"
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The installed `pdcompose` command, exactly as a user runs it (a fresh process each time)."""
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "pdcompose", *map(str, args)], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def load_yaml(path: Path) -> Any:
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe", pure=True).load(path.read_text())
+
+
+def flag_values(argv: list[str]) -> dict[str, list[list[str]]]:
+    """`--flag v1 v2` -> {"--flag": [["v1", "v2"]]}; a flag given twice has two entries."""
+    out: dict[str, list[list[str]]] = {}
+    current: list[str] | None = None
+    for token in argv:
+        if token.startswith("--"):
+            current = []
+            out.setdefault(token, []).append(current)
+        elif current is not None:
+            current.append(token)
+    return out
+
+
+def tree_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}

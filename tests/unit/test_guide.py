@@ -1,0 +1,139 @@
+"""The example topology must reproduce vLLM's PD guide (shared/seed/pd-disagg-readme.md) exactly.
+
+Every flag and environment variable below is transcribed from the guide, with its placeholders
+filled in as examples/deepseek-r1-gb200.yaml fills them. The test renders the example and checks each
+node's Compose service: what a reader of the guide would type by hand is what pdcompose writes.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import EXAMPLE, flag_values, load_yaml, run_cli
+
+MODEL = "nvidia/DeepSeek-R1-0528-FP4-v2"
+IFACE = "enP22p3s0f1np1"
+ADDR = {f"gb200-n{i}": f"10.0.0.1{i}" for i in range(7)}
+KV_JSON = '{"kv_connector":"NixlConnector","kv_role":"kv_both","kv_load_failure_policy":"fail"}'
+
+COMMON_ARGS = {  # the guide's COMMON_ARGS, minus --model (positional: `vllm serve MODEL`)
+    "--kv-cache-dtype": ["fp8"], "--tensor-parallel-size": ["1"], "--pipeline-parallel-size": ["1"],
+    "--enable-expert-parallel": [], "--data-parallel-rpc-port": ["13345"], "--max-model-len": ["4096"],
+    "--data-parallel-size-local": ["4"], "--disable-uvicorn-access-log": [], "--no-enable-prefix-caching": [],
+    "--port": ["8087"], "--trust_remote_code": [], "--no-enable-chunked-prefill": [],
+    "--all2all-backend": ["allgather_reducescatter"], "--data-parallel-hybrid-lb": [],
+    "--compilation_config.custom_ops+=+quant_fp8,+rms_norm,+rotary_embedding": [],
+    "--compilation_config.pass_config.fuse_attn_quant": ["true"],
+    "--compilation_config.pass_config.fuse_allreduce_rms": ["true"],
+    "--compilation_config.pass_config.eliminate_noops": ["true"],
+    "--async-scheduling": [], "--kv-transfer-config": [KV_JSON],
+}
+PREFILL_ARGS = {"--swap-space": ["16"], "--max-num-seqs": ["8"], "--enforce-eager": [],
+                "--gpu-memory-utilization": ["0.9"], "--max-num-batched-tokens": ["16384"]}
+DECODE_ARGS = {"--compilation-config": ['{"cudagraph_mode":"FULL_DECODE_ONLY"}'],
+               "--gpu-memory-utilization": ["0.9"], "--stream-interval": ["50"], "--max-num-seqs": ["512"],
+               "--max-num-batched-tokens": ["4096"], "--max-cudagraph-capture-size": ["512"]}
+SYSTEM_ENV = {"NVIDIA_GDRCOPY": "1", "NVSHMEM_IB_ENABLE_IBGDA": "1", "NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME": IFACE,
+              "UCX_IB_ROCE_REACHABILITY_MODE": "local_subnet", "VLLM_SKIP_P2P_CHECK": "1",
+              "GLOO_SOCKET_IFNAME": IFACE, "NCCL_SOCKET_IFNAME": IFACE, "NCCL_CUMEM_ENABLE": "1",
+              "NCCL_MNNVL_ENABLE": "1", "NCCL_NVLS_ENABLE": "1", "NCCL_TIMEOUT": "1800",
+              "TORCH_NCCL_HEARTBEAT_TIMEOUT_SEC": "1800", "HF_HOME": "/mnt/hf-cache"}
+VLLM_ENV = {"VLLM_USE_FLASHINFER_MOE_FP4": "1", "VLLM_USE_TRTLLM_RAGGED_DEEPSEEK_PREFILL": "1",
+            "VLLM_USE_NCCL_SYMM_MEM": "1", "VLLM_NIXL_SIDE_CHANNEL_PORT": "5600",
+            "VLLM_NIXL_ABORT_REQUEST_TIMEOUT": "300"}
+DECODE_ENV = {"VLLM_SHARED_EXPERTS_STREAM_TOKEN_THRESHOLD": "8192"}
+
+# (host, service, role, DP master host, start rank) for the guide's six `vllm serve` commands
+NODES = [
+    ("gb200-n0", "prefill-0-node-0", "prefill", "gb200-n0", 0),
+    ("gb200-n1", "prefill-0-node-1", "prefill", "gb200-n0", 4),
+    ("gb200-n2", "prefill-1-node-0", "prefill", "gb200-n2", 0),
+    ("gb200-n3", "prefill-1-node-1", "prefill", "gb200-n2", 4),
+    ("gb200-n4", "decode-0-node-0", "decode", "gb200-n4", 0),
+    ("gb200-n5", "decode-0-node-1", "decode", "gb200-n4", 4),
+]
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    out = tmp_path_factory.mktemp("guide") / "out"
+    result = run_cli("render", EXAMPLE, "-o", out)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def service(bundle, host, name):
+    return load_yaml(bundle / host / "compose.yaml")["services"][name]
+
+
+@pytest.mark.parametrize(("host", "name", "role", "master", "start_rank"), NODES)
+def test_every_guide_flag_on_every_node(bundle, host, name, role, master, start_rank):
+    svc = service(bundle, host, name)
+    assert svc["entrypoint"] == ["vllm", "serve"]
+    assert svc["command"][0] == MODEL
+    flags = flag_values(svc["command"][1:])
+    expected = {**COMMON_ARGS, **(PREFILL_ARGS if role == "prefill" else DECODE_ARGS),
+                "--data-parallel-address": [ADDR[master]], "--data-parallel-size": ["8"]}
+    if start_rank:
+        expected["--data-parallel-start-rank"] = [str(start_rank)]
+    for flag, values in expected.items():
+        assert flags.get(flag) == [values], f"{name}: {flag}: {flags.get(flag)} != {values}"
+    assert set(flags) == set(expected), f"{name}: flags the guide does not have: {set(flags) - set(expected)}"
+    if not start_rank:
+        assert "--data-parallel-start-rank" not in flags
+
+
+@pytest.mark.parametrize(("host", "name", "role", "master", "start_rank"), NODES)
+def test_every_guide_env_var_on_every_node(bundle, host, name, role, master, start_rank):
+    env = service(bundle, host, name)["environment"]
+    expected = {**SYSTEM_ENV, **VLLM_ENV, "VLLM_NIXL_SIDE_CHANNEL_HOST": ADDR[host]}
+    if role == "decode":
+        expected |= DECODE_ENV
+    for key, value in expected.items():
+        assert env.get(key) == value, f"{name}: {key}={env.get(key)!r}, guide: {value!r}"
+    if role == "prefill":
+        assert "VLLM_SHARED_EXPERTS_STREAM_TOKEN_THRESHOLD" not in env  # decode-specific in the guide
+
+
+def test_kv_transfer_json_is_the_guides_bytes(bundle):
+    cmd = service(bundle, "gb200-n0", "prefill-0-node-0")["command"]
+    kv = cmd[cmd.index("--kv-transfer-config") + 1]
+    assert kv == KV_JSON
+    assert json.loads(kv) == {"kv_connector": "NixlConnector", "kv_role": "kv_both", "kv_load_failure_policy": "fail"}
+
+
+def test_router_command_is_the_guides(bundle):
+    svc = service(bundle, "gb200-n6", "router")
+    assert svc["entrypoint"] == ["vllm-router"]
+    flags = flag_values(svc["command"])
+    assert flags["--prefill"] == [[f"http://{ADDR[h]}:8087"] for h in ("gb200-n0", "gb200-n1", "gb200-n2", "gb200-n3")]
+    assert flags["--decode"] == [[f"http://{ADDR[h]}:8087"] for h in ("gb200-n4", "gb200-n5")]
+    for flag, values in {"--policy": ["round_robin"], "--vllm-pd-disaggregation": [],
+                         "--max-concurrent-requests": ["9216"], "--host": ["0.0.0.0"], "--port": ["8123"],
+                         "--intra-node-data-parallel-size": ["4"]}.items():
+        assert flags[flag] == [values], flag
+    assert set(flags) == {"--policy", "--vllm-pd-disaggregation", "--max-concurrent-requests", "--prefill",
+                          "--decode", "--host", "--port", "--intra-node-data-parallel-size"}
+
+
+def test_guide_container_settings(bundle):
+    svc = service(bundle, "gb200-n3", "prefill-1-node-1")
+    assert svc["network_mode"] == "host" and svc["ipc"] == "host"
+    assert svc["deploy"]["resources"]["reservations"]["devices"] == [
+        {"driver": "nvidia", "device_ids": ["0", "1", "2", "3"], "capabilities": ["gpu"]}]
+    assert "/dev/infiniband:/dev/infiniband" in svc["devices"]
+    assert "/dev/nvidia-caps-imex-channels/channel0:/dev/nvidia-caps-imex-channels/channel0" in svc["devices"]
+    assert svc["ulimits"]["memlock"] == {"soft": -1, "hard": -1}
+    assert svc["volumes"] == ["/mnt/hf-cache:/mnt/hf-cache"]
+    assert svc["healthcheck"]["test"][-1].endswith("urlopen('http://127.0.0.1:8087/health', timeout=4)")
+    assert int(svc["healthcheck"]["start_period"].rstrip("s")) >= 1800  # real model loads take 10-60 min
+    assert svc["restart"] == "unless-stopped"
+    assert svc["secrets"] == ["hf_token"] and svc["environment"]["HF_TOKEN_PATH"] == "/run/secrets/hf_token"
+
+
+def test_the_router_node_gets_no_gpu_and_no_secret(bundle):
+    doc = load_yaml(bundle / "gb200-n6" / "compose.yaml")
+    assert list(doc["services"]) == ["router"]
+    assert "deploy" not in doc["services"]["router"] and "secrets" not in doc
