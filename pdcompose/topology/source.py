@@ -111,12 +111,27 @@ class _Plain:
             return self._mapping(node, loc)
         if isinstance(node, list):
             return [self._at(node, i, loc, "item") for i in range(len(node))]
-        return _scalar(node)
+        value = _scalar(node)
+        if isinstance(value, str):
+            self._check_text(value, loc)
+        return value
+
+    def _check_text(self, value: str, loc: Loc) -> None:
+        """YAML decodes \\uD83D\\uDE80 as two lone surrogates, which no file or process can carry."""
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            line, col = self.source.locate(loc)
+            raise TopologyError([Issue("invalid-unicode", format_loc(loc), (
+                f"contains \\u{ord(value[exc.start]):04x}, half of a UTF-16 surrogate pair: write the character "
+                "itself or a \\U00XXXXXX escape"), "error", self.name, line, col)]) from None
 
     def _mapping(self, node: dict, loc: Loc) -> dict:
         out: dict[Any, Any] = {}
         for key in node:
             plain_key = _scalar(key)
+            if isinstance(plain_key, str):
+                self._check_text(plain_key, loc)
             if not isinstance(plain_key, str | int | float | bool) or plain_key is None:
                 plain_key = str(plain_key)
             out[plain_key] = self._at(node, key, loc, "key", plain_key)
