@@ -1,0 +1,96 @@
+"""Planner behaviour beyond the guide: co-location, explicit GPUs, redundancy, rehearsal, lint."""
+
+from __future__ import annotations
+
+import pytest
+
+from pdcompose import topology
+from pdcompose.errors import TopologyError
+from pdcompose.plan import build_plan
+from tests.helpers import EXAMPLE, REPO
+
+BASE = (REPO / "tests" / "bad" / "conflicting-port-arg.yaml").read_text().split("\n", 2)[2].replace(
+    "  port: 9000\n", "")
+
+
+def plan_of(text: str, rehearsal: bool | None = None):
+    return build_plan(topology.from_text(text, "t.yaml"), rehearsal=rehearsal)
+
+
+def test_base_is_valid():
+    plan, warnings = plan_of(BASE)
+    assert [c.service for _, c in plan.containers()] == ["prefill-0-node-0", "decode-0-node-0", "router"]
+
+
+def test_redundant_derived_flag_is_accepted_and_not_repeated():
+    plan, _ = plan_of(BASE.replace("args:\n", "args:\n  port: 8087\n  tensor-parallel-size: 1\n"))
+    cmd = plan.host("a").containers[0].command
+    assert cmd.count("--port") == 1 and cmd.count("--tensor-parallel-size") == 1
+
+
+def test_single_node_dp_renders_no_multi_node_flags():
+    plan, _ = plan_of(BASE)
+    cmd = plan.host("a").containers[0].command
+    assert cmd[cmd.index("--data-parallel-size") + 1] == "2"
+    assert "--data-parallel-address" not in cmd and "--data-parallel-hybrid-lb" not in cmd
+
+
+def test_tp_spanning_all_gpus_has_no_dp_flags():
+    plan, _ = plan_of(BASE.replace("prefill: [{nodes: [a]}]", "prefill: [{nodes: [a], tp: 2}]"))
+    cmd = plan.host("a").containers[0].command
+    assert "--data-parallel-size" not in cmd and cmd[cmd.index("--tensor-parallel-size") + 1] == "2"
+
+
+def test_explicit_gpus_and_colocation_get_the_next_ports():
+    text = BASE.replace("prefill: [{nodes: [a]}]", "prefill: [{nodes: [{host: a, gpus: [1]}], dp_local: 1}]") \
+               .replace("decode: [{nodes: [b]}]", "decode: [{nodes: [{host: a, gpus: [0]}], dp_local: 1}]")
+    plan, _ = plan_of(text)
+    prefill, decode = plan.host("a").containers
+    assert prefill.gpus == ["1"] and decode.gpus == ["0"]
+    assert (prefill.ports[0].port, decode.ports[0].port) == (8087, 8088)
+    assert decode.env["VLLM_NIXL_SIDE_CHANNEL_PORT"] == "5601"
+
+
+def test_served_model_name_is_what_v1_models_will_list():
+    plan, _ = plan_of(BASE.replace("args:\n", "args:\n  served-model-name: mine\n"))
+    assert plan.served_model_name == "mine" and plan.model == "org/model"
+
+
+def test_rehearsal_substitutes_images_addresses_and_hardware_only():
+    real, _ = build_plan(topology.load(EXAMPLE))
+    fake, _ = build_plan(topology.load(EXAMPLE), rehearsal=True)
+    assert fake.rehearsal and [h.address for h in fake.hosts] == [f"127.0.0.{10 + i}" for i in range(7)]
+    assert [h.context for h in fake.hosts] == [f"rehearsal-gb200-n{i}" for i in range(7)]
+    for (rh, rc), (fh, fc) in zip(real.containers(), fake.containers(), strict=True):
+        assert fc.image.startswith("pdcompose/") and fc.pull_policy == "never"
+        assert fc.devices == [] and fc.gpu_driver is None and "memlock" not in fc.ulimits
+        swap = dict(zip([h.address for h in real.hosts], [h.address for h in fake.hosts], strict=True))
+        expected = [swap.get(a, a) if not a.startswith("http") else _swap_url(a, swap) for a in rc.command]
+        if fc.role != "router":
+            assert fc.command[-2:] == ["--host", fh.address]
+            assert fc.command[:-2] == expected
+            assert {k: v for k, v in fc.env.items() if not k.startswith("PDCOMPOSE_MOCK")} == \
+                   {k: swap.get(v, v) if isinstance(v, str) else v for k, v in rc.env.items()}
+        assert fc.gpus == rc.gpus  # still planned (and shown), just not reserved
+
+
+def _swap_url(url: str, swap: dict[str, str]) -> str:
+    for old, new in swap.items():
+        url = url.replace(f"//{old}:", f"//{new}:")
+    return url
+
+
+def test_warnings_do_not_block_a_plan():
+    text = BASE.replace("prefill: [{nodes: [a]}]", "prefill: [{nodes: [a], tp: 2}]")
+    plan, warnings = plan_of(text)
+    # prefill tp 2 > decode tp 1; and prefill runs 1 engine per node while decode runs 2
+    assert sorted(w.code for w in warnings) == ["decode-tp-smaller", "router-dp-size"]
+    assert plan.router.prefill_urls == ["http://10.0.0.1:8087"]
+
+
+def test_errors_carry_every_issue():
+    text = BASE.replace("router: {host: r}", "router: {host: a, port: 8087, prometheus_port: 5600}")
+    with pytest.raises(TopologyError) as info:
+        plan_of(text)
+    codes = sorted(i.code for i in info.value.issues)
+    assert codes == ["port-collision", "port-collision"]
