@@ -1,0 +1,43 @@
+"""The state one mock process shares between its HTTP routes and its background listeners."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from pdcompose.mock.config import MockConfig
+from pdcompose.mock.dp import make_group
+from pdcompose.mock.engine import EnginePool
+from pdcompose.mock.sidechannel import KVChecker
+from pdcompose.mock.stats import Stats
+
+
+class Runtime:
+    def __init__(self, config: MockConfig) -> None:
+        self.config = config
+        self.knobs = config.knobs
+        self.pool = EnginePool(config)
+        self.stats = Stats(config.knobs.max_records)
+        self.kv = KVChecker(config.knobs.kv_timeout)
+        self.group = make_group(config)
+        self._accepted = frozenset(f"Bearer {key}" for key in config.api_keys)
+        # an engine told to crash (PDCOMPOSE_MOCK_EXIT_CODE) is one that fails to start: never ready
+        never = config.knobs.exit_code is not None
+        self._load_done_at = math.inf if never else time.monotonic() + config.knobs.load_delay
+
+    @property
+    def loaded(self) -> bool:
+        return time.monotonic() >= self._load_done_at
+
+    @property
+    def ready(self) -> bool:
+        """What /health reports: the model is "loaded" and the whole DP group has formed."""
+        return self.loaded and self.group.ready
+
+    @property
+    def engine_ids(self) -> list[str]:
+        return [engine.engine_id for engine in self.pool.engines]
+
+    def authorized(self, header: str | None) -> bool:
+        """vLLM's --api-key check on /v1/*: the Authorization header must be `Bearer <key>` exactly."""
+        return not self._accepted or header in self._accepted
