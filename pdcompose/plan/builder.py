@@ -11,10 +11,10 @@ from pdcompose.plan.allocate import RPC_PORT, HostBook, allocate_node
 from pdcompose.plan.findings import Findings
 from pdcompose.plan.hosts import HostFacts, host_facts
 from pdcompose.plan.layers import NodeRef, node_refs
+from pdcompose.plan.lint import lint
 from pdcompose.plan.models import Container, Host, Plan, Router, Secret
 from pdcompose.plan.rehearsal import rehearse
 from pdcompose.plan.router import router_container
-from pdcompose.plan.lint import lint
 from pdcompose.topology import Resolved
 
 

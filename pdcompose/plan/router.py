@@ -31,21 +31,32 @@ def router_container(r: Resolved, host: HostFacts, workers: list[Container], fin
             findings.error("conflicting-arg", flag.origin, (
                 f"`{' '.join(F.tokens(flag))}` is derived by pdcompose; set it with router fields "
                 "(port, policy, max_concurrent_requests, ...) or the instances"))
-    command = [*_derived(r, prefill, decode, workers, findings), *F.argv(f for _, f in user.items())]
+    command = [*_derived(r, host, prefill, decode, workers, findings), *F.argv(f for _, f in user.items())]
     env = {k: v for k, (v, _) in layered_env([(cfg.env, ("router", "env"))], host, findings).items()}
     on_host = [c.service for c in workers if c.labels.get("io.pdcompose.host") == host.name]
+    bind = _bind_address(t, host)
     return Container(
         service="router", role="router", image=_image(t), entrypoint=["vllm-router"], command=command,
         pull_policy="never" if t.rehearsal.enabled else t.pull_policy, env=dict(sorted(env.items())),
-        ports=[PortUse(port=cfg.port, purpose="router", bind="0.0.0.0"),
-               PortUse(port=cfg.prometheus_port, purpose="router metrics", bind="127.0.0.1")],
+        ports=[PortUse(port=cfg.port, purpose="router", bind=bind),
+               PortUse(port=cfg.prometheus_port, purpose="router metrics",
+                       bind=host.address if t.rehearsal.enabled else "127.0.0.1")],
         url=f"http://{host.url_host}:{cfg.port}",
         healthcheck=Healthcheck(test=["CMD", "python3", "-c", (
-            f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{cfg.port}/health', timeout=4)")],
+            f"import urllib.request; urllib.request.urlopen('http://{_local(bind)}:{cfg.port}/health', timeout=4)")],
             interval=5, timeout=5, retries=3, start_period=60),
         depends_on=on_host, restart=t.restart, stop_grace_period=min(t.stop_grace_period, 30),
         labels={"io.pdcompose.role": "router"},
     )
+
+
+def _bind_address(t: Any, host: HostFacts) -> str:
+    # A rehearsal runs every "host" on one engine: each binds its own loopback address, the router too.
+    return host.address if t.rehearsal.enabled else "0.0.0.0"
+
+
+def _local(bind: str) -> str:
+    return "127.0.0.1" if bind == "0.0.0.0" else (f"[{bind}]" if ":" in bind else bind)
 
 
 def _image(t: Any) -> str:
@@ -54,7 +65,7 @@ def _image(t: Any) -> str:
     return t.router.image or defaults.ROUTER_IMAGE
 
 
-def _derived(r: Resolved, prefill: list[str], decode: list[str], workers: list[Container],
+def _derived(r: Resolved, host: HostFacts, prefill: list[str], decode: list[str], workers: list[Container],
              findings: Findings) -> list[str]:
     t, cfg = r.topology, r.topology.router
     recipe_router = [x.router for x in r.recipes]
@@ -68,7 +79,7 @@ def _derived(r: Resolved, prefill: list[str], decode: list[str], workers: list[C
         out += ["--prefill", url]
     for url in decode:
         out += ["--decode", url]
-    out += ["--host", "0.0.0.0", "--port", str(cfg.port)]
+    out += ["--host", _bind_address(t, host), "--port", str(cfg.port)]
     intra = _intra_node_dp(workers, findings)
     out += ["--intra-node-data-parallel-size", str(intra)] if intra > 1 else []
     health_interval = cfg.health_check_interval
@@ -76,6 +87,7 @@ def _derived(r: Resolved, prefill: list[str], decode: list[str], workers: list[C
         health_interval = t.rehearsal.health_check_interval
     optional = [("--prefill-policy", cfg.prefill_policy), ("--decode-policy", cfg.decode_policy),
                 ("--prometheus-port", cfg.prometheus_port if cfg.prometheus_port != 29000 else None),
+                ("--prometheus-host", host.address if t.rehearsal.enabled else None),
                 ("--worker-startup-timeout-secs", cfg.startup_timeout),
                 ("--worker-startup-check-interval", cfg.startup_check_interval),
                 ("--health-check-interval-secs", health_interval)]
