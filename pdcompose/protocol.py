@@ -214,3 +214,40 @@ def sha256_tag(data: str | bytes) -> str:
 
 def is_kv_failure(kv_check: str | None) -> bool:
     return kv_check is not None and kv_check != "ok"
+
+
+# ---------------------------------------------------------------------------------------------------
+# 4. vllm-router 0.1.17's own endpoints (what deploy and status read)
+# ---------------------------------------------------------------------------------------------------
+
+
+class PoolHealth(_Open):
+    healthy: int
+    total: int
+
+
+class RouterReadiness(_Open):
+    """`GET /readiness` in PD mode. The router splits a worker whose /metrics shows K engines into K
+    targets (url@0 .. url@K-1), so these totals count engines, not API servers."""
+
+    status: str
+    prefill: PoolHealth
+    decode: PoolHealth
+
+
+class RouterWorker(_Open):
+    url: str
+    worker_type: str = ""
+    is_healthy: bool = False
+
+
+class RouterWorkers(_Open):
+    """`GET /workers`."""
+
+    workers: list[RouterWorker] = []
+
+
+def worker_base_url(url: str) -> str:
+    """`http://10.0.0.10:8087@3` (a DP target of a worker) -> `http://10.0.0.10:8087`."""
+    head, sep, rank = url.rpartition("@")
+    return head if sep and rank.isdigit() else url

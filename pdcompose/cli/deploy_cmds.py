@@ -1,0 +1,72 @@
+"""deploy, status, logs, down, restart: the commands that act on hosts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from pdcompose.cli import output
+from pdcompose.cli.common import (
+    FileOpt,
+    JsonOpt,
+    OutOpt,
+    RehearsalOpt,
+    TopologyArg,
+    bundle_dir,
+    handles_errors,
+    load_plan,
+    topology_path,
+)
+
+ContextOpt = Annotated[list[str] | None, typer.Option(
+    "--context", "-c", help="Only the host(s) reached through this Docker context (repeatable; a host name works too)")]
+
+
+@handles_errors
+def deploy(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None,
+           context: ContextOpt = None, rehearsal: RehearsalOpt = False,
+           timeout: Annotated[float | None, typer.Option(
+               "--timeout", help="Seconds to wait for every API server (default: the topology's health.deploy_timeout)")
+           ] = None,
+           rollback: Annotated[bool, typer.Option(
+               "--rollback", help="On failure, remove what this run created")] = False,
+           smoke: Annotated[bool, typer.Option(
+               "--smoke/--no-smoke", help="Send a one-token request through the router at the end")] = True,
+           as_json: JsonOpt = False) -> None:
+    """Render, then start every host in order: vLLM nodes in parallel, health gate, router, smoke test."""
+    from pdcompose.cli.progress import LineReporter
+    from pdcompose.deploy.run import DeployFailed, DeployOptions
+    from pdcompose.deploy.run import deploy as run_deploy
+    from pdcompose.render import render
+
+    plan, _ = load_plan(topology_path(topology, file), rehearsal, quiet=as_json)
+    out = bundle_dir(out, plan.rehearsal)
+    render(plan, out)
+    opts = DeployOptions(contexts=tuple(context or ()), timeout=timeout, rollback=rollback, smoke=smoke)
+    try:
+        report = run_deploy(plan, out, opts, LineReporter())
+    except DeployFailed as exc:
+        _print_failure(exc)
+        raise
+    if as_json:
+        output.print_json({"status": "ok", "fingerprint": plan.fingerprint, "started": report.started,
+                           "unchanged": report.unchanged, "timings": report.timings, "smoke": report.smoke})
+        return
+    started = sum(len(v) for v in report.started.values())
+    unchanged = sum(len(v) for v in report.unchanged.values())
+    where = f"router at {plan.router.url}" if plan.router.host in report.hosts else f"{len(report.hosts)} host(s)"
+    output.say(f"deployed {plan.cluster} ({where}): {started} container(s) started, {unchanged} unchanged, "
+               f"in {report.timings['total']:.1f} s")
+
+
+def _print_failure(exc) -> None:  # type: ignore[no-untyped-def]
+    err = output.console(stderr=True)
+    for failure in exc.failures:
+        err.print(f"[bold red]failed:[/] {failure.host}/{failure.service}: {output._escape(failure.reason)}")
+        if failure.logs:
+            err.print(f"[dim]--- last log lines of {failure.service} on {failure.host} ---[/]")
+            err.print(output._escape(failure.logs.rstrip()), markup=False)
+    if exc.state:
+        err.print("state of the hosts now:")
+        err.print(output._escape(exc.state))

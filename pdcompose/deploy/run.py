@@ -1,0 +1,270 @@
+"""`pdcompose deploy`: start every host in the right order, gated on health across hosts.
+
+Order: every vLLM node in parallel; wait until every API server answers /health and lists the
+model in /v1/models (watching the containers, so one that exits is reported at once); then the
+router; then its /readiness must count the topology's workers and a one-token request must pass.
+Compose itself makes a re-run with nothing changed a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+import httpx
+from python_on_whales import DockerException
+
+from pdcompose.deploy import containers, health
+from pdcompose.deploy.preflight import require_images, require_reachable, require_secrets
+from pdcompose.deploy.selection import Scope, relevant_hosts, scope, select_hosts
+from pdcompose.engine.clients import deploy_client, project_client
+from pdcompose.engine.contexts import ensure_rehearsal_contexts
+from pdcompose.engine.errors import wrapped
+from pdcompose.errors import PdcomposeError
+from pdcompose.plan.models import Container, Host, Plan
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Reporter(Protocol):
+    def step(self, text: str) -> None: ...
+    def target(self, target: health.Target, probe: health.Probe) -> None: ...
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    contexts: tuple[str, ...] = ()
+    timeout: float | None = None            # health gate; default: the topology's health.deploy_timeout
+    rollback: bool = False
+    smoke: bool = True
+    reach_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Failure:
+    host: str
+    service: str
+    reason: str
+    logs: str = ""
+
+
+class DeployFailed(PdcomposeError):
+    def __init__(self, message: str, failures: list[Failure], state: str):
+        self.failures, self.state = failures, state
+        super().__init__(message)
+
+
+@dataclass
+class DeployReport:
+    hosts: list[str]
+    started: dict[str, list[str]] = field(default_factory=dict)
+    unchanged: dict[str, list[str]] = field(default_factory=dict)
+    not_gated: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    smoke: str | None = None
+
+
+def deploy(plan: Plan, bundle: Path, opts: DeployOptions, report: Reporter) -> DeployReport:
+    t0 = time.monotonic()
+    hosts = select_hosts(plan, opts.contexts)
+    filled = require_secrets(plan, hosts)
+    if filled:
+        report.step(f"rehearsal: {', '.join(filled)} unset; the mocks get a placeholder")
+    if plan.rehearsal:
+        ensure_rehearsal_contexts(plan)
+    relevant = relevant_hosts(plan, hosts)
+    require_reachable(relevant, opts.reach_timeout)
+    for pull in require_images(hosts):
+        report.step(f"will pull {pull}")
+    before = parallel(containers.states, relevant)
+    running = {h: {s for s, st in states.items() if st.status == "running"} for h, states in before.items()}
+    sc = scope(plan, hosts, running)
+    result = DeployReport([h.name for h in hosts], not_gated=sc.not_gated, timings={"preflight": time.monotonic() - t0})
+    try:
+        _run(plan, bundle, opts, report, sc, before, result, t0)
+    except (DeployFailed, KeyboardInterrupt) as exc:
+        _on_failure(plan, hosts, before, opts, report, exc)
+        raise
+    after = parallel(containers.states, hosts)
+    for host in hosts:
+        mine = [c.service for c in host.containers]
+        old, new = before.get(host.name, {}), after[host.name]
+        same = [s for s in mine if s in old and s in new
+                and (old[s].id, old[s].started_at) == (new[s].id, new[s].started_at)]
+        result.unchanged[host.name] = same
+        result.started[host.name] = [s for s in mine if s not in same]
+    result.timings["total"] = time.monotonic() - t0
+    return result
+
+
+def _run(plan: Plan, bundle: Path, opts: DeployOptions, report: Reporter, sc: Scope,
+         before: dict[str, dict[str, containers.ContainerState]], result: DeployReport, t0: float) -> None:
+    worker_hosts = [h for h in sc.hosts if any(c.role != "router" for c in h.containers)]
+    if worker_hosts:
+        report.step(f"starting vLLM nodes on {len(worker_hosts)} host(s): {', '.join(h.name for h in worker_hosts)}")
+        _up_all(bundle, worker_hosts, lambda h: [c.service for c in h.containers if c.role != "router"])
+    result.timings["workers_started"] = time.monotonic() - t0
+    for note in sc.not_gated:
+        report.step(note)
+    timeout = opts.timeout if opts.timeout is not None else plan.health_timeout
+    if sc.gated:
+        report.step(f"waiting for {len(sc.gated)} API server(s): /health and /v1/models listing "
+                    f"{plan.served_model_name} (up to {timeout:.0f} s)")
+        gate = gate_workers(plan, sc.gated, sc.watch, before, timeout, report)
+        result.timings["workers_ready"] = time.monotonic() - t0
+        result.timings["last_worker_ready"] = max(gate.became_ready.values()) - t0
+    if sc.router:
+        router_host = plan.host(plan.router.host)
+        report.step(f"all API servers ready; starting the router on {router_host.name}")
+        result.timings["router_started"] = time.monotonic() - t0
+        _up_all(bundle, [router_host], lambda h: ["router"])
+        gate_router(plan, router_host, before, min(timeout, 600.0), report)
+        result.timings["router_ready"] = time.monotonic() - t0
+        if opts.smoke:
+            result.smoke = _smoke(plan)
+            report.step(f"smoke request through the router: {result.smoke}")
+
+
+def _up_all(bundle: Path, hosts: list[Host], services: Callable[[Host], list[str]]) -> None:
+    def up(host: Host) -> None:
+        try:
+            deploy_client(host, bundle).compose.up(services=services(host), detach=True, quiet=True,
+                                                   remove_orphans=True)
+        except DockerException as exc:
+            raise wrapped(host.name, exc) from None
+
+    errors = {h: e for h, e in parallel(up, hosts, raise_first=False).items() if isinstance(e, Exception)}
+    if errors:
+        failures = [Failure(h, "-", str(e)) for h, e in errors.items()]
+        raise DeployFailed(f"`compose up` failed on {', '.join(errors)}", failures, "")
+
+
+def gate_workers(plan: Plan, gated: list[tuple[Host, Container]], watch: list[Host], before: dict,
+                 timeout: float, report: Reporter) -> health.GateResult:
+    """Wait until every given API server is ready; raise DeployFailed (with log tails) otherwise."""
+    model = plan.served_model_name
+    services = {(h.name, c.service) for h, c in gated}
+    failures: list[Failure] = []
+
+    async def run() -> health.GateResult:
+        async with httpx.AsyncClient() as client:
+            checks = {(h.name, c.service): _bind(health.probe_api, client, c.url, model) for h, c in gated}
+            return await health.wait_until_ready(checks, timeout, report.target,
+                                                 _watchdog(watch, services, before, failures))
+
+    return _conclude(asyncio.run(run()), failures, "API servers")
+
+
+def gate_router(plan: Plan, host: Host, before: dict, timeout: float, report: Reporter) -> None:
+    failures: list[Failure] = []
+    url = plan.router.url
+    counts = (_engines(plan, "prefill"), _engines(plan, "decode"))
+
+    async def run() -> health.GateResult:
+        async with httpx.AsyncClient() as client:
+            checks = {(host.name, "router"): _bind(health.probe_router, client, url, *counts)}
+            return await health.wait_until_ready(checks, timeout, report.target,
+                                                 _watchdog([host], {(host.name, "router")}, before, failures))
+
+    _conclude(asyncio.run(run()), failures, "the router")
+
+
+def _engines(plan: Plan, role: str) -> int:
+    return sum(c.dp.local if c.dp else 1 for _, c in plan.containers(role))  # type: ignore[arg-type]
+
+
+def _conclude(gate: health.GateResult, failures: list[Failure], what: str) -> health.GateResult:
+    if gate.ready:
+        return gate
+    if not failures:
+        failures = [Failure(t[0], t[1], p.detail) for t, p in gate.probes.items() if not p.ok]
+    raise DeployFailed(f"{what} did not become ready: {gate.abort}", failures, "")
+
+
+def _watchdog(hosts: list[Host], services: set[tuple[str, str]], before: dict,
+              failures: list[Failure]) -> Callable[[], str | None]:
+    """Stop waiting as soon as a gated container exits, restart-loops, turns unhealthy or is missing."""
+    def check() -> str | None:
+        for host, states in parallel(containers.states, hosts).items():
+            for (h, service) in sorted(services):
+                if h != host:
+                    continue
+                state = states.get(service)
+                old = before.get(host, {}).get(service)
+                restarted = state and old and old.id == state.id and state.restarts > old.restarts
+                if state is None or state.failed or restarted:
+                    reason = "no container" if state is None else state.describe()
+                    logs = containers.log_tail(plan_host(hosts, host), state.name) if state else ""
+                    failures.append(Failure(host, service, reason, logs))
+        return f"{failures[0].service} on {failures[0].host}: {failures[0].reason}" if failures else None
+
+    return check
+
+
+def plan_host(hosts: list[Host], name: str) -> Host:
+    return next(h for h in hosts if h.name == name)
+
+
+def _smoke(plan: Plan) -> str:
+    body = {"model": plan.served_model_name, "prompt": "pdcompose smoke test", "max_tokens": 1, "temperature": 0}
+    t = time.monotonic()
+    try:
+        response = httpx.post(f"{plan.router.url}/v1/completions", json=body, timeout=120)
+    except httpx.HTTPError as exc:
+        raise DeployFailed(f"smoke request through the router failed: {exc}", [], "") from None
+    if response.status_code != 200 or not response.json().get("choices"):
+        raise DeployFailed(f"smoke request through the router answered {response.status_code}: "
+                           f"{response.text[:300]}", [], "")
+    return f"200 in {1000 * (time.monotonic() - t):.0f} ms"
+
+
+def _on_failure(plan: Plan, hosts: list[Host], before: dict, opts: DeployOptions, report: Reporter,
+                exc: BaseException) -> None:
+    """Never leave a half-deployed cluster without saying so: state per host, or tear down (--rollback)."""
+    fresh = [h for h in hosts if not before.get(h.name)]
+    if opts.rollback and fresh:
+        report.step(f"rolling back: removing what this run created on {', '.join(h.name for h in fresh)}")
+        parallel(lambda h: project_client(h).compose.down(remove_orphans=True, timeout=30, quiet=True), fresh,
+                 raise_first=False)
+    summary = state_summary(hosts)
+    if isinstance(exc, DeployFailed):
+        exc.state = summary
+    else:
+        report.step("interrupted; left as they are now (re-run deploy to converge, or down):\n" + summary)
+
+
+def state_summary(hosts: list[Host]) -> str:
+    lines = []
+    for host, states in parallel(containers.states, hosts, raise_first=False).items():
+        if isinstance(states, Exception):
+            lines.append(f"  {host}: unknown ({states})")
+        elif not states:
+            lines.append(f"  {host}: nothing running")
+        else:
+            lines.append(f"  {host}: " + ", ".join(f"{s} {st.describe()}" for s, st in sorted(states.items())))
+    return "\n".join(lines)
+
+
+def _bind(fn: Callable[..., R], *args: object) -> Callable[[], R]:
+    return lambda: fn(*args)
+
+
+def parallel(fn: Callable[[Host], T], hosts: list[Host], raise_first: bool = True) -> dict[str, T]:
+    """Run fn for every host at once; results by host name (or the exception, when not raising)."""
+    if not hosts:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
+        futures = {h.name: pool.submit(fn, h) for h in hosts}
+    out: dict[str, T] = {}
+    for name, future in futures.items():
+        error = future.exception()
+        if error is not None and raise_first:
+            raise error
+        out[name] = error if error is not None else future.result()  # type: ignore[assignment]
+    return out

@@ -1,0 +1,60 @@
+"""Docker contexts for a rehearsal: one per simulated host, all pointing at the local engine.
+
+Only contexts whose names the rehearsal plan chose (`rehearsal-<host>`) are ever created or removed;
+an existing context of that name is reused only if it points at the same engine.
+"""
+
+from __future__ import annotations
+
+import os
+
+from python_on_whales import DockerClient, DockerException
+
+from pdcompose.errors import PdcomposeError
+from pdcompose.plan.models import Plan
+from pdcompose.plan.rehearsal import CONTEXT_PREFIX
+
+
+def local_endpoint() -> str:
+    """The engine the current environment talks to (DOCKER_HOST, else the current context's)."""
+    if os.environ.get("DOCKER_HOST"):
+        return os.environ["DOCKER_HOST"]
+    return DockerClient().context.inspect().endpoints["docker"].host  # no name: the current context
+
+
+def ensure_rehearsal_contexts(plan: Plan) -> list[str]:
+    """Create the plan's rehearsal contexts that are missing; return the names created."""
+    if not plan.rehearsal:
+        return []
+    docker, endpoint = DockerClient(), local_endpoint()
+    existing = {c.name: c for c in docker.context.list()}
+    created = []
+    for host in plan.hosts:
+        name = host.context
+        assert name.startswith(CONTEXT_PREFIX), name
+        if name in existing:
+            target = docker.context.inspect(name).endpoints["docker"].host
+            if target != endpoint:
+                raise PdcomposeError(f"Docker context '{name}' exists but points at {target}, not the local "
+                                     f"engine {endpoint}; remove it (docker context rm {name}) to rehearse")
+            continue
+        try:
+            docker.context.create(name, description=f"pdcompose rehearsal of host {host.name}",
+                                  docker={"host": endpoint})
+        except DockerException as exc:
+            if "already exists" not in (exc.stderr or ""):  # a parallel run made it first
+                raise
+        created.append(name)
+    return created
+
+
+def remove_rehearsal_contexts(plan: Plan) -> list[str]:
+    if not plan.rehearsal:
+        return []
+    docker = DockerClient()
+    names = [h.context for h in plan.hosts if h.context.startswith(CONTEXT_PREFIX)]
+    present = {c.name for c in docker.context.list()}
+    gone = [n for n in names if n in present]
+    if gone:
+        docker.context.remove(gone, force=True)
+    return gone

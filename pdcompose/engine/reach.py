@@ -1,0 +1,79 @@
+"""Is a host's Docker Engine reachable? Answered within a timeout, for every host at once.
+
+python-on-whales has no timeouts, and an ssh context to an unroutable address hangs for about 30 s
+on every call (ssh's ConnectTimeout). So each context is probed first with `docker --context X version`
+under a subprocess timeout, and only reachable hosts are driven through python-on-whales.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from pdcompose.errors import HostUnreachable, PdcomposeError
+
+DEFAULT_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    context: str
+    version: str          # Engine version, e.g. "20.10.24+dfsg1"
+    api_version: str
+    os: str
+    arch: str
+
+    @property
+    def major(self) -> int:
+        head = self.version.split(".", 1)[0]
+        return int(head) if head.isdigit() else 0
+
+
+def docker_binary() -> str:
+    path = shutil.which("docker")
+    if path is None:
+        raise PdcomposeError("no `docker` CLI on PATH: install Docker's CLI and the Compose v2 plugin (make setup)")
+    return path
+
+
+def probe(host: str, context: str, timeout: float = DEFAULT_TIMEOUT) -> EngineInfo:
+    argv = [docker_binary(), "--context", context, "version", "--format", "{{json .Server}}"]
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise HostUnreachable(host, f"Docker context '{context}' did not answer within {timeout:.0f} s "
+                                    "(host down, unroutable, or ssh waiting?)") from None
+    if result.returncode != 0:
+        raise HostUnreachable(host, _reason(context, result.stderr))
+    try:
+        server = json.loads(result.stdout)
+        return EngineInfo(context, server["Version"], server.get("ApiVersion", ""), server.get("Os", ""),
+                          server.get("Arch", ""))
+    except (ValueError, KeyError, TypeError):
+        raise HostUnreachable(host, f"Docker context '{context}' answered without an Engine version") from None
+
+
+def probe_all(hosts: dict[str, str], timeout: float = DEFAULT_TIMEOUT) -> dict[str, EngineInfo | HostUnreachable]:
+    """{host: context} -> {host: info or the error}, probed in parallel so N dead hosts cost one timeout."""
+    def one(item: tuple[str, str]) -> EngineInfo | HostUnreachable:
+        try:
+            return probe(item[0], item[1], timeout)
+        except HostUnreachable as exc:
+            return exc
+
+    if not hosts:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
+        return dict(zip(hosts, pool.map(one, hosts.items()), strict=True))
+
+
+def _reason(context: str, stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    last = lines[-1] if lines else "no error text"
+    if "context" in last and ("does not exist" in last or "not found" in last):
+        return (f"no Docker context '{context}': create it, e.g. "
+                f"`docker context create {context} --docker host=ssh://user@<address>`")
+    return f"Docker context '{context}' is unreachable: {last}"
