@@ -16,13 +16,15 @@ from pdcompose.errors import Issue, PdcomposeError, TopologyError
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_FILE = "pdcompose.yaml"
 DEFAULT_OUT = "out"
+REHEARSAL_OUT = "out-rehearsal"   # never the real bundle's folder: the two must not replace each other
 VERBOSE = {"on": False}
 
 TopologyArg = Annotated[Path | None, typer.Argument(
     show_default=False, help="Topology file (same as -f; default: ./pdcompose.yaml)")]
 FileOpt = Annotated[Path | None, typer.Option("--file", "-f", show_default=False,
                                               help="Topology file (default: ./pdcompose.yaml)")]
-OutOpt = Annotated[Path, typer.Option("--output", "-o", help="Rendered bundle directory")]
+OutOpt = Annotated[Path | None, typer.Option("--output", "-o", show_default=False, help=(
+    "Rendered bundle directory (default: out, or out-rehearsal for a rehearsal)"))]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout")]
 RehearsalOpt = Annotated[bool, typer.Option("--rehearsal", help=(
     "Rehearse on the local Docker engine: mock vLLM image, loopback addresses, no GPUs"))]
@@ -90,3 +92,45 @@ def load_plan(path: Path, rehearsal: bool, strict: bool = False, quiet: bool = F
         for w in warnings:
             output.warn(w.format().replace(": warning: ", ": ", 1))
     return plan, warnings
+
+
+def bundle_dir(out: Path | None, rehearsal: bool) -> Path:
+    return out if out is not None else Path(REHEARSAL_OUT if rehearsal else DEFAULT_OUT)
+
+
+def _rehearses(path: Path, flag: bool) -> bool:
+    """--rehearsal, or a topology that says `rehearsal: {enabled: true}`."""
+    if flag or not path.is_file():
+        return flag
+    from pdcompose import topology
+
+    try:
+        return topology.load(path).topology.rehearsal.enabled
+    except PdcomposeError:
+        return False
+
+
+def deployed_plan(path: Path, out: Path | None, rehearsal: bool):  # type: ignore[no-untyped-def]
+    """The plan day-2 commands act on: the rendered plan.json (what was deployed), else the topology's.
+    Warns when the topology has changed since the render."""
+    from pdcompose.plan.models import Plan
+
+    rehearsal = _rehearses(path, rehearsal)
+    plan_file = bundle_dir(out, rehearsal) / "plan.json"
+    if not plan_file.is_file():
+        return load_plan(path, rehearsal, quiet=True)[0]
+    try:
+        plan = Plan.model_validate_json(plan_file.read_bytes())
+    except ValueError as exc:
+        raise PdcomposeError(f"{plan_file} is not a pdcompose plan ({exc.__class__.__name__}); re-render") from None
+    output.register_secret_env(*(s.from_env for s in plan.secrets))
+    if path.is_file():
+        try:
+            fresh = load_plan(path, plan.rehearsal or rehearsal, quiet=True)[0]
+        except PdcomposeError:
+            output.warn(f"{path} does not validate; acting on the last render in {plan_file}")
+        else:
+            if fresh.fingerprint != plan.fingerprint:
+                output.warn(f"{path} changed since {plan_file} was rendered: acting on what was rendered "
+                            "(deploy again to apply the change)")
+    return plan

@@ -10,13 +10,13 @@ import typer
 
 from pdcompose.cli import output
 from pdcompose.cli.common import (
-    DEFAULT_OUT,
     FileOpt,
     JsonOpt,
     OutOpt,
     RehearsalOpt,
     StrictOpt,
     TopologyArg,
+    bundle_dir,
     handles_errors,
     load_plan,
     topology_path,
@@ -59,7 +59,7 @@ def plan(topology: TopologyArg = None, file: FileOpt = None, rehearsal: Rehearsa
 
 
 @handles_errors
-def render(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Path(DEFAULT_OUT),
+def render(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None,
            templates: Annotated[Path | None, typer.Option(
                "--templates", help="Folder with your copy of compose_templates/")] = None,
            rehearsal: RehearsalOpt = False, strict: StrictOpt = False,
@@ -73,6 +73,7 @@ def render(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Pat
     verify = None
     if check:
         from pdcompose.engine.compose_check import check_bundle as verify  # type: ignore[no-redef]
+    out = bundle_dir(out, the_plan.rehearsal)
     written = write(the_plan, out, templates, verify=verify)
     if as_json:
         output.print_json({"status": "ok", "output": str(out), "files": written,

@@ -71,3 +71,21 @@ def _wrapped(argv: list[str]) -> list[str]:
     text = [" ".join(parts) for parts in lines]
     return [line + " \\" if i < len(text) - 1 else line for i, line in enumerate(text)] if len(text) > 1 \
         else text
+
+
+def status_table(plan: Plan, report: Any) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"{plan.cluster}" + ("  [rehearsal]" if plan.rehearsal else ""), title_justify="left")
+    for column in ("host", "container", "state", "/health", "router"):
+        table.add_column(column, no_wrap=True)
+    for r in report.rows:
+        if r.state is None:
+            state = "[red]unreachable[/]" if r.state_error else "[red]missing[/]"
+        else:
+            colour = "green" if r.state.status == "running" and r.state.health != "unhealthy" else "red"
+            state = f"[{colour}]{r.state.describe()}[/]"
+        endpoint = f"[green]{r.endpoint}[/]" if r.endpoint == "200" else f"[red]{r.endpoint}[/]"
+        view = r.router_view if r.router_view in ("healthy", "-") else f"[red]{r.router_view}[/]"
+        table.add_row(r.host, r.service, state, endpoint, view)
+    return table

@@ -1,0 +1,116 @@
+"""status, logs, down, restart: act on the last rendered plan (out/plan.json)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated
+
+import typer
+
+from pdcompose.cli import output
+from pdcompose.cli.common import (
+    FileOpt,
+    JsonOpt,
+    OutOpt,
+    RehearsalOpt,
+    TopologyArg,
+    deployed_plan,
+    handles_errors,
+    topology_path,
+)
+from pdcompose.cli.deploy_cmds import ContextOpt
+
+RoleOpt = Annotated[list[str] | None, typer.Option("--role", "-r", help="prefill, decode or router (repeatable)")]
+
+
+def _hosts(plan, context):  # type: ignore[no-untyped-def]
+    from pdcompose.deploy.selection import select_hosts
+
+    return select_hosts(plan, tuple(context or ()))
+
+
+@handles_errors
+def status(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None,
+           context: ContextOpt = None, rehearsal: RehearsalOpt = False, as_json: JsonOpt = False) -> None:
+    """Every container's state, its endpoint's /health and the router's view of it (exit 1 if any is not ok)."""
+    from pdcompose.cli.views import status_table
+    from pdcompose.ops.status import collect
+
+    plan = deployed_plan(topology_path(topology, file), out, rehearsal)
+    report = collect(plan, _hosts(plan, context))
+    if as_json:
+        output.print_json({"status": "ok" if report.ok else "degraded", "fingerprint": plan.fingerprint,
+                           "warnings": report.warnings, "containers": [_row_json(r) for r in report.rows]})
+    else:
+        output.console().print(status_table(plan, report))
+        for warning in report.warnings:
+            output.warn(warning)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _row_json(r) -> dict:  # type: ignore[no-untyped-def]
+    state = r.state
+    return {"host": r.host, "service": r.service, "role": r.role, "url": r.url,
+            "state": state.status if state else ("unreachable" if r.state_error else "missing"),
+            "health": state.health if state else None, "restarts": state.restarts if state else None,
+            "endpoint": r.endpoint, "router_view": r.router_view, "ok": r.ok, "error": r.state_error}
+
+
+@handles_errors
+def logs(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None,
+         host: Annotated[list[str] | None, typer.Option("--host", "-H", help="Only these hosts (repeatable)")] = None,
+         role: RoleOpt = None, follow: Annotated[bool, typer.Option("--follow", "-F", help="Keep streaming")] = False,
+         tail: Annotated[int, typer.Option("--tail", "-n", help="Lines per container")] = 100,
+         since: Annotated[str | None, typer.Option("--since", help="e.g. 10m or a timestamp")] = None,
+         rehearsal: RehearsalOpt = False) -> None:
+    """Merged logs of every container, each line prefixed with host/container."""
+    from pdcompose.ops import logs as ops_logs
+
+    plan = deployed_plan(topology_path(topology, file), out, rehearsal)
+    srcs = ops_logs.sources(_hosts(plan, host), list(role or ()))
+    width = max((len(s.prefix) for s in srcs), default=0)
+    console = output.console()
+
+    def emit(prefix: str, line: str) -> None:
+        console.print(f"[cyan]{prefix:<{width}}[/] | {output._escape(line)}")
+
+    if follow:
+        stop = threading.Event()
+        try:
+            ops_logs.follow(srcs, tail, since, emit, stop)
+        except KeyboardInterrupt:
+            stop.set()
+    else:
+        for prefix, line in ops_logs.merged(srcs, tail, since):
+            emit(prefix, line)
+
+
+@handles_errors
+def down(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None,
+         context: ContextOpt = None, rehearsal: RehearsalOpt = False) -> None:
+    """Stop the router, then decode, then prefill, and remove every container of the projects."""
+    from pdcompose.cli.progress import LineReporter
+    from pdcompose.engine.contexts import remove_rehearsal_contexts
+    from pdcompose.ops.down import down as run_down
+
+    plan = deployed_plan(topology_path(topology, file), out, rehearsal)
+    hosts = _hosts(plan, context)
+    removed = run_down(hosts, LineReporter())
+    if plan.rehearsal and not context:
+        remove_rehearsal_contexts(plan)
+    output.say(f"removed {plan.cluster} from {len(removed)} host(s)")
+
+
+@handles_errors
+def restart(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None,
+            role: RoleOpt = None, context: ContextOpt = None, rehearsal: RehearsalOpt = False,
+            timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds to wait for health per role")]
+            = None) -> None:
+    """Restart roles in order (a prefill restart also restarts decode), waiting for health after each."""
+    from pdcompose.cli.progress import LineReporter
+    from pdcompose.ops.restart import restart as run_restart
+
+    plan = deployed_plan(topology_path(topology, file), out, rehearsal)
+    done = run_restart(plan, _hosts(plan, context), list(role or ()), timeout or plan.health_timeout, LineReporter())
+    output.say(f"restarted {', '.join(done)} of {plan.cluster}")

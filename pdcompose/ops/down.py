@@ -1,0 +1,42 @@
+"""`pdcompose down`: stop in reverse dependency order (router, then decode, then prefill), then remove
+every container of each host's project, including ones a partial or interrupted deploy left."""
+
+from __future__ import annotations
+
+from python_on_whales import DockerException
+
+from pdcompose.deploy.run import Reporter, parallel
+from pdcompose.engine.clients import project_client
+from pdcompose.engine.errors import wrapped
+from pdcompose.errors import DockerOperationError
+from pdcompose.plan.models import Host
+
+ORDER = ("router", "decode", "prefill")
+
+
+def down(hosts: list[Host], report: Reporter, timeout: int = 30) -> list[str]:
+    """Returns the hosts whose project was removed."""
+    for role in ORDER:
+        with_role = [h for h in hosts if any(c.role == role for c in h.containers)]
+        if with_role:
+            report.step(f"stopping {role} on {', '.join(h.name for h in with_role)}")
+            parallel(lambda h, r=role: _stop(h, r, timeout), with_role)
+    report.step(f"removing the Compose projects on {len(hosts)} host(s)")
+    parallel(_remove, hosts)
+    return [h.name for h in hosts]
+
+
+def _stop(host: Host, role: str, timeout: int) -> None:
+    services = [c.service for c in host.containers if c.role == role]
+    try:
+        project_client(host).compose.stop(services=services, timeout=timeout)
+    except DockerException as exc:
+        if "no such service" not in (exc.stderr or "").lower() and "no container" not in (exc.stderr or "").lower():
+            raise wrapped(host.name, exc) from None
+
+
+def _remove(host: Host) -> None:
+    try:
+        project_client(host).compose.down(remove_orphans=True, timeout=10, quiet=True)
+    except DockerException as exc:
+        raise DockerOperationError(host.name, str(wrapped(host.name, exc))) from None
