@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 
 from pdcompose import __version__
 from pdcompose.plan import vllm
@@ -95,13 +96,17 @@ def _hosts(r: Resolved, facts: dict[str, HostFacts], workers: list[Container], r
         secrets = [Secret(name="hf_token", from_env=t.hf_token.from_env)] if t.hf_token and "hf_token" in used else []
         out.append(Host(name=name, address=f.address, context=f.context, project=f"{t.name}-{name}",
                         profile=f.profile_name, requires=requires, secrets=secrets,
-                        containers=[_labelled(c, t.name, name) for c in mine]))
+                        containers=[_labelled(c, t.name, name, r.image_ids) for c in mine]))
     return out
 
 
-def _labelled(c: Container, cluster: str, host: str) -> Container:
+def _labelled(c: Container, cluster: str, host: str, image_ids: Mapping[str, str]) -> Container:
     labels = {"io.pdcompose.cluster": cluster, "io.pdcompose.host": host, **c.labels}
-    return c.model_copy(update={"labels": dict(sorted(labels.items()))})
+    update: dict[str, object] = {}
+    if c.image in image_ids:  # pinned by the images lock: never pull, and say which image it must be
+        labels["io.pdcompose.image-id"] = image_ids[c.image]
+        update = {"image_id": image_ids[c.image], "pull_policy": "never"}
+    return c.model_copy(update={**update, "labels": dict(sorted(labels.items()))})
 
 
 def _served_name(workers: list[Container], model: str) -> str:

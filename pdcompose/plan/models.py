@@ -69,6 +69,7 @@ class Container(Frozen):
     instance: int | None = None
     node: int | None = None
     image: str
+    image_id: str | None = None     # pinned by the images lock: the hosts must have exactly this image
     pull_policy: str
     entrypoint: list[str]
     command: list[str]

@@ -20,8 +20,15 @@ DEFAULT_FILE = "pdcompose.yaml"
 
 
 def load(path: Path | str) -> Resolved:
+    """The topology file, its presets and, when `<topology>.lock.json` exists, its pinned image IDs."""
+    import dataclasses
+
+    from pdcompose.topology.lock import read_lock
+
     path = Path(path)
-    return from_source(load_yaml(path, str(path)), path.resolve().parent)
+    resolved = from_source(load_yaml(path, str(path)), path.resolve().parent)
+    ids = read_lock(path)
+    return dataclasses.replace(resolved, image_ids=ids) if ids else resolved
 
 
 def from_text(text: str, name: str = "<text>", base_dir: Path | None = None) -> Resolved:

@@ -26,6 +26,7 @@ class Resolved:
     recipes: tuple[Recipe, ...] = ()                  # root first; later entries override
     profiles: Mapping[str, Profile] = field(default_factory=dict)   # by host name
     warnings: tuple[Issue, ...] = ()
+    image_ids: Mapping[str, str] = field(default_factory=dict)      # from the images lock, if any
 
     def profile_of(self, host: str) -> Profile | None:
         return self.profiles.get(host)
