@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Build pdcompose's images with no registry:  images/build.sh [all|base|mock|router]...
+#
+#   base    pdcompose/base:bookworm, by images/build-base.sh (debootstrap + docker import)
+#   mock    the mock vLLM worker   (images/mock-vllm/: pinned wheels + the pdcompose wheel)
+#   router  the real vllm-router   (images/router/: pinned wheels from PyPI)
+#
+# mock and router are built FROM the local base with the classic builder (no buildx here). Their wheels
+# are downloaded on the host into a context under build/images/<name>/, so the build itself needs no
+# network. Each image carries a hash of its inputs in the label io.pdcompose.inputs; when the image with
+# that tag already carries the hash of the current inputs, the build is skipped, so one CI run that
+# calls this several times (make test, then make e2e) builds each image once.
+#
+# The inputs hash covers: this script, every file in the image's recipe folder (Dockerfile,
+# requirements.txt with full pins, shims), the base image's ID, and for the mock the sources that go
+# into the pdcompose wheel (pdcompose/, compose_templates/, pyproject.toml, README.md).
+#
+# Image names come from pdcompose.defaults (one source of truth); PYTHON selects the interpreter used to
+# read them and to run pip (default: .venv/bin/python, else python3).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+if [ -z "${PYTHON:-}" ]; then
+  if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
+export DOCKER_BUILDKIT=0   # classic builder: BuildKit via the CLI needs buildx, which this host lacks
+
+# pip download flags for the images' CPython 3.11 on x86_64 (Debian bookworm: glibc 2.36).
+PIP_TARGET=(--only-binary=:all: --python-version 3.11 --implementation cp
+            --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64)
+
+eval "$(PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -c '
+import shlex
+from pdcompose import defaults as d
+for k in ("BASE_IMAGE", "MOCK_VLLM_IMAGE", "ROUTER_IMAGE", "IMAGE_LABEL_INPUTS"):
+    print(f"{k}={shlex.quote(getattr(d, k))}")
+')"
+
+now() { echo "$EPOCHREALTIME"; }
+between() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f s", b - a }'; }
+since() { between "$1" "$(now)"; }
+say() { echo "[images] $*"; }
+size_of() { docker image inspect --format '{{.Size}}' "$1" | awk '{ printf "%.0f MB", $1 / 1e6 }'; }
+
+build_base() {
+  local t0; t0=$(now)
+  PDCOMPOSE_BASE_IMAGE="$BASE_IMAGE" "$ROOT/images/build-base.sh" | sed 's/^/[images] /'
+  say "base: $BASE_IMAGE ($(size_of "$BASE_IMAGE")), $(since "$t0")"
+}
+
+# The files whose content decides an image, one "sha256  path" line each, in a stable order.
+input_files() {  # paths (missing ones are skipped)
+  local p existing=()
+  for p; do [ -e "$p" ] && existing+=("$p"); done
+  find "${existing[@]}" -type d -name __pycache__ -prune -o -type f ! -name '*.pyc' -print 2>/dev/null \
+    | LC_ALL=C sort | xargs -d '\n' sha256sum
+}
+
+inputs_hash() {  # recipe-dir [extra paths...]
+  {
+    echo "base $(docker image inspect --format '{{.Id}}' "$BASE_IMAGE")"
+    echo "pip ${PIP_TARGET[*]}"
+    input_files images/build.sh "$@"
+  } | sha256sum | cut -c1-16
+}
+
+# build_image NAME TAG RECIPE_DIR [extra hashed paths...]; the mock also gets the pdcompose wheel.
+build_image() {
+  local name=$1 tag=$2 recipe=$3; shift 3
+  local t0 hash current ctx old_id t1 t2 log
+  t0=$(now)
+  docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 || build_base
+  hash=$(inputs_hash "$recipe" "$@")
+  current=$(docker image inspect --format "{{ index .Config.Labels \"$IMAGE_LABEL_INPUTS\" }}" "$tag" 2>/dev/null || true)
+  if [ "$current" = "$hash" ]; then
+    say "$name: $tag is up to date (inputs $hash), skipped build, $(since "$t0")"
+    return 0
+  fi
+  say "$name: building $tag (inputs $hash; image has ${current:-none})"
+
+  ctx="$ROOT/build/images/$name"
+  rm -rf "$ctx" && mkdir -p "$ctx/wheels"
+  cp -a "$recipe/." "$ctx/"
+  # Full pins + --no-deps: exactly the listed wheels; the image's `pip install` checks the closure.
+  "$PYTHON" -m pip download -q --disable-pip-version-check --no-deps "${PIP_TARGET[@]}" \
+    -d "$ctx/wheels" -r "$recipe/requirements.txt"
+  if [ "$name" = mock-vllm ]; then
+    "$PYTHON" -m pip wheel -q --disable-pip-version-check --no-deps -w "$ctx/pdcompose-wheel" "$ROOT"
+  fi
+  t1=$(now)
+  say "$name: $(find "$ctx" -name '*.whl' | wc -l) wheels ($(du -sh "$ctx" | cut -f1)) ready in $(since "$t0")"
+
+  old_id=$(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
+  log="$ROOT/build/images/$name.build.log"
+  : >"$log"
+  # Two builds from one context: first the `install` stage alone, tagged <tag>-build-cache so the
+  # classic builder keeps its layers as cache (a pdcompose-only change then reinstalls only the
+  # pdcompose wheel) without leaving untagged stage images behind; then the image itself.
+  if ! docker build --force-rm --build-arg "BASE_IMAGE=$BASE_IMAGE" --target install \
+         --label "io.pdcompose.build-cache=$name" -t "$tag-build-cache" "$ctx" >>"$log" 2>&1 \
+     || ! docker build --force-rm --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+         --label "$IMAGE_LABEL_INPUTS=$hash" -t "$tag" "$ctx" >>"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    say "error: docker build of $tag failed; full log: $log" >&2
+    return 1
+  fi
+  t2=$(now)
+  # Images this replaced are untagged now: remove those no container uses (earlier ones too, whose
+  # containers have gone since), and the superseded build caches.
+  docker image prune --force --filter "label=$IMAGE_LABEL_INPUTS" >/dev/null
+  docker image prune --force --filter "label=io.pdcompose.build-cache=$name" >/dev/null
+  if [ -n "$old_id" ] && docker image inspect "$old_id" >/dev/null 2>&1 \
+     && [ "$old_id" != "$(docker image inspect --format '{{.Id}}' "$tag")" ]; then
+    say "$name: the previous image ${old_id:7:12} is still used by a container; a later build removes it"
+  fi
+  say "$name: built $tag ($(size_of "$tag")) in $(since "$t0") (docker build $(between "$t1" "$t2"))"
+}
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(all)
+for t in "${targets[@]}"; do
+  case $t in
+    all|base|mock|router) ;;
+    *) echo "usage: images/build.sh [all|base|mock|router]...  (unknown target '$t')" >&2; exit 2 ;;
+  esac
+done
+
+T0=$(now)
+# One build at a time on this machine (image tags are the engine's, not the checkout's): a concurrent
+# run waits here, then finds its images up to date.
+exec 9>"${TMPDIR:-/tmp}/pdcompose-images.lock"
+flock 9
+for t in "${targets[@]}"; do
+  case $t in
+    base) build_base ;;
+    mock) build_image mock-vllm "$MOCK_VLLM_IMAGE" images/mock-vllm \
+            pdcompose compose_templates pyproject.toml README.md ;;
+    router) build_image router "$ROUTER_IMAGE" images/router ;;
+    all) build_base
+         build_image mock-vllm "$MOCK_VLLM_IMAGE" images/mock-vllm \
+           pdcompose compose_templates pyproject.toml README.md
+         build_image router "$ROUTER_IMAGE" images/router ;;
+  esac
+done
+say "done: ${targets[*]} in $(since "$T0")"
