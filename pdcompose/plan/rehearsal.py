@@ -16,21 +16,23 @@ from pdcompose import defaults
 from pdcompose.topology import Resolved
 from pdcompose.topology.models import Role
 
-FIRST_ADDRESS = ipaddress.ip_address("127.0.0.10")
 CONTEXT_PREFIX = "rehearsal-"
 
 
-def rehearsal_address(index: int) -> str:
-    return str(FIRST_ADDRESS + index)
+def rehearsal_address(first: str, index: int) -> str:
+    return str(ipaddress.ip_address(first) + index)
 
 
-def rehearsal_context(host: str) -> str:
-    return f"{CONTEXT_PREFIX}{host}"
+def rehearsal_context(cluster: str, host: str) -> str:
+    """Named after the cluster too, so rehearsals of two clusters never share (or remove) a context."""
+    return f"{CONTEXT_PREFIX}{cluster}-{host}"
 
 
 def rehearse(resolved: Resolved) -> Resolved:
     t = resolved.topology
-    hosts = {name: h.model_copy(update={"address": rehearsal_address(i), "context": rehearsal_context(name)})
+    first = t.rehearsal.first_address
+    hosts = {name: h.model_copy(update={"address": rehearsal_address(first, i),
+                                        "context": rehearsal_context(t.name, name)})
              for i, (name, h) in enumerate(t.hosts.items())}
     rehearsal = t.rehearsal.model_copy(update={"enabled": True})
     topology = t.model_copy(update={

@@ -126,6 +126,8 @@ class Rehearsal(Strict):
     """Run the same plan on one Docker engine: mock vLLM image, loopback addresses, no GPUs."""
 
     enabled: bool = False
+    first_address: str = Field("127.0.0.10", pattern=r"^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$", description=(
+        "loopback address of the first host; host i gets the i-th one after it"))
     mock_image: ImageRef | None = None
     router_image: ImageRef | None = None
     load_delay: Annotated[float, Field(ge=0, le=3600)] = 2.0
