@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from pdcompose import __version__
-from pdcompose.cli import common, deploy_cmds, ops_cmds, topology_cmds
+from pdcompose.cli import bench_cmds, common, deploy_cmds, ops_cmds, topology_cmds
 
 app = typer.Typer(
     name="pdcompose", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -35,7 +35,7 @@ def _main(
 
 for command in (topology_cmds.init, topology_cmds.validate, topology_cmds.plan, topology_cmds.render,
                 topology_cmds.schema, deploy_cmds.deploy, ops_cmds.status, ops_cmds.logs, ops_cmds.down,
-                ops_cmds.restart):
+                ops_cmds.restart, bench_cmds.bench):
     app.command()(command)
 
 

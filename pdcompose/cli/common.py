@@ -113,12 +113,20 @@ def _rehearses(path: Path, flag: bool) -> bool:
 def deployed_plan(path: Path, out: Path | None, rehearsal: bool):  # type: ignore[no-untyped-def]
     """The plan day-2 commands act on: the rendered plan.json (what was deployed), else the topology's.
     Warns when the topology has changed since the render."""
-    from pdcompose.plan.models import Plan
-
     rehearsal = _rehearses(path, rehearsal)
     plan_file = bundle_dir(out, rehearsal) / "plan.json"
-    if not plan_file.is_file():
-        return load_plan(path, rehearsal, quiet=True)[0]
+    plan = _read_plan(plan_file, path, rehearsal) if plan_file.is_file() else load_plan(path, rehearsal, quiet=True)[0]
+    if plan.rehearsal:  # its contexts are ours to (re)create: a down or a crash may have removed them
+        from pdcompose.engine.contexts import ensure_rehearsal_contexts
+
+        ensure_rehearsal_contexts(plan)
+    return plan
+
+
+def _read_plan(plan_file: Path, path: Path, rehearsal: bool):  # type: ignore[no-untyped-def]
+    """out/plan.json, with a warning when the topology has changed since it was rendered."""
+    from pdcompose.plan.models import Plan
+
     try:
         plan = Plan.model_validate_json(plan_file.read_bytes())
     except ValueError as exc:
