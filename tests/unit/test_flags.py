@@ -34,13 +34,16 @@ def test_later_layer_replaces_in_place_and_null_drops():
 @pytest.mark.parametrize(("key", "value", "expected"), [
     ("enforce-eager", True, ["--enforce-eager"]),
     ("enforce-eager", False, ["--no-enforce-eager"]),
-    ("compilation_config.custom_ops+=", "+quant_fp8,+rms_norm", ["--compilation_config.custom_ops+=+quant_fp8,+rms_norm"]),
+    ("compilation_config.custom_ops+=", "+quant_fp8,+rms_norm",
+     ["--compilation_config.custom_ops+=+quant_fp8,+rms_norm"]),
     ("kv-transfer-config", {"kv_connector": "NixlConnector", "kv_role": "kv_both"},
      ["--kv-transfer-config", '{"kv_connector":"NixlConnector","kv_role":"kv_both"}']),
     ("cuda-graph-sizes", [1, 2, 4], ["--cuda-graph-sizes", "1", "2", "4"]),
     ("gpu-memory-utilization", 0.9, ["--gpu-memory-utilization", "0.9"]),
-    ("compilation_config.pass_config.fuse_attn_quant", "true", ["--compilation_config.pass_config.fuse_attn_quant", "true"]),
-    ("chat-template-kwargs", {"thinking": False, "note": "ü"}, ["--chat-template-kwargs", '{"thinking":false,"note":"ü"}']),
+    ("compilation_config.pass_config.fuse_attn_quant", "true",
+     ["--compilation_config.pass_config.fuse_attn_quant", "true"]),
+    ("chat-template-kwargs", {"thinking": False, "note": "ü"},
+     ["--chat-template-kwargs", '{"thinking":false,"note":"ü"}']),
 ])
 def test_tokens(key, value, expected):
     assert tokens(make_flag(key, value, ())[1]) == expected

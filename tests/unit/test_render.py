@@ -75,8 +75,8 @@ def test_a_template_that_uses_an_unknown_value_fails_cleanly(plan, tmp_path: Pat
 
 
 def test_templates_ship_inside_the_wheel(tmp_path: Path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path),
-                    str(REPO)], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path), str(REPO)], check=True, capture_output=True)
     wheel = next(tmp_path.glob("pdcompose-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "pdcompose/compose_templates/compose.yaml.j2" in names
