@@ -1,0 +1,58 @@
+"""Issue 2's figures: `pdcompose --help`, rendering the example, and rendering generated 64-, 256- and
+1024-host topologies (whole processes, medians of several runs)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from benchmarks.common import PDCOMPOSE, REPO, Figure, median, time_process
+
+SIZES = (64, 256, 1024)
+
+
+def generated_topology(hosts: int) -> str:
+    """`hosts` GB200 hosts: 1 router host, the rest in 2-node instances, 2/3 prefill and 1/3 decode."""
+    workers = hosts - 1
+    lines = ["name: gen", "recipe: deepseek-r1-gb200", "image: vllm/vllm-openai:v0.11.2",
+             "hf_cache: /mnt/hf-cache", "defaults: {interface: eth0}", "hosts:"]
+    lines += [f"  n{i}: {{address: 10.{i // 65536}.{i // 256 % 256}.{i % 256 + 1}}}" for i in range(workers)]
+    lines.append("  lb: {address: 10.255.255.1, gpus: []}")
+    pairs = [(f"n{i}", f"n{i + 1}") for i in range(0, workers - 1, 2)]
+    cut = len(pairs) * 2 // 3
+    lines.append("prefill:")
+    lines += [f"  - nodes: [{a}, {b}]" for a, b in pairs[:cut]]
+    lines.append("decode:")
+    lines += [f"  - nodes: [{a}, {b}]" for a, b in pairs[cut:]]
+    lines.append("router: {host: lb}")
+    return "\n".join(lines) + "\n"
+
+
+def run(runs: int = 7) -> list[Figure]:
+    figures = []
+    help_times = time_process([*PDCOMPOSE, "--help"], runs)
+    figures.append(Figure("cli", "pdcompose --help", round(median(help_times), 3), "s", "< 0.3 s",
+                          median(help_times) < 0.3, help_times))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out"
+        example = time_process([*PDCOMPOSE, "render", str(REPO / "examples/deepseek-r1-gb200.yaml"), "-o", str(out)],
+                               runs)
+        figures.append(Figure("cli", "render the guide example (7 hosts)", round(median(example), 3), "s", "< 1 s",
+                              median(example) < 1, example))
+        medians = []
+        for size in SIZES:
+            path = Path(tmp) / f"gen-{size}.yaml"
+            path.write_text(generated_topology(size))
+            times = time_process([*PDCOMPOSE, "render", str(path), "-o", str(Path(tmp) / f"out-{size}")],
+                                 max(3, runs // 2))
+            medians.append(median(times))
+            target = "< 5 s" if size == 1024 else ""
+            met = median(times) < 5 if size == 1024 else None
+            figures.append(Figure("cli", f"render {size} hosts", round(median(times), 3), "s", target, met, times))
+        # Linear growth: the marginal cost of a host stays the same as clusters grow (start-up excluded).
+        small = (medians[1] - medians[0]) / (SIZES[1] - SIZES[0])
+        large = (medians[2] - medians[1]) / (SIZES[2] - SIZES[1])
+        figures.append(Figure("cli", "marginal ms per host, 64-256 vs 256-1024",
+                              f"{small * 1e3:.2f} vs {large * 1e3:.2f}", "", "roughly equal (linear)",
+                              large < 1.5 * small))
+    return figures

@@ -1,0 +1,49 @@
+"""`make bench`: every benchmark figure the issues ask for, printed and written to bench-results/.
+
+Whole-process timings, medians of several runs; Docker benchmarks run rehearsed stacks on the local
+engine (real vllm-router, mock vLLM workers). Usage: python benchmarks/run.py [cli] [router] [deploy] [load]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import cli_speed, stack  # noqa: E402
+from benchmarks.common import REPO, Figure  # noqa: E402
+
+SECTIONS = {"cli": cli_speed.run, "router": stack.router_throughput, "deploy": stack.deploy_vs_serial,
+            "load": stack.load_held}
+
+
+def main(argv: list[str]) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    chosen = argv or list(SECTIONS)
+    figures: list[Figure] = []
+    console = Console()
+    for name in chosen:
+        console.print(f"[bold]running {name} benchmarks...[/]")
+        figures += SECTIONS[name]()
+    for section in dict.fromkeys(f.section for f in figures):
+        table = Table(title=section, title_justify="left")
+        for column in ("figure", "value", "target", "met"):
+            table.add_column(column)
+        for f in (f for f in figures if f.section == section):
+            met = "" if f.met is None else ("[green]yes[/]" if f.met else "[red]NO[/]")
+            table.add_row(f.name, f"{f.value} {f.unit}".strip(), f.target, met)
+        console.print(table)
+    out = REPO / "bench-results"
+    out.mkdir(exist_ok=True)
+    (out / "summary.json").write_text(json.dumps([asdict(f) for f in figures], indent=2) + "\n")
+    console.print(f"written to {out / 'summary.json'}")
+    return 1 if any(f.met is False for f in figures) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
