@@ -33,8 +33,9 @@ def _expand(value: str, host: HostFacts, loc: Loc, findings: Findings) -> str:
     if "{" not in value:
         return value
     if "{interface}" in value and not host.interface:
-        findings.error("interface-missing", loc, (
-            f"uses {{interface}} but host '{host.name}' has no interface: set defaults.interface or "
-            f"hosts.{host.name}.interface (the NIC of the address other hosts use)"))
+        # Reported at the host (once), where the fix goes, even when the variable comes from a preset.
+        findings.error("interface-missing", ("hosts", host.name), (
+            f"{loc[-1]} (from {' '.join(map(str, loc[:-1]))}) uses {{interface}} but '{host.name}' has no "
+            f"interface: set defaults.interface or hosts.{host.name}.interface (the NIC of its address)"))
     return (value.replace("{interface}", host.interface or "")
             .replace("{address}", host.address).replace("{host}", host.name))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pdcompose.errors import Issue, TopologyError
 from pdcompose.topology.source import Loc, Source
 
+ONCE_PER_PATH = {"interface-missing"}   # one report per field, however many values trigger it
+
 
 class Findings:
     def __init__(self, source: Source, warnings: tuple[Issue, ...] = ()):
@@ -20,8 +22,9 @@ class Findings:
 
     def _add(self, code: str, loc: Loc, message: str, severity: str) -> None:
         issue = self.source.issue(code, loc, message, severity)
-        if (issue.path, issue.message) not in self._seen:
-            self._seen.add((issue.path, issue.message))
+        key = (issue.path, issue.code if code in ONCE_PER_PATH else issue.message)
+        if key not in self._seen:
+            self._seen.add(key)
             self.issues.append(issue)
 
     @property
