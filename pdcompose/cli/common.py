@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -58,7 +60,12 @@ def handles_errors(fn: F) -> F:
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             output.error_line("interrupted")
-            raise typer.Exit(130) from None
+            # The interrupt can land anywhere (between creating a coroutine and running its event loop,
+            # say); what had to be said is said. Exit now rather than let interpreter shutdown print
+            # destructor noise about half-built asyncio objects.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
 
     return wrapper  # type: ignore[return-value]
 
