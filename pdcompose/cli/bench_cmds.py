@@ -59,33 +59,39 @@ def bench(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None
     if print_vllm:
         output.console().print(vllm_bench_command(config, model=plan.model, multiline=True), markup=False)
         return
-    result, pairing = _run(plan, config, verify_pairing if verify_pairing is not None else plan.rehearsal)
+    result, pairing, unverified = _run(plan, config, verify_pairing if verify_pairing is not None else plan.rehearsal)
     path = result.save(result_file or _default_path(plan))
-    failed = result.metrics.failed > 0 or (pairing is not None and not pairing.ok)
+    failed = result.metrics.failed > 0 or unverified is not None or (pairing is not None and not pairing.ok)
     if as_json:
+        pairing_json = {**pairing.model_dump(mode="json"), "ok": pairing.ok} if pairing else (
+            {"ok": False, "error": unverified} if unverified else None)
         output.print_json({"status": "failed" if failed else "ok", "result": str(path),
-                           "metrics": result.metrics.model_dump(mode="json"),
-                           "pairing": {**pairing.model_dump(mode="json"), "ok": pairing.ok} if pairing else None})
+                           "metrics": result.metrics.model_dump(mode="json"), "pairing": pairing_json})
     else:
         _print(result, pairing, path)
+        if unverified:
+            output.warn(f"pairing not verified: {unverified}")
     if failed:
         raise typer.Exit(1)
 
 
 def _run(plan, config, check_pairing: bool):  # type: ignore[no-untyped-def]
     from pdcompose.bench import run_bench
-    from pdcompose.bench.pairing import verify_pairing
+    from pdcompose.bench.pairing import PairingError, verify_pairing
 
     labels = {"cluster": plan.cluster, "rehearsal": str(plan.rehearsal).lower(), "router": plan.router.url}
     output.note(f"benchmarking {plan.router.url}: {config.num_prompts} requests, concurrency "
                 f"{config.max_concurrency or 'unbounded'}, {config.random_input_len} in / "
                 f"{config.random_output_len} out")
     result = run_bench(config, fingerprint=plan.fingerprint, labels=labels, progress=_progress(config.num_prompts))
-    pairing = None
+    pairing, unverified = None, None
     if check_pairing:
         workers = [c.url for _, c in plan.workers()]
-        pairing = verify_pairing(result.traceparents_ok, workers)
-    return result, pairing
+        try:
+            pairing = verify_pairing(result.traceparents_ok, workers)
+        except PairingError as exc:  # e.g. a worker died during the run: the metrics still stand
+            unverified = str(exc)
+    return result, pairing, unverified
 
 
 def _progress(total: int):  # type: ignore[no-untyped-def]
