@@ -1,0 +1,116 @@
+"""Faults a deploy must survive: a hung host, a node that crashes at start, Ctrl-C, a partial deploy
+torn down, a decode killed under load. Each reports clearly, exits non-zero, leaves nothing it should
+not, and a re-run converges."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pdcompose import topology
+from pdcompose.deploy.run import DeployOptions, deploy
+from pdcompose.errors import PdcomposeError
+from pdcompose.plan import build_plan
+from tests.faults.conftest import leftover_containers
+from tests.helpers import run_cli
+
+pytestmark = pytest.mark.docker
+
+
+class Silent:
+    def step(self, text: str) -> None: ...
+    def target(self, target, probe) -> None: ...
+
+
+def test_a_hung_host_fails_in_seconds_not_after_a_hang(stack, tmp_path: Path):
+    """A Docker endpoint that accepts the connection and never answers (what an ssh context to a dead
+    host does): deploy names the host and gives up within its 10 s probe timeout; nothing starts."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: [accepted.append(server.accept()[0]) for _ in range(64)], daemon=True).start()
+    context = f"pdc-test-hung-{server.getsockname()[1]}"
+    subprocess.run(["docker", "context", "create", context, "--docker",
+                    f"host=tcp://127.0.0.1:{server.getsockname()[1]}"], check=True, capture_output=True)
+    try:
+        folder = stack("faults-hung")
+        plan, _ = build_plan(topology.load(folder / "pdcompose.yaml"))
+        hosts = [h.model_copy(update={"context": context}) if h.name == "d" else h for h in plan.hosts]
+        plan = plan.model_copy(update={"hosts": hosts})
+        t0 = time.monotonic()
+        with pytest.raises(PdcomposeError) as info:
+            deploy(plan, folder / "out-rehearsal", DeployOptions(reach_timeout=5), Silent())
+        elapsed = time.monotonic() - t0
+    finally:
+        subprocess.run(["docker", "context", "rm", "-f", context], capture_output=True)
+        server.close()
+    assert elapsed < 10, elapsed
+    assert "d: " in str(info.value) and "did not answer within 5 s" in str(info.value)
+    assert leftover_containers("faults-hung") == []
+
+
+def test_a_node_that_crashes_at_start_is_reported_with_its_logs(stack):
+    folder = stack("faults-crash", decode_extra=", env: {PDCOMPOSE_MOCK_EXIT_CODE: '3', PDCOMPOSE_MOCK_EXIT_AFTER: '1'}")
+    t0 = time.monotonic()
+    result = run_cli("deploy", "--timeout", "120", cwd=folder)
+    elapsed = time.monotonic() - t0
+    assert result.returncode == 1, result.stderr
+    assert elapsed < 60, f"the crash was only noticed after {elapsed:.0f} s"
+    assert "failed: d/decode-0-node-0:" in result.stderr
+    assert "EngineCore failed to start" in result.stderr          # its log tail, as vLLM would print it
+    assert "state of the hosts now:" in result.stderr
+
+
+def test_ctrl_c_during_deploy_then_a_rerun_converges(stack):
+    folder = stack("faults-sigint", delay=6)
+    proc = subprocess.Popen([sys.executable, "-m", "pdcompose", "deploy"], cwd=folder, stderr=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stderr:                                    # wait until it is inside the health gate
+        lines.append(line)
+        if "waiting for" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    rest = proc.communicate(timeout=60)[1]
+    stderr = "".join(lines) + rest
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    again = run_cli("deploy", "--json", cwd=folder)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(run_cli("status", "--json", cwd=folder).stdout)["status"] == "ok"
+
+
+def test_down_after_a_partial_deploy_removes_everything(stack):
+    folder = stack("faults-partial")
+    assert run_cli("deploy", "--context", "p", cwd=folder).returncode == 0
+    assert len(leftover_containers("faults-partial")) == 1
+    assert run_cli("down", cwd=folder).returncode == 0
+    assert leftover_containers("faults-partial") == []
+
+
+def test_a_decode_killed_under_load_is_reported_honestly(stack):
+    folder = stack("faults-kill")
+    assert run_cli("deploy", cwd=folder).returncode == 0
+    bench = subprocess.Popen([sys.executable, "-m", "pdcompose", "bench", "-n", "600", "-c", "32", "--input-len", "64",
+                              "--output-len", "400", "--json"], cwd=folder, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    subprocess.run(["docker", "kill", "faults-kill-d-decode-0-node-0-1"], check=True, capture_output=True)
+    out, err = bench.communicate(timeout=300)
+    assert bench.returncode == 1, err                        # failures are an exit code, not a shrug
+    report = json.loads(out)
+    metrics = report["metrics"]
+    assert metrics["failed"] > 0 and metrics["completed"] + metrics["failed"] == 600
+    assert metrics["sample_errors"], "failed requests come with their reasons"
+    status = run_cli("status", "--json", cwd=folder)
+    rows = {c["service"]: c for c in json.loads(status.stdout)["containers"]}
+    assert status.returncode == 1 and rows["decode-0-node-0"]["state"] == "exited"
