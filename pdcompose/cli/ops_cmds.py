@@ -90,13 +90,14 @@ def logs(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None,
 def down(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None,
          context: ContextOpt = None, rehearsal: RehearsalOpt = False) -> None:
     """Stop the router, then decode, then prefill, and remove every container of the projects."""
-    from pdcompose.cli.progress import LineReporter
+    from pdcompose.cli.progress import reporter
     from pdcompose.engine.contexts import remove_rehearsal_contexts
     from pdcompose.ops.down import down as run_down
 
     plan = deployed_plan(topology_path(topology, file), out, rehearsal)
     hosts = _hosts(plan, context)
-    removed = run_down(hosts, LineReporter())
+    with reporter() as progress:
+        removed = run_down(hosts, progress)
     if plan.rehearsal and not context:
         remove_rehearsal_contexts(plan)
     output.say(f"removed {plan.cluster} from {len(removed)} host(s)")
@@ -108,9 +109,10 @@ def restart(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = No
             timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds to wait for health per role")]
             = None) -> None:
     """Restart roles in order (a prefill restart also restarts decode), waiting for health after each."""
-    from pdcompose.cli.progress import LineReporter
+    from pdcompose.cli.progress import reporter
     from pdcompose.ops.restart import restart as run_restart
 
     plan = deployed_plan(topology_path(topology, file), out, rehearsal)
-    done = run_restart(plan, _hosts(plan, context), list(role or ()), timeout or plan.health_timeout, LineReporter())
+    with reporter() as progress:
+        done = run_restart(plan, _hosts(plan, context), list(role or ()), timeout or plan.health_timeout, progress)
     output.say(f"restarted {', '.join(done)} of {plan.cluster}")

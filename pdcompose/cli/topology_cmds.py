@@ -81,7 +81,7 @@ def render(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
         return
     hosts = [f for f in written if f.endswith("compose.yaml")]
     output.say(f"wrote {out}/: {len(hosts)} Compose files and plan.json (fingerprint {the_plan.fingerprint})")
-    for name in hosts:
+    for name in hosts if len(hosts) <= 16 else []:  # a 1,000-host bundle is not listed file by file
         output.say(f"  {out / name}")
 
 
