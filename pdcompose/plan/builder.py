@@ -91,7 +91,9 @@ def _hosts(r: Resolved, facts: dict[str, HostFacts], workers: list[Container], r
             mine.append(router)
         if not mine:
             continue
-        requires = [] if t.rehearsal.enabled or not f.profile else list(f.profile.requires)
+        # Hardware a profile requires matters where vLLM runs: a router-only host needs no IMEX channel.
+        runs_vllm = any(c.role != "router" for c in mine)
+        requires = list(f.profile.requires) if f.profile and runs_vllm and not t.rehearsal.enabled else []
         used = {s for c in mine for s in c.secrets}
         secrets = [Secret(name="hf_token", from_env=t.hf_token.from_env)] if t.hf_token and "hf_token" in used else []
         out.append(Host(name=name, address=f.address, context=f.context, project=f"{t.name}-{name}",
