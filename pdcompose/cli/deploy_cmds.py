@@ -33,9 +33,11 @@ def deploy(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
                "--rollback", help="On failure, remove what this run created")] = False,
            smoke: Annotated[bool, typer.Option(
                "--smoke/--no-smoke", help="Send a one-token request through the router at the end")] = True,
+           skip_doctor: Annotated[bool, typer.Option(
+               "--skip-doctor", help="Skip the image and free-port checks (reachability is always checked)")] = False,
            as_json: JsonOpt = False) -> None:
     """Render, then start every host in order: vLLM nodes in parallel, health gate, router, smoke test."""
-    from pdcompose.cli.progress import LineReporter
+    from pdcompose.cli.progress import reporter
     from pdcompose.deploy.run import DeployFailed, DeployOptions
     from pdcompose.deploy.run import deploy as run_deploy
     from pdcompose.render import render
@@ -43,9 +45,11 @@ def deploy(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
     plan, _ = load_plan(topology_path(topology, file), rehearsal, quiet=as_json)
     out = bundle_dir(out, plan.rehearsal)
     render(plan, out)
-    opts = DeployOptions(contexts=tuple(context or ()), timeout=timeout, rollback=rollback, smoke=smoke)
+    opts = DeployOptions(contexts=tuple(context or ()), timeout=timeout, rollback=rollback, smoke=smoke,
+                         skip_doctor=skip_doctor)
     try:
-        report = run_deploy(plan, out, opts, LineReporter())
+        with reporter() as progress:
+            report = run_deploy(plan, out, opts, progress)
     except DeployFailed as exc:
         _print_failure(exc)
         raise

@@ -1,14 +1,10 @@
-"""Checks that must pass before anything starts: secrets present, contexts reachable, images there."""
+"""Checks that must pass before anything starts: secrets present, contexts reachable. (Images and
+ports are the doctor's fast checks, see pdcompose.doctor.)"""
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 
-from python_on_whales import DockerException
-
-from pdcompose.engine.clients import engine_client
-from pdcompose.engine.errors import wrapped
 from pdcompose.engine.reach import EngineInfo, probe_all
 from pdcompose.errors import HostUnreachable, PdcomposeError
 from pdcompose.plan.models import Host, Plan, SecretRef
@@ -40,27 +36,3 @@ def require_reachable(hosts: list[Host], timeout: float) -> dict[str, EngineInfo
     if dead:
         raise PdcomposeError("unreachable, nothing was started:\n  " + "\n  ".join(str(d) for d in dead))
     return results  # type: ignore[return-value]
-
-
-def require_images(hosts: list[Host]) -> list[str]:
-    """Images a host must already have (pull_policy never) are checked; others are reported as pulls."""
-    def check(host: Host) -> tuple[list[str], list[str]]:
-        missing, pulls = [], []
-        docker = engine_client(host.context)
-        for image in sorted({c.image for c in host.containers}):
-            try:
-                present = docker.image.exists(image)
-            except DockerException as exc:
-                raise wrapped(host.name, exc) from None
-            if not present:
-                policy = {c.pull_policy for c in host.containers if c.image == image}
-                (missing if policy == {"never"} else pulls).append(image)
-        return missing, pulls
-
-    with ThreadPoolExecutor(max_workers=min(16, len(hosts) or 1)) as pool:
-        results = dict(zip([h.name for h in hosts], pool.map(check, hosts), strict=True))
-    absent = [f"{image} on {host}" for host, (missing, _) in results.items() for image in missing]
-    if absent:
-        raise PdcomposeError(f"missing images (pull_policy never), nothing was started: {', '.join(absent)}; "
-                             "`pdcompose images push` copies them to the hosts")
-    return [f"{image} on {host}" for host, (_, pulls) in results.items() for image in pulls]

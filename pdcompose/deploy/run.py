@@ -20,8 +20,9 @@ import httpx
 from python_on_whales import DockerException
 
 from pdcompose.deploy import containers, health
-from pdcompose.deploy.preflight import require_images, require_reachable, require_secrets
+from pdcompose.deploy.preflight import require_reachable, require_secrets
 from pdcompose.deploy.selection import Scope, relevant_hosts, scope, select_hosts
+from pdcompose.doctor import require_fast_checks
 from pdcompose.engine.clients import deploy_client, project_client
 from pdcompose.engine.contexts import ensure_rehearsal_contexts
 from pdcompose.engine.errors import wrapped
@@ -44,6 +45,7 @@ class DeployOptions:
     rollback: bool = False
     smoke: bool = True
     reach_timeout: float = 10.0
+    skip_doctor: bool = False               # the fast doctor (reachability, images, ports) before anything starts
 
 
 @dataclass(frozen=True)
@@ -79,9 +81,12 @@ def deploy(plan: Plan, bundle: Path, opts: DeployOptions, report: Reporter) -> D
     if plan.rehearsal:
         ensure_rehearsal_contexts(plan)
     relevant = relevant_hosts(plan, hosts)
-    require_reachable(relevant, opts.reach_timeout)
-    for pull in require_images(hosts):
-        report.step(f"will pull {pull}")
+    if opts.skip_doctor:
+        require_reachable(relevant, opts.reach_timeout)      # never skipped: a dead host must not hang us
+    else:
+        for note in require_fast_checks(plan, hosts, opts.reach_timeout):
+            report.step(f"doctor: {note}")
+        require_reachable([h for h in relevant if h not in hosts], opts.reach_timeout)
     before = parallel(containers.states, relevant)
     running = {h: {s for s, st in states.items() if st.status == "running"} for h, states in before.items()}
     sc = scope(plan, hosts, running)

@@ -1,0 +1,94 @@
+"""nvidia-runtime, gpus, infiniband, imex, devices and hf-cache: what the host's hardware and disks offer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pdcompose.doctor.model import CheckResult, failed, passed, skipped, warned
+from pdcompose.doctor.needs import IB, IMEX, Needs
+from pdcompose.plan.models import Host
+
+TOOLKIT_FIX = ("install the NVIDIA Container Toolkit, run `nvidia-ctk runtime configure --runtime=docker` and "
+               "restart dockerd (it registers the nvidia driver only if nvidia-container-runtime-hook is on "
+               "its PATH when it starts)")
+DEVICE_FIXES = {
+    "infiniband": "install rdma-core (or MLNX_OFED) and load ib_uverbs/mlx5_ib so /dev/infiniband exists, or use "
+                  "a profile without InfiniBand",
+    "imex": "run nvidia-imex with /etc/nvidia-imex/nodes_config.cfg listing the NVLink domain's nodes, and create "
+            "channel0 (driver option NVreg_CreateImexChannel0=1, or mknod with the major from /proc/devices)",
+    "devices": "create the device on the host or remove it from the profile's devices",
+}
+
+
+def gpu_checks(host: Host, n: Needs, found: dict[str, Any] | None, error: str | None) -> list[CheckResult]:
+    """From one `--gpus all` container: does the runtime work (nvidia-runtime), are the ids there (gpus)."""
+    if not n.uses_gpus:
+        why = ("the profile lists it, but no container on this host reserves GPUs" if "nvidia-runtime" in n.hardware
+               else "no container on this host reserves GPUs")
+        return [skipped(host.name, "nvidia-runtime", why), skipped(host.name, "gpus", why)]
+    if error is not None or found is None:
+        driver = "could not select device driver" in (error or "")
+        fix = TOOLKIT_FIX if driver else f"check the NVIDIA driver and toolkit on {host.name}"
+        return [failed(host.name, "nvidia-runtime", f"a container cannot get GPUs: {error}", fix),
+                skipped(host.name, "gpus", "needs a working NVIDIA runtime")]
+    gpus = found.get("gpus", [])
+    runtime = passed(host.name, "nvidia-runtime", f"`--gpus all` works ({len(gpus)} GPUs, via {found.get('source')})")
+    known = {g["index"] for g in gpus} | {g["uuid"] for g in gpus if g.get("uuid")}
+    have = ", ".join(g["index"] for g in gpus) or "none"
+    missing = [g for g in n.gpus if g not in known]
+    if missing:
+        return [runtime, failed(host.name, "gpus", f"GPU {', '.join(missing)} not on the host (it has {have})",
+                                f"set hosts.{host.name}.gpus (or the node's gpus) to GPUs it has")]
+    unused = len(gpus) - len(n.gpus)
+    if unused > 0:
+        return [runtime, warned(host.name, "gpus", f"uses {', '.join(n.gpus)} of {len(gpus)} ({have}); "
+                                                   f"{unused} idle", "list them in hosts.<name>.gpus to use them")]
+    return [runtime, passed(host.name, "gpus", f"{len(gpus)} GPUs: {have}, as the topology says")]
+
+
+def device_checks(host: Host, n: Needs, found: dict[str, Any]) -> list[CheckResult]:
+    groups = {"infiniband": [d for d in n.devices if d.startswith(IB)],
+              "imex": [d for d in n.devices if d.startswith(IMEX)],
+              "devices": [d for d in n.devices if not d.startswith((IB, IMEX))]}
+    out = []
+    for check, paths in groups.items():
+        if not paths:
+            listed = check in n.hardware
+            out.append(skipped(host.name, check, "the profile lists it, but no container on this host maps it"
+                               if listed else "not used on this host"))
+            continue
+        answers = {p: found.get("devices", {}).get(p, {}) for p in paths}
+        bad = [f"{p} is missing" for p, a in answers.items() if not a.get("exists")]
+        bad += [f"{p} has no devices in it" for p, a in answers.items()
+                if a.get("exists") and a.get("dir") and not a.get("entries")]
+        if bad:
+            out.append(failed(host.name, check, "; ".join(bad) + " (compose up would fail)", DEVICE_FIXES[check]))
+        else:
+            shown = [p + (f" ({', '.join(a['entries'][:6])})" if a.get("entries") else "") for p, a in answers.items()]
+            out.append(passed(host.name, check, "present: " + "; ".join(shown)))
+    return out
+
+
+def path_checks(host: Host, n: Needs, found: dict[str, dict[str, Any] | str], model: str) -> CheckResult:
+    """found: path -> the path probe's answer, or the error text when the probe could not run."""
+    if not n.paths:
+        return skipped(host.name, "hf-cache", "no host directory is mounted on this host")
+    problems, notes = [], []
+    for path, what in n.paths.items():
+        answer = found.get(path)
+        if isinstance(answer, str):
+            problems.append(f"{path} ({what}) could not be checked: {answer}")
+        elif not answer or not answer.get("exists"):
+            problems.append(f"{path} ({what}) does not exist on the host")
+        elif not answer.get("dir"):
+            problems.append(f"{path} ({what}) is not a directory")
+        elif what == "the HF cache" and answer.get("model_cached") is False:
+            notes.append(f"{path} exists but has no {model}: vLLM downloads it at first start")
+    if problems:
+        return failed(host.name, "hf-cache", "; ".join(problems), (
+            f"create it on {host.name} (mkdir -p), mount the shared cache there, or change hf_cache"))
+    if notes:
+        return warned(host.name, "hf-cache", "; ".join(notes), "pre-download the model (needs HF_TOKEN and "
+                                                                "internet on the host otherwise)")
+    return passed(host.name, "hf-cache", ", ".join(f"{p} exists" for p in n.paths)
+                  + (f" and holds {model}" if n.model_dir else ""))

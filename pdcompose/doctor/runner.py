@@ -1,0 +1,124 @@
+"""Run the checks: every host in parallel, each Docker call under a timeout.
+
+Per host: is the engine reachable (if not, the rest is skipped: a dead host costs one timeout, not
+one per check); which images it has; then, in a container from one of those images, the host probe,
+the GPU probe and one path probe per mounted directory, side by side.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from typing import Any
+
+from pdcompose.doctor import container, engine_checks, holders, hw_checks, network_checks
+from pdcompose.doctor.model import CHECKS, FAST, CheckResult, failed, ordered, skipped
+from pdcompose.doctor.needs import Needs, needs
+from pdcompose.engine.cli import DockerTimeout
+from pdcompose.engine.reach import probe
+from pdcompose.errors import HostUnreachable, PdcomposeError
+from pdcompose.plan.models import Host, Plan
+
+DEFAULT_TIMEOUT = 10.0
+CONTAINER_FACTOR = 3           # a probe container starts, runs and is removed: give it more than one call
+REHEARSAL_SKIPS = {"nvidia-runtime": "rehearsal: no GPUs are reserved", "gpus": "rehearsal: no GPUs are reserved",
+                   "infiniband": "rehearsal: no devices are mapped", "imex": "rehearsal: no devices are mapped",
+                   "devices": "rehearsal: no devices are mapped", "hf-cache": "rehearsal: no host directory is mounted"}
+
+
+def run_doctor(plan: Plan, hosts: list[Host], timeout: float = DEFAULT_TIMEOUT,
+               checks: tuple[str, ...] = CHECKS) -> list[CheckResult]:
+    if not hosts:
+        return []
+    with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
+        per_host = list(pool.map(lambda h: check_host(plan, h, timeout, checks), hosts))
+    return ordered([r for rs in per_host for r in rs], [h.name for h in hosts])
+
+
+def fast_checks(plan: Plan, hosts: list[Host], timeout: float = DEFAULT_TIMEOUT) -> list[CheckResult]:
+    """What deploy runs before it starts anything: reachability, images, ports."""
+    return run_doctor(plan, hosts, timeout, FAST)
+
+
+def require_fast_checks(plan: Plan, hosts: list[Host], timeout: float = DEFAULT_TIMEOUT) -> list[str]:
+    """Raise when a fast check fails; otherwise return one line per warning and a summary line."""
+    results = fast_checks(plan, hosts, timeout)
+    bad = [r for r in results if r.failed]
+    if bad:
+        raise PdcomposeError("doctor found problems, nothing was started (`pdcompose doctor` for the full "
+                             "check; --skip-doctor to deploy anyway):\n  " + "\n  ".join(r.line() for r in bad))
+    notes = [r.line() for r in results if r.status == "warn"]
+    return [*notes, f"engine, images and ports fine on {len(hosts)} host(s)"]
+
+
+def check_host(plan: Plan, host: Host, timeout: float, checks: tuple[str, ...]) -> list[CheckResult]:
+    n = needs(host, plan.model)
+    try:
+        info = probe(host.name, host.context, timeout)
+    except HostUnreachable as exc:
+        return [_unreachable(host, str(exc).removeprefix(f"{host.name}: ")),
+                *(skipped(host.name, c, "engine unreachable") for c in checks if c != "engine")]
+    out = [engine_checks.engine(host, info, n)]
+    scan = engine_checks.images(host, n, timeout)
+    out.append(scan.result)
+    rest = [c for c in checks if c not in ("engine", "images")]
+    if plan.rehearsal:
+        out += [skipped(host.name, c, REHEARSAL_SKIPS[c]) for c in rest if c in REHEARSAL_SKIPS]
+        rest = [c for c in rest if c not in REHEARSAL_SKIPS]
+    image = next(iter(scan.present), None)
+    if image is None:
+        out += [skipped(host.name, c, "no image of the plan is on this host to run the probe in "
+                                      "(`pdcompose images push`)") for c in rest]
+        return out
+    return out + [r for r in _probed(plan, host, n, image, timeout, rest) if r.check in rest]
+
+
+def _unreachable(host: Host, reason: str) -> CheckResult:
+    if reason.startswith("no Docker context"):
+        return failed(host.name, "engine", f"no Docker context '{host.context}' on this machine",
+                      f"docker context create {host.context} --docker host=ssh://<user>@{host.address}")
+    return failed(host.name, "engine", reason, f"check that {host.name} is up and that "
+                                               f"`docker --context {host.context} version` answers")
+
+
+def _probed(plan: Plan, host: Host, n: Needs, image: str, timeout: float, checks: list[str]) -> list[CheckResult]:
+    t = timeout * CONTAINER_FACTOR
+    want_host = any(c in checks for c in ("address", "ports", "infiniband", "imex", "devices"))
+    want_gpus = any(c in checks for c in ("nvidia-runtime", "gpus")) and n.uses_gpus
+    paths = list(n.paths) if "hf-cache" in checks else []
+    host_args = {"addresses": list(n.addresses), "ports": [[p.bind, p.port] for p in n.ports if "ports" in checks],
+                 "devices": n.devices}
+    with ThreadPoolExecutor(max_workers=2 + len(paths)) as pool:
+        host_job = pool.submit(_attempt, container.host_probe, host.name, host.context, image, host_args, t) \
+            if want_host else None
+        gpu_job = pool.submit(_attempt, container.gpu_probe, host.name, host.context, image, t) if want_gpus else None
+        path_jobs = {p: pool.submit(_attempt, container.path_probe, host.name, host.context, image, p, n.model_dir, t)
+                     for p in paths}
+    out: list[CheckResult] = []
+    if host_job is not None:
+        found, error = host_job.result()
+        if error is not None:
+            fix = (f"`docker --context {host.context} run --rm --network host --pid host --entrypoint python3 {image} "
+                   "-c 1` shows why; `deploy --skip-doctor` goes ahead without these checks")
+            out += [failed(host.name, c, f"the probe container failed: {error}", fix)
+                    for c in ("address", "ports", "infiniband", "imex", "devices")]
+        else:
+            ps = cache(lambda: holders.running(host.name, host.context, timeout))
+            out += [network_checks.addresses(host, n, found, plan.rehearsal), network_checks.ports(host, n, found, ps),
+                    *hw_checks.device_checks(host, n, found)]
+    if gpu_job is not None:
+        out += hw_checks.gpu_checks(host, n, *gpu_job.result())
+    else:
+        out += hw_checks.gpu_checks(host, n, None, None) if not n.uses_gpus else []
+    found_paths = {p: (job.result()[0] or job.result()[1]) for p, job in path_jobs.items()}
+    out.append(hw_checks.path_checks(host, n, found_paths, plan.model))  # type: ignore[arg-type]
+    return out
+
+
+def _attempt(fn: Any, *args: Any) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        return fn(*args), None
+    except container.ProbeFailed as exc:
+        return None, str(exc)
+    except DockerTimeout as exc:
+        return None, str(exc).removeprefix(f"{exc.host}: ")

@@ -1,0 +1,110 @@
+"""`pdcompose images push`: give every host the images its containers use, without a registry.
+
+The deployer's own engine is the source: each image's ID is read there; hosts that already hold that
+ID are skipped; each image still needed is `docker save`d once into a temporary file and loaded into
+every host that needs it, hosts in parallel; the ID is read back after loading. The images lock is
+then updated by the caller (update_lock), so the next render pins exactly these IDs.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from pdcompose.engine import images as engine_images
+from pdcompose.errors import PdcomposeError
+from pdcompose.images.inventory import Inventory, inventory
+from pdcompose.plan.models import Host
+from pdcompose.topology.lock import read_lock, write_lock
+
+
+class Progress(Protocol):
+    def step(self, text: str) -> None: ...
+    def start(self, key: str, label: str, total: int) -> None: ...
+    def advance(self, key: str, size: int) -> None: ...
+    def finish(self, key: str, note: str) -> None: ...
+
+
+@dataclass
+class PushReport:
+    ids: dict[str, str]                                     # reference -> ID on the deployer's engine
+    loaded: dict[str, list[str]] = field(default_factory=dict)
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)    # host -> why
+    sizes: dict[str, int] = field(default_factory=dict)     # reference -> bytes of its (compressed) tar
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def push(hosts: list[Host], progress: Progress, compress: bool = False, timeout: float = 10.0) -> PushReport:
+    t0 = time.monotonic()
+    inv = inventory(hosts, {}, timeout)
+    absent = sorted(ref for ref, image in inv.local.items() if image is None)
+    if absent:
+        raise PdcomposeError(f"{', '.join(absent)} not on this machine's Docker engine (the source of the copies): "
+                             "build or pull it here first (images/build.sh for pdcompose's own images)")
+    report = PushReport(ids={ref: image for ref, image in inv.local.items() if image})
+    report.failed.update(inv.unreachable())
+    todo = _todo(inv, report)
+    if todo:
+        with tempfile.TemporaryDirectory(prefix="pdcompose-images-") as tmp:
+            files = _save_all(sorted({ref for refs in todo.values() for ref in refs}), Path(tmp), compress, progress)
+            report.sizes = {ref: path.stat().st_size for ref, path in files.items()}
+            by_name = {h.name: h for h in hosts}
+            with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
+                jobs = {name: pool.submit(_load_host, by_name[name], refs, files, report.ids, progress, timeout)
+                        for name, refs in todo.items()}
+            for name, job in jobs.items():
+                error = job.exception()
+                if error is None:
+                    report.loaded[name] = todo[name]
+                else:
+                    report.failed[name] = str(error).removeprefix(f"{name}: ")
+    report.seconds = time.monotonic() - t0
+    return report
+
+
+def _todo(inv: Inventory, report: PushReport) -> dict[str, list[str]]:
+    """Host name -> the references it must receive; the others are recorded as skipped."""
+    todo: dict[str, list[str]] = {}
+    for row in inv.rows:
+        if row.error is None:
+            (todo if inv.needs_copy(row) else report.skipped).setdefault(row.host, []).append(row.ref)
+    return todo
+
+
+def _save_all(refs: list[str], folder: Path, compress: bool, progress: Progress) -> dict[str, Path]:
+    files = {}
+    for ref in refs:
+        t = time.monotonic()
+        progress.step(f"saving {ref} from this machine's engine{' (gzip)' if compress else ''}")
+        files[ref] = engine_images.save(ref, folder, compress)
+        size = files[ref].stat().st_size
+        progress.step(f"saved {ref}: {size / 1e6:.0f} MB in {time.monotonic() - t:.1f} s")
+    return files
+
+
+def _load_host(host: Host, refs: list[str], files: dict[str, Path], ids: dict[str, str], progress: Progress,
+               timeout: float) -> None:
+    for ref in refs:
+        key = f"{host.name} {ref}"
+        progress.start(key, f"{host.name}: {ref}", files[ref].stat().st_size)
+        t = time.monotonic()
+        engine_images.load(host.name, host.context, files[ref], lambda n, k=key: progress.advance(k, n))
+        found = engine_images.image_id(host.name, host.context, ref, timeout)
+        if found != ids[ref]:
+            raise PdcomposeError(f"{host.name}: after loading, {ref} is {found or 'absent'}, not {ids[ref]}: "
+                                 f"check the engine behind context '{host.context}' and push again")
+        progress.finish(key, f"loaded in {time.monotonic() - t:.1f} s, ID verified")
+
+
+def update_lock(topology: Path, ids: dict[str, str]) -> Path:
+    """Merge the pushed IDs into the images lock (other references it pins are kept)."""
+    return write_lock(topology, {**read_lock(topology), **ids})
