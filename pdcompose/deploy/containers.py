@@ -53,7 +53,7 @@ def states(host: Host) -> dict[str, ContainerState]:
     containers it waits for are starting on the same machines."""
     try:
         containers = engine_client(host.context).container.list(
-            all=True, filters={"label": f"{PROJECT_LABEL}={host.project}"})
+            all=True, filters=[("label", f"{PROJECT_LABEL}={host.project}")])
     except DockerException as exc:
         raise wrapped(host.name, exc) from None
     out = {}
