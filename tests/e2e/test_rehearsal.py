@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pdcompose import defaults
 from tests.helpers import EXAMPLE, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -79,6 +80,22 @@ def test_the_guide_rehearsed_end_to_end(folder: Path):
     cli(folder, "render")
     assert sorted(p.parent.name for p in (folder / "out-rehearsal").glob("*/compose.yaml")) == \
         [f"gb200-n{i}" for i in range(7)]
+
+    # Preflight: every applicable check passes; GPU, device and cache checks are skipped, and say so.
+    doctor = json.loads(cli(folder, "doctor", "--json").stdout)
+    checks = doctor["checks"]
+    assert doctor["status"] == "ok" and {c["host"] for c in checks} == {f"gb200-n{i}" for i in range(7)}
+    assert not [c for c in checks if c["status"] == "fail"]
+    assert {c["check"] for c in checks if c["status"] == "pass"} >= {"engine", "images", "address", "ports"}
+    skipped = [c for c in checks if c["status"] == "skip"]
+    assert {c["check"] for c in skipped} == {"nvidia-runtime", "gpus", "infiniband", "imex", "devices", "hf-cache"}
+    assert all(c["detail"].startswith("rehearsal: no ") for c in skipped)
+
+    # Image distribution to the 7 hosts' contexts (all on this one engine, so each already has the ID)
+    push = json.loads(cli(folder, "images", "push", "--json").stdout)
+    assert push["status"] == "ok" and len(push["skipped"]) == 7 and push["loaded"] == {}
+    lock = json.loads((folder / "pdcompose.lock.json").read_text())["images"]
+    assert set(lock) == {defaults.MOCK_VLLM_IMAGE, defaults.ROUTER_IMAGE}
 
     # The guide's per-node workflow, typed exactly as on a real cluster: one host first.
     partial = cli(folder, "deploy", "--context", "gb200-n0")
