@@ -55,6 +55,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
+    from tests.figures import LINES
+
+    if LINES:
+        terminalreporter.write_sep("=", "figures proven by this run")
+        for line in LINES:
+            terminalreporter.write_line(line)
     skipped = [r for r in terminalreporter.stats.get("skipped", []) if "LACK OF DOCKER" in str(r.longrepr)]
     if skipped:
         terminalreporter.write_sep("!", f"{len(skipped)} Docker tests were SKIPPED: no engine here", red=True)

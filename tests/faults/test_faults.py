@@ -20,9 +20,19 @@ from pdcompose.deploy.run import DeployOptions, deploy
 from pdcompose.errors import PdcomposeError
 from pdcompose.plan import build_plan
 from tests.faults.conftest import leftover_containers
+from tests.figures import LINES
 from tests.helpers import run_cli
 
 pytestmark = pytest.mark.docker
+survived: list[str] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report():
+    yield
+    if survived:
+        LINES.append(f"[faults] {len(survived)} faults survived, each reported with a non-zero exit and converging "
+                     f"on a re-run: {'; '.join(survived)}")
 
 
 class Silent:
@@ -56,10 +66,12 @@ def test_a_hung_host_fails_in_seconds_not_after_a_hang(stack, tmp_path: Path):
     assert elapsed < 10, elapsed
     assert "d: " in str(info.value) and "did not answer within 5 s" in str(info.value)
     assert leftover_containers("faults-hung") == []
+    survived.append(f"hung host refused in {elapsed:.1f} s")
 
 
 def test_a_node_that_crashes_at_start_is_reported_with_its_logs(stack):
-    folder = stack("faults-crash", decode_extra=", env: {PDCOMPOSE_MOCK_EXIT_CODE: '3', PDCOMPOSE_MOCK_EXIT_AFTER: '1'}")
+    crash = ", env: {PDCOMPOSE_MOCK_EXIT_CODE: '3', PDCOMPOSE_MOCK_EXIT_AFTER: '1'}"
+    folder = stack("faults-crash", decode_extra=crash)
     t0 = time.monotonic()
     result = run_cli("deploy", "--timeout", "120", cwd=folder)
     elapsed = time.monotonic() - t0
@@ -68,6 +80,7 @@ def test_a_node_that_crashes_at_start_is_reported_with_its_logs(stack):
     assert "failed: d/decode-0-node-0:" in result.stderr
     assert "EngineCore failed to start" in result.stderr          # its log tail, as vLLM would print it
     assert "state of the hosts now:" in result.stderr
+    survived.append(f"node crashing at start reported in {elapsed:.0f} s")
 
 
 def test_ctrl_c_during_deploy_then_a_rerun_converges(stack):
@@ -87,6 +100,7 @@ def test_ctrl_c_during_deploy_then_a_rerun_converges(stack):
     again = run_cli("deploy", "--json", cwd=folder)
     assert again.returncode == 0, again.stderr
     assert json.loads(run_cli("status", "--json", cwd=folder).stdout)["status"] == "ok"
+    survived.append("Ctrl-C in the health gate, then a converging re-run")
 
 
 def test_down_after_a_partial_deploy_removes_everything(stack):
@@ -95,6 +109,7 @@ def test_down_after_a_partial_deploy_removes_everything(stack):
     assert len(leftover_containers("faults-partial")) == 1
     assert run_cli("down", cwd=folder).returncode == 0
     assert leftover_containers("faults-partial") == []
+    survived.append("down after a partial deploy")
 
 
 def test_a_decode_killed_under_load_is_reported_honestly(stack):
@@ -114,3 +129,4 @@ def test_a_decode_killed_under_load_is_reported_honestly(stack):
     status = run_cli("status", "--json", cwd=folder)
     rows = {c["service"]: c for c in json.loads(status.stdout)["containers"]}
     assert status.returncode == 1 and rows["decode-0-node-0"]["state"] == "exited"
+    survived.append(f"decode killed under load: {metrics['failed']} of 600 requests failed and were reported")

@@ -22,6 +22,7 @@ from pdcompose import topology
 from pdcompose.errors import TopologyError
 from pdcompose.plan import build_plan
 from pdcompose.render import render_files
+from tests.figures import LINES
 from tests.helpers import EXAMPLE
 
 pytestmark = pytest.mark.docker
@@ -140,9 +141,8 @@ def test_any_mutation_is_a_clean_error_or_a_valid_bundle(data: st.DataObject):
 @pytest.fixture(scope="module", autouse=True)
 def _report(request: pytest.FixtureRequest):
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter and stats:
-        reporter.write_line(
+    if stats and request.session.testsfailed == 0:
+        LINES.append(
             f"[mutations] {stats['tried']} mutated topologies: {stats['clean errors']} clean validation errors, "
             f"{stats['valid bundles']} valid bundles ({stats['compose files']} compose files in "
             f"{len(checked_files)} distinct bundles, all accepted by docker compose config); 0 tracebacks")
