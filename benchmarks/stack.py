@@ -71,7 +71,7 @@ def guide_text(load_delay: float, first: str) -> str:
     return text + f"\nrehearsal:\n  enabled: true\n  first_address: {first}\n  load_delay: {load_delay}\n"
 
 
-def deploy_vs_serial(runs: int = 3, load_delay: float = 5.0) -> list[Figure]:
+def deploy_vs_serial(runs: int = 3, load_delay: float = 20.0) -> list[Figure]:
     folder = stack(guide_text(load_delay, "127.0.4.10"))
     ours, serial, slowest, gate, gate_router = [], [], [], [], []
     try:
