@@ -83,6 +83,15 @@ def test_a_node_that_crashes_at_start_is_reported_with_its_logs(stack):
     survived.append(f"node crashing at start reported in {elapsed:.0f} s")
 
 
+def test_rollback_removes_what_a_failed_deploy_created(stack):
+    crash = ", env: {PDCOMPOSE_MOCK_EXIT_CODE: '3', PDCOMPOSE_MOCK_EXIT_AFTER: '1'}"
+    folder = stack("faults-rollback", decode_extra=crash, first="127.0.11.10")
+    result = run_cli("deploy", "--rollback", "--timeout", "120", cwd=folder)
+    assert result.returncode == 1 and "rolling back: removing what this run created" in result.stderr
+    assert leftover_containers("faults-rollback") == []
+    survived.append("a failed deploy rolled back to nothing")
+
+
 def test_ctrl_c_during_deploy_then_a_rerun_converges(stack):
     folder = stack("faults-sigint", delay=6)
     proc = subprocess.Popen([sys.executable, "-m", "pdcompose", "deploy"], cwd=folder, stderr=subprocess.PIPE,
