@@ -8,68 +8,26 @@ Compose itself makes a re-run with nothing changed a no-op.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
 
 import httpx
 from python_on_whales import DockerException
 
-from pdcompose.deploy import containers, health
+from pdcompose.deploy import containers
+from pdcompose.deploy.gate import gate_router, gate_workers
+from pdcompose.deploy.model import DeployFailed, DeployOptions, DeployReport, Failure, Reporter
 from pdcompose.deploy.preflight import require_reachable, require_secrets
 from pdcompose.deploy.selection import Scope, relevant_hosts, scope, select_hosts
 from pdcompose.doctor import require_fast_checks
 from pdcompose.engine.clients import deploy_client, project_client
 from pdcompose.engine.contexts import ensure_rehearsal_contexts
 from pdcompose.engine.errors import wrapped
-from pdcompose.errors import PdcomposeError
-from pdcompose.plan.models import Container, Host, Plan
+from pdcompose.engine.fanout import parallel
+from pdcompose.plan.models import Host, Plan
 
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-class Reporter(Protocol):
-    def step(self, text: str) -> None: ...
-    def target(self, target: health.Target, probe: health.Probe) -> None: ...
-
-
-@dataclass(frozen=True)
-class DeployOptions:
-    contexts: tuple[str, ...] = ()
-    timeout: float | None = None            # health gate; default: the topology's health.deploy_timeout
-    rollback: bool = False
-    smoke: bool = True
-    reach_timeout: float = 10.0
-    skip_doctor: bool = False               # the fast doctor (reachability, images, ports) before anything starts
-
-
-@dataclass(frozen=True)
-class Failure:
-    host: str
-    service: str
-    reason: str
-    logs: str = ""
-
-
-class DeployFailed(PdcomposeError):
-    def __init__(self, message: str, failures: list[Failure], state: str):
-        self.failures, self.state = failures, state
-        super().__init__(message)
-
-
-@dataclass
-class DeployReport:
-    hosts: list[str]
-    started: dict[str, list[str]] = field(default_factory=dict)
-    unchanged: dict[str, list[str]] = field(default_factory=dict)
-    not_gated: list[str] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    smoke: str | None = None
+__all__ = ["DeployFailed", "DeployOptions", "DeployReport", "deploy", "state_summary"]
 
 
 def deploy(plan: Plan, bundle: Path, opts: DeployOptions, report: Reporter) -> DeployReport:
@@ -150,72 +108,6 @@ def _up_all(bundle: Path, hosts: list[Host], services: Callable[[Host], list[str
         raise DeployFailed(f"`compose up` failed on {', '.join(errors)}", failures, "")
 
 
-def gate_workers(plan: Plan, gated: list[tuple[Host, Container]], watch: list[Host], before: dict,
-                 timeout: float, report: Reporter) -> health.GateResult:
-    """Wait until every given API server is ready; raise DeployFailed (with log tails) otherwise."""
-    model = plan.served_model_name
-    services = {(h.name, c.service) for h, c in gated}
-    failures: list[Failure] = []
-
-    async def run() -> health.GateResult:
-        async with httpx.AsyncClient() as client:
-            checks = {(h.name, c.service): _bind(health.probe_api, client, c.url, model) for h, c in gated}
-            return await health.wait_until_ready(checks, timeout, report.target,
-                                                 _watchdog(watch, services, before, failures))
-
-    return _conclude(asyncio.run(run()), failures, "API servers")
-
-
-def gate_router(plan: Plan, host: Host, before: dict, timeout: float, report: Reporter) -> None:
-    failures: list[Failure] = []
-    url = plan.router.url
-    counts = (_engines(plan, "prefill"), _engines(plan, "decode"))
-
-    async def run() -> health.GateResult:
-        async with httpx.AsyncClient() as client:
-            checks = {(host.name, "router"): _bind(health.probe_router, client, url, *counts)}
-            return await health.wait_until_ready(checks, timeout, report.target,
-                                                 _watchdog([host], {(host.name, "router")}, before, failures))
-
-    _conclude(asyncio.run(run()), failures, "the router")
-
-
-def _engines(plan: Plan, role: str) -> int:
-    return sum(c.dp.local if c.dp else 1 for _, c in plan.containers(role))  # type: ignore[arg-type]
-
-
-def _conclude(gate: health.GateResult, failures: list[Failure], what: str) -> health.GateResult:
-    if gate.ready:
-        return gate
-    if not failures:
-        failures = [Failure(t[0], t[1], p.detail) for t, p in gate.probes.items() if not p.ok]
-    raise DeployFailed(f"{what} did not become ready: {gate.abort}", failures, "")
-
-
-def _watchdog(hosts: list[Host], services: set[tuple[str, str]], before: dict,
-              failures: list[Failure]) -> Callable[[], str | None]:
-    """Stop waiting as soon as a gated container exits, restart-loops, turns unhealthy or is missing."""
-    def check() -> str | None:
-        for host, states in parallel(containers.states, hosts).items():
-            for (h, service) in sorted(services):
-                if h != host:
-                    continue
-                state = states.get(service)
-                old = before.get(host, {}).get(service)
-                restarted = state and old and old.id == state.id and state.restarts > old.restarts
-                if state is None or state.failed or restarted:
-                    reason = "no container" if state is None else state.describe()
-                    logs = containers.log_tail(plan_host(hosts, host), state.name) if state else ""
-                    failures.append(Failure(host, service, reason, logs))
-        return f"{failures[0].service} on {failures[0].host}: {failures[0].reason}" if failures else None
-
-    return check
-
-
-def plan_host(hosts: list[Host], name: str) -> Host:
-    return next(h for h in hosts if h.name == name)
-
-
 def _smoke(plan: Plan) -> str:
     body = {"model": plan.served_model_name, "prompt": "pdcompose smoke test", "max_tokens": 1, "temperature": 0}
     t = time.monotonic()
@@ -256,20 +148,3 @@ def state_summary(hosts: list[Host]) -> str:
     return "\n".join(lines)
 
 
-def _bind(fn: Callable[..., R], *args: object) -> Callable[[], R]:
-    return lambda: fn(*args)
-
-
-def parallel(fn: Callable[[Host], T], hosts: list[Host], raise_first: bool = True) -> dict[str, T]:
-    """Run fn for every host at once; results by host name (or the exception, when not raising)."""
-    if not hosts:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
-        futures = {h.name: pool.submit(fn, h) for h in hosts}
-    out: dict[str, T] = {}
-    for name, future in futures.items():
-        error = future.exception()
-        if error is not None and raise_first:
-            raise error
-        out[name] = error if error is not None else future.result()  # type: ignore[assignment]
-    return out

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from python_on_whales import DockerException
 
-from pdcompose.deploy.run import Reporter, parallel
+from pdcompose.deploy.model import Reporter
 from pdcompose.engine.clients import project_client
 from pdcompose.engine.errors import wrapped
+from pdcompose.engine.fanout import parallel
 from pdcompose.errors import DockerOperationError
 from pdcompose.plan.models import Host
 

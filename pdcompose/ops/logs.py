@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from python_on_whales import DockerException
 
 from pdcompose.deploy.containers import states
-from pdcompose.deploy.run import parallel
 from pdcompose.engine.clients import project_client
+from pdcompose.engine.fanout import parallel
 from pdcompose.plan.models import Host
 
 Emit = Callable[[str, str], None]    # (prefix, line)

@@ -9,9 +9,11 @@ from __future__ import annotations
 from python_on_whales import DockerException
 
 from pdcompose.deploy.containers import states
-from pdcompose.deploy.run import Reporter, gate_router, gate_workers, parallel
+from pdcompose.deploy.gate import gate_router, gate_workers
+from pdcompose.deploy.model import Reporter
 from pdcompose.engine.clients import project_client
 from pdcompose.engine.errors import wrapped
+from pdcompose.engine.fanout import parallel
 from pdcompose.plan.models import Host, Plan
 
 ORDER = ("prefill", "decode", "router")

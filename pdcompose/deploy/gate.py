@@ -1,0 +1,87 @@
+"""The health gates: wait until API servers (or the router) are ready, watching their containers so
+one that exits, restart-loops or turns unhealthy stops the wait at once with its log tail."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TypeVar
+
+import httpx
+
+from pdcompose.deploy import containers, health
+from pdcompose.deploy.model import DeployFailed, Failure, Reporter
+from pdcompose.engine.fanout import parallel
+from pdcompose.plan.models import Container, Host, Plan
+
+R = TypeVar("R")
+
+
+def gate_workers(plan: Plan, gated: list[tuple[Host, Container]], watch: list[Host], before: dict,
+                 timeout: float, report: Reporter) -> health.GateResult:
+    """Wait until every given API server is ready; raise DeployFailed (with log tails) otherwise."""
+    model = plan.served_model_name
+    services = {(h.name, c.service) for h, c in gated}
+    failures: list[Failure] = []
+
+    async def run() -> health.GateResult:
+        async with httpx.AsyncClient() as client:
+            checks = {(h.name, c.service): _bind(health.probe_api, client, c.url, model) for h, c in gated}
+            return await health.wait_until_ready(checks, timeout, report.target,
+                                                 _watchdog(watch, services, before, failures))
+
+    return _conclude(asyncio.run(run()), failures, "API servers")
+
+
+def gate_router(plan: Plan, host: Host, before: dict, timeout: float, report: Reporter) -> None:
+    failures: list[Failure] = []
+    url = plan.router.url
+    counts = (_engines(plan, "prefill"), _engines(plan, "decode"))
+
+    async def run() -> health.GateResult:
+        async with httpx.AsyncClient() as client:
+            checks = {(host.name, "router"): _bind(health.probe_router, client, url, *counts)}
+            return await health.wait_until_ready(checks, timeout, report.target,
+                                                 _watchdog([host], {(host.name, "router")}, before, failures))
+
+    _conclude(asyncio.run(run()), failures, "the router")
+
+
+def _engines(plan: Plan, role: str) -> int:
+    return sum(c.dp.local if c.dp else 1 for _, c in plan.containers(role))  # type: ignore[arg-type]
+
+
+def _conclude(gate: health.GateResult, failures: list[Failure], what: str) -> health.GateResult:
+    if gate.ready:
+        return gate
+    if not failures:
+        failures = [Failure(t[0], t[1], p.detail) for t, p in gate.probes.items() if not p.ok]
+    raise DeployFailed(f"{what} did not become ready: {gate.abort}", failures, "")
+
+
+def _watchdog(hosts: list[Host], services: set[tuple[str, str]], before: dict,
+              failures: list[Failure]) -> Callable[[], str | None]:
+    """Stop waiting as soon as a gated container exits, restart-loops, turns unhealthy or is missing."""
+    def check() -> str | None:
+        for host, states in parallel(containers.states, hosts).items():
+            for (h, service) in sorted(services):
+                if h != host:
+                    continue
+                state = states.get(service)
+                old = before.get(host, {}).get(service)
+                restarted = state and old and old.id == state.id and state.restarts > old.restarts
+                if state is None or state.failed or restarted:
+                    reason = "no container" if state is None else state.describe()
+                    logs = containers.log_tail(plan_host(hosts, host), state.name) if state else ""
+                    failures.append(Failure(host, service, reason, logs))
+        return f"{failures[0].service} on {failures[0].host}: {failures[0].reason}" if failures else None
+
+    return check
+
+
+def plan_host(hosts: list[Host], name: str) -> Host:
+    return next(h for h in hosts if h.name == name)
+
+
+def _bind(fn: Callable[..., R], *args: object) -> Callable[[], R]:
+    return lambda: fn(*args)
