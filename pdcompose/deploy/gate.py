@@ -30,7 +30,7 @@ def gate_workers(plan: Plan, gated: list[tuple[Host, Container]], watch: list[Ho
             return await health.wait_until_ready(checks, timeout, report.target,
                                                  _watchdog(watch, services, before, failures))
 
-    return _conclude(asyncio.run(run()), failures, "API servers")
+    return _conclude(asyncio.run(run()), failures, "API servers", watch)
 
 
 def gate_router(plan: Plan, host: Host, before: dict, timeout: float, report: Reporter) -> None:
@@ -44,19 +44,24 @@ def gate_router(plan: Plan, host: Host, before: dict, timeout: float, report: Re
             return await health.wait_until_ready(checks, timeout, report.target,
                                                  _watchdog([host], {(host.name, "router")}, before, failures))
 
-    _conclude(asyncio.run(run()), failures, "the router")
+    _conclude(asyncio.run(run()), failures, "the router", [host])
 
 
 def _engines(plan: Plan, role: str) -> int:
     return sum(c.dp.local if c.dp else 1 for _, c in plan.containers(role))  # type: ignore[arg-type]
 
 
-def _conclude(gate: health.GateResult, failures: list[Failure], what: str) -> health.GateResult:
+def _conclude(gate: health.GateResult, failures: list[Failure], what: str, hosts: list[Host]) -> health.GateResult:
     if gate.ready:
         return gate
-    if not failures:
-        failures = [Failure(t[0], t[1], p.detail) for t, p in gate.probes.items() if not p.ok]
+    if not failures:  # timed out: the containers run but never turned ready; their logs say why
+        failures = [Failure(h, s, p.detail, _logs_of(hosts, h, s)) for (h, s), p in gate.probes.items() if not p.ok]
     raise DeployFailed(f"{what} did not become ready: {gate.abort}", failures, "")
+
+
+def _logs_of(hosts: list[Host], host: str, service: str) -> str:
+    state = containers.states(plan_host(hosts, host)).get(service)
+    return containers.log_tail(plan_host(hosts, host), state.name) if state else ""
 
 
 def _watchdog(hosts: list[Host], services: set[tuple[str, str]], before: dict,

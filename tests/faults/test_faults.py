@@ -83,6 +83,17 @@ def test_a_node_that_crashes_at_start_is_reported_with_its_logs(stack):
     survived.append(f"node crashing at start reported in {elapsed:.0f} s")
 
 
+def test_a_node_that_never_turns_ready_times_out_with_its_logs(stack):
+    folder = stack("faults-slow", delay=600, first="127.0.12.10")
+    result = run_cli("deploy", "--timeout", "6", cwd=folder)
+    assert result.returncode == 1, result.stderr
+    assert "API servers did not become ready: not ready after 6 s" in result.stderr
+    assert "failed: d/decode-0-node-0: /health 503" in result.stderr
+    assert "--- last log lines of decode-0-node-0 on d ---" in result.stderr
+    assert "Uvicorn running on http://127.0.12.11:8087" in result.stderr      # its log tail, verbatim
+    survived.append("a node that never turned ready: timed out with its log tail")
+
+
 def test_rollback_removes_what_a_failed_deploy_created(stack):
     crash = ", env: {PDCOMPOSE_MOCK_EXIT_CODE: '3', PDCOMPOSE_MOCK_EXIT_AFTER: '1'}"
     folder = stack("faults-rollback", decode_extra=crash, first="127.0.11.10")
