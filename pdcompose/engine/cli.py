@@ -8,11 +8,11 @@ python-on-whales would build, under `subprocess.run(timeout=...)`. Long transfer
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
 
-from pdcompose.engine.reach import docker_binary
-from pdcompose.errors import DockerOperationError
+from pdcompose.errors import DockerOperationError, PdcomposeError
 
 _HELP_HINT = re.compile(r"^(Run|See) '.*--help'")
 
@@ -35,6 +35,13 @@ class CliResult:
         lines = [line.strip() for line in (self.stderr or self.stdout).strip().splitlines()
                  if line.strip() and not _HELP_HINT.match(line.strip())]
         return lines[-1].removeprefix("docker: ") if lines else f"exit status {self.returncode}"
+
+
+def docker_binary() -> str:
+    path = shutil.which("docker")
+    if path is None:
+        raise PdcomposeError("no `docker` CLI on PATH: install Docker's CLI and the Compose v2 plugin (make setup)")
+    return path
 
 
 def argv(context: str | None, args: list[str]) -> list[str]:

@@ -8,12 +8,11 @@ under a subprocess timeout, and only reachable hosts are driven through python-o
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from pdcompose.errors import HostUnreachable, PdcomposeError
+from pdcompose.engine.cli import DockerTimeout, run
+from pdcompose.errors import HostUnreachable
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -32,21 +31,13 @@ class EngineInfo:
         return int(head) if head.isdigit() else 0
 
 
-def docker_binary() -> str:
-    path = shutil.which("docker")
-    if path is None:
-        raise PdcomposeError("no `docker` CLI on PATH: install Docker's CLI and the Compose v2 plugin (make setup)")
-    return path
-
-
 def probe(host: str, context: str, timeout: float = DEFAULT_TIMEOUT) -> EngineInfo:
-    argv = [docker_binary(), "--context", context, "version", "--format", "{{json .Server}}"]
     try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
+        result = run(host, context, ["version", "--format", "{{json .Server}}"], timeout)
+    except DockerTimeout:
         raise HostUnreachable(host, f"Docker context '{context}' did not answer within {timeout:.0f} s "
                                     "(host down, unroutable, or ssh waiting?)") from None
-    if result.returncode != 0:
+    if not result.ok:
         raise HostUnreachable(host, _reason(context, result.stderr))
     try:
         server = json.loads(result.stdout)
