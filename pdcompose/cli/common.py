@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -88,11 +89,8 @@ def report_issues(issues: list[Issue], as_json: bool) -> None:
 def load_plan(path: Path, rehearsal: bool, strict: bool = False, quiet: bool = False):  # type: ignore[no-untyped-def]
     """Topology file -> (plan, warnings); warnings printed on stderr unless quiet."""
     from pdcompose import topology
-    from pdcompose.plan import build_plan
 
-    resolved = topology.load(path)
-    plan, warnings = build_plan(resolved, rehearsal=rehearsal or None)
-    output.register_secret_env(*(s.from_env for s in plan.secrets))
+    plan, warnings = _plan_of(topology.load(path), rehearsal)
     if strict and warnings:
         raise TopologyError([Issue(w.code, w.path, w.message, "error", w.file, w.line, w.column) for w in warnings])
     if not quiet:
@@ -101,28 +99,37 @@ def load_plan(path: Path, rehearsal: bool, strict: bool = False, quiet: bool = F
     return plan, warnings
 
 
+def _plan_of(resolved, rehearsal: bool):  # type: ignore[no-untyped-def]
+    from pdcompose.plan import build_plan
+
+    plan, warnings = build_plan(resolved, rehearsal=rehearsal or None)
+    output.register_secret_env(*(s.from_env for s in plan.secrets))
+    return plan, warnings
+
+
 def bundle_dir(out: Path | None, rehearsal: bool) -> Path:
     return out if out is not None else Path(REHEARSAL_OUT if rehearsal else DEFAULT_OUT)
 
 
-def _rehearses(path: Path, flag: bool) -> bool:
-    """--rehearsal, or a topology that says `rehearsal: {enabled: true}`."""
-    if flag or not path.is_file():
-        return flag
-    from pdcompose import topology
-
-    try:
-        return topology.load(path).topology.rehearsal.enabled
-    except PdcomposeError:
-        return False
-
-
 def deployed_plan(path: Path, out: Path | None, rehearsal: bool):  # type: ignore[no-untyped-def]
     """The plan day-2 commands act on: the rendered plan.json (what was deployed), else the topology's.
-    Warns when the topology has changed since the render."""
-    rehearsal = _rehearses(path, rehearsal)
+    Warns when the topology has changed since the render. The topology is loaded once: it says whether
+    this is a rehearsal (`rehearsal: {enabled: true}`), and it is what the render is compared with."""
+    from pdcompose import topology
+
+    resolved = None
+    if path.is_file():
+        with contextlib.suppress(PdcomposeError):     # reported below, where it matters
+            resolved = topology.load(path)
+    rehearsal = rehearsal or bool(resolved and resolved.topology.rehearsal.enabled)
     plan_file = bundle_dir(out, rehearsal) / "plan.json"
-    plan = _read_plan(plan_file, path, rehearsal) if plan_file.is_file() else load_plan(path, rehearsal, quiet=True)[0]
+    if plan_file.is_file():
+        plan = _read_plan(plan_file)
+        _warn_if_changed(plan, plan_file, path, resolved, rehearsal)
+    elif resolved is not None:
+        plan = _plan_of(resolved, rehearsal)[0]
+    else:
+        plan = load_plan(path, rehearsal, quiet=True)[0]    # raises the topology's own error
     if plan.rehearsal:  # its contexts are ours to (re)create: a down or a crash may have removed them
         from pdcompose.engine.contexts import ensure_rehearsal_contexts
 
@@ -130,8 +137,7 @@ def deployed_plan(path: Path, out: Path | None, rehearsal: bool):  # type: ignor
     return plan
 
 
-def _read_plan(plan_file: Path, path: Path, rehearsal: bool):  # type: ignore[no-untyped-def]
-    """out/plan.json, with a warning when the topology has changed since it was rendered."""
+def _read_plan(plan_file: Path):  # type: ignore[no-untyped-def]
     from pdcompose.plan.models import Plan
 
     try:
@@ -139,13 +145,18 @@ def _read_plan(plan_file: Path, path: Path, rehearsal: bool):  # type: ignore[no
     except ValueError as exc:
         raise PdcomposeError(f"{plan_file} is not a pdcompose plan ({exc.__class__.__name__}); re-render") from None
     output.register_secret_env(*(s.from_env for s in plan.secrets))
-    if path.is_file():
-        try:
-            fresh = load_plan(path, plan.rehearsal or rehearsal, quiet=True)[0]
-        except PdcomposeError:
-            output.warn(f"{path} does not validate; acting on the last render in {plan_file}")
-        else:
-            if fresh.fingerprint != plan.fingerprint:
-                output.warn(f"{path} changed since {plan_file} was rendered: acting on what was rendered "
-                            "(deploy again to apply the change)")
     return plan
+
+
+def _warn_if_changed(plan, plan_file: Path, path: Path, resolved, rehearsal: bool) -> None:  # type: ignore[no-untyped-def]
+    if not path.is_file():
+        return
+    fresh = None
+    if resolved is not None:
+        with contextlib.suppress(PdcomposeError):
+            fresh = _plan_of(resolved, plan.rehearsal or rehearsal)[0]
+    if fresh is None:
+        output.warn(f"{path} does not validate; acting on the last render in {plan_file}")
+    elif fresh.fingerprint != plan.fingerprint:
+        output.warn(f"{path} changed since {plan_file} was rendered: acting on what was rendered "
+                    "(deploy again to apply the change)")
