@@ -54,7 +54,9 @@ def build_plan(resolved: Resolved, *, rehearsal: bool | None = None) -> tuple[Pl
 
 def fingerprint(plan: Plan) -> str:
     """Identifies what runs (not where the file was): tags bench results and deploy state."""
-    data = plan.model_dump(mode="json", exclude={"fingerprint", "source", "pdcompose_version"})
+    # A host's arch says where things run, not what runs: plans from before it keep their fingerprint.
+    data = plan.model_dump(mode="json", exclude={"fingerprint": True, "source": True, "pdcompose_version": True,
+                                                 "hosts": {"__all__": {"arch"}}})
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -96,8 +98,9 @@ def _hosts(r: Resolved, facts: dict[str, HostFacts], workers: list[Container], r
         requires = list(f.profile.requires) if f.profile and runs_vllm and not t.rehearsal.enabled else []
         used = {s for c in mine for s in c.secrets}
         secrets = [Secret(name="hf_token", from_env=t.hf_token.from_env)] if t.hf_token and "hf_token" in used else []
+        arch = f.profile.arch if f.profile and not t.rehearsal.enabled else None
         out.append(Host(name=name, address=f.address, context=f.context, project=f"{t.name}-{name}",
-                        profile=f.profile_name, requires=requires, secrets=secrets,
+                        profile=f.profile_name, arch=arch, requires=requires, secrets=secrets,
                         containers=[_labelled(c, t.name, name, r.image_ids) for c in mine]))
     return out
 

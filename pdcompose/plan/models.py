@@ -100,6 +100,8 @@ class Host(Frozen):
     context: str
     project: str                    # Compose project name: <cluster>-<host>
     profile: str | None = None
+    arch: str | None = None         # CPU architecture the profile states (Docker's name: amd64, arm64); None:
+                                    # unknown, or a rehearsal (every host is the local engine)
     requires: list[str] = []        # hardware the profile needs (doctor checks it)
     secrets: list[Secret] = []      # the Compose secrets this host's containers use
     containers: list[Container]

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError
 
+from pdcompose.arch import Arch
 from pdcompose.errors import Issue, TopologyError
 from pdcompose.topology.models import Parallel, Strict
 from pdcompose.topology.source import load_yaml
@@ -24,6 +25,7 @@ Requirement = Literal["nvidia-runtime", "infiniband", "imex"]
 
 class Profile(Strict):
     description: str
+    arch: Arch | None = None       # CPU architecture, Docker's name (amd64, arm64); images must match it
     gpus_per_host: Annotated[int, Field(ge=0, le=64)] | None = None
     gpu_driver: str | None = None
     ipc: Literal["host"] | None = None
