@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from python_on_whales import DockerClient, DockerException
+from python_on_whales.exceptions import NoSuchImage
 
 from pdcompose.engine import cli
 from pdcompose.engine.errors import wrapped
@@ -34,6 +35,36 @@ def image_id(host: str, context: str | None, ref: str, timeout: float = 10.0) ->
     if "no such image" in result.stderr.lower():
         return None
     raise DockerOperationError(host, f"cannot inspect {ref}: {result.last_error()}")
+
+
+def image_arch(host: str, context: str | None, ref: str, timeout: float = 10.0) -> str | None:
+    """The architecture `ref` was built for on that engine, as Docker names it (`docker image inspect`
+    .Architecture: amd64, arm64), or None when absent."""
+    result = cli.run(host, context, ["image", "inspect", "--format", "{{.Architecture}}", ref], timeout)
+    if result.ok:
+        return result.stdout.strip() or None
+    if "no such image" in result.stderr.lower():
+        return None
+    raise DockerOperationError(host, f"cannot inspect {ref}: {result.last_error()}")
+
+
+def local_image_arch(ref: str) -> str | None:
+    """The architecture of `ref` on the deployer's own engine (the source of a push), or None when absent."""
+    try:
+        return DockerClient().image.inspect(ref).architecture or None
+    except NoSuchImage:
+        return None
+    except DockerException as exc:
+        raise wrapped(LOCAL, exc) from None
+
+
+def engine_arch(host: str, context: str | None, timeout: float = 10.0) -> str | None:
+    """The machine the engine runs on, as `docker info` reports it (uname spelling: x86_64, aarch64), or
+    None when the engine does not say."""
+    result = cli.run(host, context, ["info", "--format", "{{.Architecture}}"], timeout)
+    if not result.ok:
+        raise DockerOperationError(host, f"`docker info` failed: {result.last_error()}")
+    return result.stdout.strip() or None
 
 
 def save(ref: str, folder: Path, compress: bool = False) -> Path:

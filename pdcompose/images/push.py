@@ -2,7 +2,9 @@
 
 The deployer's own engine is the source: each image's ID is read there; hosts that already hold that
 ID are skipped; each image still needed is `docker save`d once into a temporary file and loaded into
-every host that needs it, hosts in parallel; the ID is read back after loading. The images lock is
+every host that needs it, hosts in parallel; the ID is read back after loading. Before anything is
+saved, an image built for another CPU architecture than its target host's engine is refused (a GB200
+host is arm64: an amd64 image dies there with `exec format error`). The images lock is
 then updated by the caller (update_lock), so the next render pins exactly these IDs.
 """
 
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from pdcompose import arch
 from pdcompose.engine import images as engine_images
 from pdcompose.errors import PdcomposeError
 from pdcompose.images.inventory import Inventory, inventory
@@ -54,6 +57,7 @@ def push(hosts: list[Host], progress: Progress, compress: bool = False, timeout:
     report.failed.update(inv.unreachable())
     todo = _todo(inv, report)
     if todo:
+        check_arch(hosts, todo, timeout)         # before anything is saved or sent
         with tempfile.TemporaryDirectory(prefix="pdcompose-images-") as tmp:
             files = _save_all(sorted({ref for refs in todo.values() for ref in refs}), Path(tmp), compress, progress)
             report.sizes = {ref: path.stat().st_size for ref, path in files.items()}
@@ -78,6 +82,41 @@ def _todo(inv: Inventory, report: PushReport) -> dict[str, list[str]]:
         if row.error is None:
             (todo if inv.needs_copy(row) else report.skipped).setdefault(row.host, []).append(row.ref)
     return todo
+
+
+class ArchMismatch(PdcomposeError):
+    """An image would be copied to a host whose CPU cannot run it (`exec format error` at start)."""
+
+
+def check_arch(hosts: list[Host], todo: dict[str, list[str]], timeout: float) -> None:
+    """Refuse when an image to copy was built for another architecture than its target host's engine.
+
+    The image's is `docker image inspect` .Architecture on this machine; the host's is its engine's
+    `docker info` Architecture (the plan's, from the profile, when the engine does not say)."""
+    by_name = {h.name: h for h in hosts}
+    images = {ref: engine_images.local_image_arch(ref) for ref in sorted({r for refs in todo.values() for r in refs})}
+    with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
+        machines = dict(zip(todo, pool.map(lambda name: host_arch(by_name[name], timeout), todo), strict=True))
+    problems = []
+    for name, refs in todo.items():
+        host, there = by_name[name], arch.normalize(machines[name])
+        for ref in refs:
+            built = arch.normalize(images[ref])
+            if built and there and built != there:
+                problems.append(f"{ref} is built for {arch.describe(built)}, but host {name} (Docker context "
+                                f"'{host.context}') runs {arch.describe(there)}: it would fail there with "
+                                f"'exec format error'. Fix: {arch.build_fix(ref, there)}")
+    if problems:
+        raise ArchMismatch("images push refused, nothing was copied:\n  " + "\n  ".join(problems))
+
+
+def host_arch(host: Host, timeout: float) -> str | None:
+    """The host engine's architecture (Docker's name); the plan's expectation when the engine cannot say."""
+    try:
+        found = arch.normalize(engine_images.engine_arch(host.name, host.context, timeout))
+    except PdcomposeError:
+        found = None
+    return found or host.arch
 
 
 def _save_all(refs: list[str], folder: Path, compress: bool, progress: Progress) -> dict[str, Path]:
