@@ -18,6 +18,7 @@ from pdcompose.mock import responses as r
 from pdcompose.mock.body import ApiError, GenerateRequest, Kind, parse_generate
 from pdcompose.mock.engine import Engine, RankError, simulate
 from pdcompose.mock.runtime import Runtime
+from pdcompose.mock.sidechannel import side_channel_port
 from pdcompose.mock.stats import RequestMeta, request_meta
 from pdcompose.mock.tokens import block_count, words
 
@@ -78,7 +79,7 @@ def _kv_transfer_params(rt: Runtime, engine: Engine, reply: r.Reply, prompt_toke
         "do_remote_prefill": True, "do_remote_decode": False,
         "remote_block_ids": [engine.allocate_blocks(prompt_tokens)],
         "remote_engine_id": engine.engine_id, "remote_request_id": reply.internal_id,
-        "remote_host": cfg.side_channel_host, "remote_port": cfg.side_channel_port + engine.local_rank,
+        "remote_host": cfg.side_channel_host, "remote_port": side_channel_port(cfg, engine),
         "tp_size": cfg.tensor_parallel_size,
     }
 

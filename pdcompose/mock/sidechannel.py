@@ -1,10 +1,12 @@
 """The NIXL side channel: one TCP listener per local DP engine, and the decode side's handshake.
 
-Real vLLM's NixlConnector listens on `VLLM_NIXL_SIDE_CHANNEL_HOST:(VLLM_NIXL_SIDE_CHANNEL_PORT + dp)`
-and a decode dials the prefill's `remote_host:remote_port` to fetch its agent metadata before pulling
-KV blocks. When that fails, vLLM recomputes the prefill locally and the client never notices. The mock
-keeps the dial (so a wrong host, port or engine id fails exactly where it would in production) and
-reports the outcome as `kv_check`.
+Real vLLM's NixlConnector listens on `VLLM_NIXL_SIDE_CHANNEL_HOST:(VLLM_NIXL_SIDE_CHANNEL_PORT + dp)`,
+dp being the engine's GLOBAL data-parallel rank (vLLM 0.13 nixl_connector.py), so the worker node of a
+DP-8 instance with 4 engines per node listens on base+4 .. base+7 (`side_channel_port`). A decode
+dials the prefill's `remote_host:remote_port` to fetch its agent metadata before pulling KV blocks.
+When that fails, vLLM recomputes the prefill locally and the client never notices. The mock keeps
+the dial (so a wrong host, port or engine id fails exactly where it would in production) and reports
+the outcome as `kv_check`.
 
 The exchange is one JSON line each way:
     decode -> prefill   {"op": "handshake"}
@@ -37,7 +39,7 @@ async def start_listeners(config: MockConfig, engines: list[Engine]) -> list[asy
     """Open every local engine's side channel, or close those opened and raise StartupError."""
     servers: list[asyncio.Server] = []
     for engine in engines:
-        port = config.side_channel_port + engine.local_rank
+        port = side_channel_port(config, engine)
         hello = json.dumps({"engine_id": engine.engine_id, "dp_rank": engine.global_rank,
                             "tp_size": config.tensor_parallel_size}).encode() + b"\n"
         try:
@@ -51,6 +53,11 @@ async def start_listeners(config: MockConfig, engines: list[Engine]) -> list[asy
         log.info("NIXL side channel for engine %s listening on %s:%d", engine.engine_id,
                  config.side_channel_host, port)
     return servers
+
+
+def side_channel_port(config: MockConfig, engine: Engine) -> int:
+    """Where an engine's side channel listens, and the remote_port its kv_transfer_params advertise."""
+    return config.side_channel_port + engine.global_rank
 
 
 def _answerer(hello: bytes):

@@ -5,6 +5,11 @@ gets API port 8087 + k and the NIXL side-channel range that follows the ranges o
 before it; the DP RPC port of an instance is 13345 + k of its master node. With one container per
 host, as in the guide, every node gets exactly the guide's ports. Explicit ports always win, and a
 collision is reported, never moved.
+
+vLLM's NixlConnector listens on VLLM_NIXL_SIDE_CHANNEL_PORT + the engine's GLOBAL data-parallel rank,
+so a node whose engines are ranks 4-7 listens on base+4 .. base+7. The allocator works on those real
+ports: it picks the base (5600 when free, as in the guide) so that the real range starts at or after
+the host's next free side-channel port.
 """
 
 from __future__ import annotations
@@ -35,17 +40,21 @@ class NodeAllocation:
     slot: int
     gpus: tuple[int | str, ...]
     api_port: int
-    nixl_base: int
+    nixl_base: int                 # VLLM_NIXL_SIDE_CHANNEL_PORT
+    nixl_first: int                # the port its first engine really listens on: base + first global DP rank
 
 
 def allocate_node(book: HostBook, loc: Loc, gpu_count: int, explicit_gpus: list[int | str] | None,
-                  port: int | None, nixl_port: int | None, findings: Findings) -> NodeAllocation:
+                  port: int | None, nixl_port: int | None, findings: Findings,
+                  first_rank: int = 0) -> NodeAllocation:
+    """first_rank: the global data-parallel rank of the node's first engine."""
     slot = book.slots
     book.slots += 1
     gpus = _gpus(book, loc, gpu_count, explicit_gpus, findings)
-    nixl_base = nixl_port if nixl_port is not None else book.nixl_next
-    book.nixl_next = max(book.nixl_next, nixl_base + max(gpu_count, 1))
-    return NodeAllocation(slot, gpus, port if port is not None else API_PORT + slot, nixl_base)
+    nixl_base = nixl_port if nixl_port is not None else max(NIXL_PORT, book.nixl_next - first_rank)
+    nixl_first = nixl_base + first_rank
+    book.nixl_next = max(book.nixl_next, nixl_first + max(gpu_count, 1))
+    return NodeAllocation(slot, gpus, port if port is not None else API_PORT + slot, nixl_base, nixl_first)
 
 
 def _gpus(book: HostBook, loc: Loc, count: int, explicit: list[int | str] | None,

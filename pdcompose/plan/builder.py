@@ -71,7 +71,7 @@ def _workers(r: Resolved, facts: dict[str, HostFacts], books: dict[str, HostBook
         shape = vllm.node_shape(r, ref, flags, first_gpus, findings)
         book = books[ref.node_cfg.host]
         alloc = allocate_node(book, ref.loc, shape.gpus, ref.node_cfg.gpus, ref.setting("port"),
-                              ref.setting("nixl_port"), findings)
+                              ref.setting("nixl_port"), findings, first_rank=ref.node * shape.dp_local)
         key = (ref.role, ref.instance)
         if ref.node == 0:
             masters[key] = (book.facts, ref.setting("rpc_port") or RPC_PORT + alloc.slot)
@@ -121,6 +121,11 @@ def _served_name(workers: list[Container], model: str) -> str:
     return model
 
 
+NIXL_PURPOSE = "NIXL side channel"
+NIXL_NOTE = (" (an engine's NIXL side channel listens on nixl_port + its global data-parallel rank, so the "
+             "node of an instance whose engines are ranks 4-7 uses nixl_port+4 .. nixl_port+7)")
+
+
 def _check_ports(hosts: list[Host], findings: Findings) -> None:
     for host in hosts:
         taken: dict[int, tuple[str, str]] = {}
@@ -129,10 +134,11 @@ def _check_ports(hosts: list[Host], findings: Findings) -> None:
                 for port in range(use.port, use.port + use.count):
                     if port in taken:
                         other_service, other_purpose = taken[port]
+                        nixl = NIXL_NOTE if NIXL_PURPOSE in (use.purpose, other_purpose) else ""
                         findings.error("port-collision", _loc_of(c), (
                             f"port {port} on host '{host.name}' is taken twice: by {c.service} ({use.purpose}) "
                             f"and by {other_service} ({other_purpose}); set a different port, rpc_port or "
-                            "nixl_port"))
+                            f"nixl_port{nixl}"))
                     elif port > 65535:
                         findings.error("port-range", _loc_of(c), f"{use.purpose} range of {c.service} "
                                                                  f"passes port 65535")

@@ -206,7 +206,8 @@ def _ulimits(host: HostFacts, rehearsal: bool) -> dict[str, Ulimit]:
 
 def _ports(n: NodeInputs, dp: DataParallel, bind: str) -> list[PortUse]:
     ports = [PortUse(port=n.alloc.api_port, purpose="API", bind=bind),
-             PortUse(port=n.alloc.nixl_base, count=n.shape.dp_local, purpose="NIXL side channel",
+             # vLLM listens on VLLM_NIXL_SIDE_CHANNEL_PORT + the GLOBAL DP rank of each engine
+             PortUse(port=n.alloc.nixl_first, count=n.shape.dp_local, purpose="NIXL side channel",
                      bind=n.host.address)]
     if dp.size > 1 and dp.nodes > 1 and n.ref.node == 0:
         ports.append(PortUse(port=dp.rpc_port, purpose="DP RPC", bind=n.host.address))

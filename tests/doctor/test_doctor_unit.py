@@ -38,6 +38,8 @@ def test_needs_follow_the_containers(guide: Plan) -> None:
     assert {p.field for p in n0.ports} == {"prefill.port", "prefill.nixl_port", "prefill.rpc_port"}
     n1 = needs(guide.host("gb200-n1"), guide.model)
     assert n1.remote_addresses == {"10.0.0.10": "--data-parallel-address of prefill-0-node-1 (its master)"}
+    # the ports vLLM really binds there: VLLM_NIXL_SIDE_CHANNEL_PORT 5600 + global DP ranks 4-7
+    assert port_list([p.port for p in n1.ports]) == "5604-5607, 8087"
     router = needs(guide.host("gb200-n6"), guide.model)
     # A router-only host runs no vLLM: its profile's GPU hardware is not required there (the planner).
     assert router.devices == [] and not router.uses_gpus and router.hardware == set()

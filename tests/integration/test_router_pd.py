@@ -39,7 +39,7 @@ pytestmark = pytest.mark.integration
 
 MODEL = "mock-model"
 WORKER_PORT = 8087                       # the guide's vLLM port, on every worker
-SIDE_CHANNEL_PORT = 5600                 # VLLM_NIXL_SIDE_CHANNEL_PORT (+ local DP rank)
+SIDE_CHANNEL_PORT = 5600                 # VLLM_NIXL_SIDE_CHANNEL_PORT (+ global DP rank)
 KV_TRANSFER_CONFIG = '{"kv_connector":"NixlConnector","kv_role":"kv_both"}'
 ROUTER_HOST, ROUTER_PORT, ROUTER_METRICS_PORT = "127.0.0.70", 8123, 29123
 ROUTER = f"http://{ROUTER_HOST}:{ROUTER_PORT}"
@@ -401,7 +401,7 @@ def test_pd_traffic_through_the_real_router(cluster: Cluster, pytestconfig: pyte
             "decode got prefill's kv_transfer_params": (dr.kv_transfer_params, pr.kv_transfer_params),
             "kv_check": (dr.kv_check, "ok"),
             "prefill side channel": ((pr.kv_transfer_params["remote_host"], pr.kv_transfer_params["remote_port"]),
-                                     (pw.host, SIDE_CHANNEL_PORT + (pr.local_rank or 0))),
+                                     (pw.host, SIDE_CHANNEL_PORT + (pr.global_rank or 0))),
             "prefill engine id": (pr.kv_transfer_params["remote_engine_id"],
                                   stats[pw.name].engine_ids[pr.local_rank or 0]),
             "prefill rank header": (pr.rank_header, str(pr.local_rank) if pw.dp > 1 else None),

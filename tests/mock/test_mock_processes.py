@@ -3,6 +3,7 @@ them, DP group formation across two "nodes", the crash knob and a taken side-cha
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -76,7 +77,13 @@ def test_dp_group_forms_across_nodes_and_follows_the_master(spawn) -> None:
     body = {"prompt": "a b", "kv_transfer_params": {"do_remote_decode": True}}
     params = httpx.post(f"{worker.url}/v1/completions", json=body, headers={"x-data-parallel-rank": "1"},
                         timeout=10).json()["kv_transfer_params"]
-    assert params["remote_port"] == 25604 and params["remote_engine_id"].endswith("_dp3")
+    # vLLM listens on VLLM_NIXL_SIDE_CHANNEL_PORT + the GLOBAL DP rank: rank 3 -> 25603 + 3, not + local 1
+    assert params["remote_port"] == 25606 and params["remote_engine_id"].endswith("_dp3")
+    with socket.create_connection(("127.0.0.204", 25606), timeout=2) as dial:
+        dial.sendall(b'{"op":"handshake"}\n')
+        assert json.loads(dial.makefile().readline())["engine_id"] == params["remote_engine_id"]
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.204", 25604), timeout=2):
+        pass
     record = stats(worker.url).records[0]
     assert (record.local_rank, record.global_rank) == (1, 3)
 

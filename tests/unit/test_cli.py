@@ -73,6 +73,7 @@ def test_plan_json_and_table():
     assert data["router"]["decode_urls"] == ["http://10.0.0.14:8087", "http://10.0.0.15:8087"]
     table = run_cli("plan", EXAMPLE).stdout
     assert "prefill-1-node-1" in table and "4-7 of 8" in table and "nixl 5600-5603" in table
+    assert "nixl 5604-5607" in table  # node 1 listens on VLLM_NIXL_SIDE_CHANNEL_PORT (5600) + global ranks 4-7
 
 
 def test_strict_turns_warnings_into_errors(tmp_path: Path):

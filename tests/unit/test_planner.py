@@ -94,3 +94,54 @@ def test_errors_carry_every_issue():
         plan_of(text)
     codes = sorted(i.code for i in info.value.issues)
     assert codes == ["port-collision", "port-collision"]
+
+
+def real_side_channel_ports(c) -> set[int]:
+    """Where vLLM's NixlConnector listens: VLLM_NIXL_SIDE_CHANNEL_PORT + each engine's GLOBAL DP rank."""
+    base = int(c.env["VLLM_NIXL_SIDE_CHANNEL_PORT"])
+    return {base + rank for rank in (c.dp.ranks if c.dp else range(1))}
+
+
+def planned_side_channel_ports(c) -> set[int]:
+    use = next(u for u in c.ports if u.purpose == "NIXL side channel")
+    return set(range(use.port, use.port + use.count))
+
+
+def test_side_channel_ports_are_base_plus_the_global_dp_rank():
+    plan, _ = build_plan(topology.load(EXAMPLE))
+    for _, c in plan.workers():       # the guide: every node sets 5600; a worker node listens on 5604-5607
+        assert c.env["VLLM_NIXL_SIDE_CHANNEL_PORT"] == "5600"
+        assert planned_side_channel_ports(c) == real_side_channel_ports(c)
+    node1 = plan.host("gb200-n1").containers[0]
+    assert planned_side_channel_ports(node1) == {5604, 5605, 5606, 5607}
+
+
+@pytest.mark.parametrize("path", [REPO / "tests/golden/h100-colocated/topology.yaml", None])
+def test_colocated_containers_never_share_a_real_side_channel_port(path):
+    # None: a host running node 1 of a prefill (global rank 1) and a decode's node 0 (rank 0)
+    text = path.read_text() if path else BASE.replace(
+        "prefill: [{nodes: [a]}]", "prefill: [{nodes: [{host: b, gpus: [0]}, {host: a, gpus: [0]}], dp_local: 1}]"
+    ).replace("decode: [{nodes: [b]}]", "decode: [{nodes: [{host: a, gpus: [1]}, {host: b, gpus: [1]}], dp_local: 1}]")
+    plan, _ = plan_of(text)
+    for host in plan.hosts:
+        seen: set[int] = set()
+        for c in host.containers:
+            if c.role == "router":
+                continue
+            real = real_side_channel_ports(c)
+            assert planned_side_channel_ports(c) == real, c.service
+            assert not real & seen, f"{host.name}: {c.service} listens on {sorted(real & seen)} twice"
+            seen |= real
+
+
+def test_explicit_nixl_port_colliding_on_the_real_range_is_an_error():
+    text = BASE.replace(
+        "prefill: [{nodes: [a]}]",
+        "prefill: [{nodes: [{host: b, gpus: [0]}, {host: a, gpus: [0]}], dp_local: 1, nixl_port: 5600}]"
+    ).replace("decode: [{nodes: [b]}]", "decode: [{nodes: [{host: a, gpus: [1]}], dp_local: 1, nixl_port: 5601}]")
+    with pytest.raises(TopologyError) as info:
+        plan_of(text)
+    [issue] = [i for i in info.value.issues if i.code == "port-collision"]
+    assert "port 5601 on host 'a' is taken twice: by decode-0-node-0 (NIXL side channel) and by " \
+           "prefill-0-node-1 (NIXL side channel)" in issue.message
+    assert "global data-parallel rank" in issue.message
