@@ -1,8 +1,9 @@
 """Run the checks: every host in parallel, each Docker call under a timeout.
 
 Per host: is the engine reachable (if not, the rest is skipped: a dead host costs one timeout, not
-one per check); which images it has; then, in a container from one of those images, the host probe,
-the GPU probe and one path probe per mounted directory, side by side.
+one per check); which images it has, and whether they and its profile match its CPU architecture;
+then, in a container from one of those images, the host probe, the GPU probe and one path probe per
+mounted directory, side by side.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
-from pdcompose.doctor import container, engine_checks, holders, hw_checks, network_checks
+from pdcompose.doctor import arch_checks, container, engine_checks, holders, hw_checks, network_checks
 from pdcompose.doctor.model import CHECKS, FAST, CheckResult, failed, ordered, skipped
 from pdcompose.doctor.needs import Needs, needs
 from pdcompose.engine.cli import DockerTimeout
@@ -48,7 +49,7 @@ def require_fast_checks(plan: Plan, hosts: list[Host], timeout: float = DEFAULT_
         raise PdcomposeError("doctor found problems, nothing was started (`pdcompose doctor` for the full "
                              "check; --skip-doctor to deploy anyway):\n  " + "\n  ".join(r.line() for r in bad))
     notes = [r.line() for r in results if r.status == "warn"]
-    return [*notes, f"engine, images and ports fine on {len(hosts)} host(s)"]
+    return [*notes, f"engine, architecture, images and ports fine on {len(hosts)} host(s)"]
 
 
 def check_host(plan: Plan, host: Host, timeout: float, checks: tuple[str, ...]) -> list[CheckResult]:
@@ -61,7 +62,9 @@ def check_host(plan: Plan, host: Host, timeout: float, checks: tuple[str, ...]) 
     out = [engine_checks.engine(host, info, n)]
     scan = engine_checks.images(host, n, timeout)
     out.append(scan.result)
-    rest = [c for c in checks if c not in ("engine", "images")]
+    if "arch" in checks:
+        out.append(arch_checks.arch_check(host, scan.present, n, timeout))
+    rest = [c for c in checks if c not in ("engine", "arch", "images")]
     if plan.rehearsal:
         out += [skipped(host.name, c, REHEARSAL_SKIPS[c]) for c in rest if c in REHEARSAL_SKIPS]
         rest = [c for c in rest if c not in REHEARSAL_SKIPS]

@@ -56,6 +56,15 @@ def test_served_model_name_is_what_v1_models_will_list():
     assert plan.served_model_name == "mine" and plan.model == "org/model"
 
 
+@pytest.mark.parametrize("arg", ["served_model_name: mine", "--served_model_name: mine", "--served-model-name: mine",
+                                 "served-model-name: [mine, other]", "served_model_name: [mine]",
+                                 '"served-model-name=": mine'])
+def test_served_model_name_in_any_spelling_vllm_accepts(arg):
+    # vLLM's parser reads all of these as --served-model-name; the health gate waits for that name
+    plan, _ = plan_of(BASE.replace("args:\n", f"args:\n  {arg}\n"))
+    assert plan.served_model_name == "mine"
+
+
 def test_rehearsal_substitutes_images_addresses_and_hardware_only():
     real, _ = build_plan(topology.load(EXAMPLE))
     fake, _ = build_plan(topology.load(EXAMPLE), rehearsal=True)
