@@ -15,8 +15,8 @@ from pdcompose.topology import Resolved
 
 RESERVED = ("vllm-pd-disaggregation", "prefill", "decode", "host", "port", "intra-node-data-parallel-size",
             "policy", "prefill-policy", "decode-policy", "max-concurrent-requests", "prometheus-port",
-            "worker-startup-timeout-secs", "worker-startup-check-interval", "health-check-interval-secs",
-            "worker-urls", "mini-lb", "service-discovery")
+            "prometheus-host", "worker-startup-timeout-secs", "worker-startup-check-interval",
+            "health-check-interval-secs", "worker-urls", "mini-lb", "service-discovery")
 
 
 def router_container(r: Resolved, host: HostFacts, workers: list[Container], findings: Findings) -> Container:
@@ -39,8 +39,7 @@ def router_container(r: Resolved, host: HostFacts, workers: list[Container], fin
         service="router", role="router", image=_image(t), entrypoint=["vllm-router"], command=command,
         pull_policy="never" if t.rehearsal.enabled else t.pull_policy, env=dict(sorted(env.items())),
         ports=[PortUse(port=cfg.port, purpose="router", bind=bind),
-               PortUse(port=cfg.prometheus_port, purpose="router metrics",
-                       bind=host.address if t.rehearsal.enabled else "127.0.0.1")],
+               PortUse(port=cfg.prometheus_port, purpose="router metrics", bind=host.address)],
         url=f"http://{host.url_host}:{cfg.port}",
         healthcheck=Healthcheck(test=["CMD", "python3", "-c", (
             f"import urllib.request; urllib.request.urlopen('http://{_local(bind)}:{cfg.port}/health', timeout=4)")],
@@ -87,7 +86,8 @@ def _derived(r: Resolved, host: HostFacts, prefill: list[str], decode: list[str]
         health_interval = t.rehearsal.health_check_interval
     optional = [("--prefill-policy", cfg.prefill_policy), ("--decode-policy", cfg.decode_policy),
                 ("--prometheus-port", cfg.prometheus_port if cfg.prometheus_port != 29000 else None),
-                ("--prometheus-host", host.address if t.rehearsal.enabled else None),
+                # 0.1.17 binds its metrics to 127.0.0.1 by default: unreachable for a scraper on another host
+                ("--prometheus-host", host.address),
                 ("--worker-startup-timeout-secs", cfg.startup_timeout),
                 ("--worker-startup-check-interval", cfg.startup_check_interval),
                 ("--health-check-interval-secs", health_interval)]

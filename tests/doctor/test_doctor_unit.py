@@ -72,23 +72,23 @@ def _taken(port: int, bind: str, pid: int, container_id: str | None) -> dict:
 
 def test_port_decisions(guide: Plan) -> None:
     host = guide.host("gb200-n6")
-    n = needs(host, guide.model)                       # router 8123 on 0.0.0.0, metrics 29000 on 127.0.0.1
+    n = needs(host, guide.model)                       # router 8123 on 0.0.0.0, metrics 29000 on its address
     own = holders.Running("a" * 64, "dsr1-router-1", host.project, "router", frozenset())
     other = holders.Running("b" * 64, "grafana", "monitoring", "grafana", frozenset({29000}))
-    found = {"ports": [_taken(8123, "0.0.0.0", 10, "a" * 64), {"bind": "127.0.0.1", "port": 29000,
+    found = {"ports": [_taken(8123, "0.0.0.0", 10, "a" * 64), {"bind": "10.0.0.16", "port": 29000,
                                                                   "error": "EADDRINUSE", "holders": []}]}
     result = network_checks.ports(host, n, found, lambda: {own.id: own, other.id: other})
-    assert result.failed and "29000 (router metrics of router, on 127.0.0.1) is taken by container 'grafana'" \
+    assert result.failed and "29000 (router metrics of router, on 10.0.0.16) is taken by container 'grafana'" \
                              in result.detail and "8123" not in result.detail
     assert f"docker --context {host.context} stop grafana or move router.prometheus_port" in result.fix
-    redeploy = {"ports": [_taken(8123, "0.0.0.0", 10, "a" * 64), {"bind": "127.0.0.1", "port": 29000, "error": None}]}
+    redeploy = {"ports": [_taken(8123, "0.0.0.0", 10, "a" * 64), {"bind": "10.0.0.16", "port": 29000, "error": None}]}
     result = network_checks.ports(host, n, redeploy, lambda: {own.id: own})
     assert result.status == "pass" and "1 held by this deployment's own containers (8123)" in result.detail
-    process = {"ports": [_taken(8123, "0.0.0.0", 4242, None), {"bind": "127.0.0.1", "port": 29000, "error": None}]}
+    process = {"ports": [_taken(8123, "0.0.0.0", 4242, None), {"bind": "10.0.0.16", "port": 29000, "error": None}]}
     result = network_checks.ports(host, n, process, dict)
     assert result.failed and "process python3 (pid 4242)" in result.detail
     blind = {"ports": [{"bind": "0.0.0.0", "port": 8123, "error": "EADDRINUSE", "holders": []},
-                       {"bind": "127.0.0.1", "port": 29000, "error": None}]}
+                       {"bind": "10.0.0.16", "port": 29000, "error": None}]}
     assert network_checks.ports(host, n, blind, lambda: {own.id: own}).status == "pass"   # its own, probably
 
 

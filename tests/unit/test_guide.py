@@ -112,10 +112,12 @@ def test_router_command_is_the_guides(bundle):
     assert flags["--decode"] == [[f"http://{ADDR[h]}:8087"] for h in ("gb200-n4", "gb200-n5")]
     for flag, values in {"--policy": ["round_robin"], "--vllm-pd-disaggregation": [],
                          "--max-concurrent-requests": ["9216"], "--host": ["0.0.0.0"], "--port": ["8123"],
-                         "--intra-node-data-parallel-size": ["4"]}.items():
+                         "--intra-node-data-parallel-size": ["4"],
+                         # not in the guide: 0.1.17 binds metrics to 127.0.0.1, which no other host can scrape
+                         "--prometheus-host": [ADDR["gb200-n6"]]}.items():
         assert flags[flag] == [values], flag
     assert set(flags) == {"--policy", "--vllm-pd-disaggregation", "--max-concurrent-requests", "--prefill",
-                          "--decode", "--host", "--port", "--intra-node-data-parallel-size"}
+                          "--decode", "--host", "--port", "--intra-node-data-parallel-size", "--prometheus-host"}
 
 
 def test_guide_container_settings(bundle):

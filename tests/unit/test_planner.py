@@ -154,3 +154,21 @@ def test_explicit_nixl_port_colliding_on_the_real_range_is_an_error():
     assert "port 5601 on host 'a' is taken twice: by decode-0-node-0 (NIXL side channel) and by " \
            "prefill-0-node-1 (NIXL side channel)" in issue.message
     assert "global data-parallel rank" in issue.message
+
+
+@pytest.mark.parametrize("rehearsal", [False, True])
+def test_router_metrics_bind_the_router_hosts_address(rehearsal):
+    # vllm-router 0.1.17 binds --prometheus-host 127.0.0.1 by default: no other host could scrape it
+    plan, _ = plan_of(BASE, rehearsal=rehearsal)
+    host = plan.host("r")
+    router = host.containers[0]
+    assert router.command[router.command.index("--prometheus-host") + 1] == host.address
+    assert host.address == ("127.0.0.12" if rehearsal else "10.0.0.3")
+    [metrics] = [u for u in router.ports if u.purpose == "router metrics"]
+    assert (metrics.port, metrics.bind) == (29000, host.address)
+
+
+def test_prometheus_host_in_router_args_is_a_conflict():
+    with pytest.raises(TopologyError) as info:
+        plan_of(BASE.replace("router: {host: r}", "router: {host: r, args: {prometheus_host: 0.0.0.0}}"))
+    assert [i.code for i in info.value.issues] == ["conflicting-arg"]
