@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build pdcompose's images with no registry:  images/build.sh [all|base|mock|router]...
+# Build pdcompose's images with no registry:  [ARCH=arm64] images/build.sh [all|base|mock|router]...
 #
 #   base    pdcompose/base:bookworm, by images/build-base.sh (debootstrap + docker import)
 #   mock    the mock vLLM worker   (images/mock-vllm/: pinned wheels + the pdcompose wheel)
@@ -17,18 +17,61 @@
 #
 # Image names come from pdcompose.defaults (one source of truth); PYTHON selects the interpreter used to
 # read them and to run pip (default: .venv/bin/python, else python3).
+#
+# ARCH: the CPU architecture to build for, Docker's name or uname's (amd64/x86_64, arm64/aarch64);
+# default: this machine's. GB200 hosts (Grace) are arm64, H100 hosts amd64: an image of the wrong one
+# dies there with "exec format error". Another architecture than this machine's needs qemu-user-static
+# registered with binfmt_misc (debootstrap's second stage and the images' `pip install` run its
+# programs); without it the script refuses and says where to build instead. Such a build gets the usual
+# tags for mock and router (what `pdcompose images push` copies; this machine's rehearsals then need a
+# native build again) and a base of its own, <base>-<arch>. CI never sets ARCH.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+
+docker_arch() {  # amd64|x86_64 -> amd64, arm64|aarch64 -> arm64; fails for anything else
+  case "$1" in
+    amd64|x86_64|x86-64) echo amd64 ;;
+    arm64|aarch64) echo arm64 ;;
+    *) return 1 ;;
+  esac
+}
+NATIVE=$(docker_arch "$(uname -m)" || uname -m)
+REQUESTED=${ARCH:-$NATIVE}
+if ! ARCH=$(docker_arch "$REQUESTED"); then
+  echo "images/build.sh: ARCH='$REQUESTED' is not an architecture pdcompose builds for: use amd64" \
+       "(x86_64) or arm64 (aarch64, GB200 hosts)" >&2
+  exit 2
+fi
+case $ARCH in amd64) UNAME_ARCH=x86_64 ;; arm64) UNAME_ARCH=aarch64 ;; esac
+FOREIGN=""
+if [ "$ARCH" != "$NATIVE" ]; then
+  FOREIGN=1
+  binfmt=/proc/sys/fs/binfmt_misc/qemu-$UNAME_ARCH
+  if [ ! -x "/usr/bin/qemu-$UNAME_ARCH-static" ] || ! grep -qs '^enabled' "$binfmt" \
+     || ! grep -qs '^flags:.*F' "$binfmt"; then
+    cat >&2 <<EOF
+images/build.sh: cannot build $ARCH ($UNAME_ARCH) images on this $(uname -m) machine: it cannot run
+$UNAME_ARCH programs (no qemu-$UNAME_ARCH-static registered with binfmt_misc, fix-binary flag), and the
+base image's debootstrap and the images' pip install must run them.
+Build them on an $UNAME_ARCH machine instead, e.g. one of the GB200 hosts (Docker and debootstrap there):
+  images/build.sh router          # there; then \`pdcompose images push\` from that machine, or
+                                  # docker save <image> | docker --context <host> load
+or let this machine emulate $ARCH (root; slow, minutes per image):
+  apt-get install qemu-user-static binfmt-support  &&  ARCH=$ARCH images/build.sh router
+EOF
+    exit 2
+  fi
+fi
 if [ -z "${PYTHON:-}" ]; then
   if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi
 export DOCKER_BUILDKIT=0   # classic builder: BuildKit via the CLI needs buildx, which this host lacks
 
-# pip download flags for the images' CPython 3.11 on x86_64 (Debian bookworm: glibc 2.36).
+# pip download flags for the images' CPython 3.11 on $ARCH (Debian bookworm: glibc 2.36).
 PIP_TARGET=(--only-binary=:all: --python-version 3.11 --implementation cp
-            --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64)
+            --platform "manylinux2014_$UNAME_ARCH" --platform "manylinux_2_28_$UNAME_ARCH")
 
 eval "$(PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -c '
 import shlex
@@ -36,6 +79,10 @@ from pdcompose import defaults as d
 for k in ("BASE_IMAGE", "MOCK_VLLM_IMAGE", "ROUTER_IMAGE", "IMAGE_LABEL_INPUTS"):
     print(f"{k}={shlex.quote(getattr(d, k))}")
 ')"
+# A foreign base never replaces this machine's: the base is only an input, found by its tag.
+[ -z "$FOREIGN" ] || BASE_IMAGE="$BASE_IMAGE-$ARCH"
+PLATFORM=()
+[ -z "$FOREIGN" ] || PLATFORM=(--platform "linux/$ARCH")
 
 now() { echo "$EPOCHREALTIME"; }
 between() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f s", b - a }'; }
@@ -45,7 +92,8 @@ size_of() { docker image inspect --format '{{.Size}}' "$1" | awk '{ printf "%.0f
 
 build_base() {
   local t0; t0=$(now)
-  PDCOMPOSE_BASE_IMAGE="$BASE_IMAGE" "$ROOT/images/build-base.sh" | sed 's/^/[images] /'
+  PDCOMPOSE_BASE_IMAGE="$BASE_IMAGE" PDCOMPOSE_BASE_ARCH="${FOREIGN:+$ARCH}" "$ROOT/images/build-base.sh" \
+    | sed 's/^/[images] /'
   say "base: $BASE_IMAGE ($(size_of "$BASE_IMAGE")), $(since "$t0")"
 }
 
@@ -97,9 +145,10 @@ build_image() {
   # Two builds from one context: first the `install` stage alone, tagged <tag>-build-cache so the
   # classic builder keeps its layers as cache (a pdcompose-only change then reinstalls only the
   # pdcompose wheel) without leaving untagged stage images behind; then the image itself.
-  if ! docker build --force-rm --build-arg "BASE_IMAGE=$BASE_IMAGE" --target install \
+  if ! docker build ${PLATFORM[@]+"${PLATFORM[@]}"} --force-rm --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+         --target install \
          --label "io.pdcompose.build-cache=$name" -t "$tag-build-cache" "$ctx" >>"$log" 2>&1 \
-     || ! docker build --force-rm --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+     || ! docker build ${PLATFORM[@]+"${PLATFORM[@]}"} --force-rm --build-arg "BASE_IMAGE=$BASE_IMAGE" \
          --label "$IMAGE_LABEL_INPUTS=$hash" -t "$tag" "$ctx" >>"$log" 2>&1; then
     tail -n 40 "$log" >&2
     say "error: docker build of $tag failed; full log: $log" >&2
@@ -115,6 +164,10 @@ build_image() {
     say "$name: the previous image ${old_id:7:12} is still used by a container; a later build removes it"
   fi
   say "$name: built $tag ($(size_of "$tag")) in $(since "$t0") (docker build $(between "$t1" "$t2"))"
+  if [ -n "$FOREIGN" ]; then
+    say "$name: $tag is now the $ARCH image (for \`pdcompose images push\` to $ARCH hosts); rehearsals on" \
+        "this $NATIVE machine need \`images/build.sh ${name%-vllm}\` again"
+  fi
 }
 
 targets=("$@")
@@ -122,7 +175,8 @@ targets=("$@")
 for t in "${targets[@]}"; do
   case $t in
     all|base|mock|router) ;;
-    *) echo "usage: images/build.sh [all|base|mock|router]...  (unknown target '$t')" >&2; exit 2 ;;
+    *) echo "usage: [ARCH=amd64|arm64] images/build.sh [all|base|mock|router]...  (unknown target '$t')" >&2
+       exit 2 ;;
   esac
 done
 
