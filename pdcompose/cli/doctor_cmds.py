@@ -41,7 +41,7 @@ def _plan_and_hosts(topology, file, context, rehearsal, quiet):  # type: ignore[
 @handles_errors
 def doctor(topology: TopologyArg = None, file: FileOpt = None, context: ContextOpt = None,
            rehearsal: RehearsalOpt = False, timeout: TimeoutOpt = 10.0, as_json: JsonOpt = False) -> None:
-    """Check every host through its Docker context: engine, images, address, ports, GPUs, InfiniBand, IMEX, HF cache."""
+    """Check every host through its Docker context: engine, images, address, ports, GPUs, IB, IMEX, gdrcopy, cache."""
     from pdcompose.cli.doctor_views import doctor_json, doctor_table
     from pdcompose.doctor import run_doctor
     from pdcompose.doctor.model import summary

@@ -1,11 +1,12 @@
-"""nvidia-runtime, gpus, infiniband, imex, devices and hf-cache: what the host's hardware and disks offer."""
+"""nvidia-runtime, gpus, infiniband, imex, gdrcopy, devices and hf-cache: what the host's hardware and disks
+offer."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pdcompose.doctor.model import CheckResult, failed, passed, skipped, warned
-from pdcompose.doctor.needs import IB, IMEX, Needs
+from pdcompose.doctor.needs import GDRDRV, IB, IMEX, Needs
 from pdcompose.plan.models import Host
 
 TOOLKIT_FIX = ("install the NVIDIA Container Toolkit, run `nvidia-ctk runtime configure --runtime=docker` and "
@@ -16,6 +17,8 @@ DEVICE_FIXES = {
                   "a profile without InfiniBand",
     "imex": "run nvidia-imex with /etc/nvidia-imex/nodes_config.cfg listing the NVLink domain's nodes, and create "
             "channel0 (driver option NVreg_CreateImexChannel0=1, or mknod with the major from /proc/devices)",
+    "gdrcopy": "install gdrcopy's gdrdrv kernel module on the host (NVIDIA's gdrcopy packages, then "
+               "`modprobe gdrdrv`) so /dev/gdrdrv exists, or set gdrcopy: false for this host",
     "devices": "create the device on the host or remove it from the profile's devices",
 }
 
@@ -46,12 +49,26 @@ def gpu_checks(host: Host, n: Needs, found: dict[str, Any] | None, error: str | 
     return [runtime, passed(host.name, "gpus", f"{len(gpus)} GPUs: {have}, as the topology says")]
 
 
+def runs_vllm(host: Host) -> bool:
+    return any(c.role != "router" for c in host.containers)
+
+
+def probed_devices(host: Host, n: Needs) -> list[str]:
+    """The devices the host probe stats: those the containers map, and /dev/gdrdrv on a vLLM host, so
+    doctor can say when a host has gdrcopy that the topology does not pass."""
+    return sorted({*n.devices, GDRDRV}) if runs_vllm(host) else n.devices
+
+
 def device_checks(host: Host, n: Needs, found: dict[str, Any]) -> list[CheckResult]:
     groups = {"infiniband": [d for d in n.devices if d.startswith(IB)],
               "imex": [d for d in n.devices if d.startswith(IMEX)],
-              "devices": [d for d in n.devices if not d.startswith((IB, IMEX))]}
+              "gdrcopy": [d for d in n.devices if d == GDRDRV],
+              "devices": [d for d in n.devices if not d.startswith((IB, IMEX)) and d != GDRDRV]}
     out = []
     for check, paths in groups.items():
+        if check == "gdrcopy" and not paths:
+            out.append(_unused_gdrcopy(host, found))
+            continue
         if not paths:
             listed = check in n.hardware
             out.append(skipped(host.name, check, "the profile lists it, but no container on this host maps it"
@@ -67,6 +84,17 @@ def device_checks(host: Host, n: Needs, found: dict[str, Any]) -> list[CheckResu
             shown = [p + (f" ({', '.join(a['entries'][:6])})" if a.get("entries") else "") for p, a in answers.items()]
             out.append(passed(host.name, check, "present: " + "; ".join(shown)))
     return out
+
+
+def _unused_gdrcopy(host: Host, found: dict[str, Any]) -> CheckResult:
+    """The topology does not pass /dev/gdrdrv: worth saying when the host has it."""
+    if not runs_vllm(host):
+        return skipped(host.name, "gdrcopy", "not used on this host")
+    if found.get("devices", {}).get(GDRDRV, {}).get("exists"):
+        return warned(host.name, "gdrcopy", f"the host has {GDRDRV} but its vLLM containers do not get it "
+                                            "(GPUDirect RDMA copies for NVSHMEM/UCX go unused)",
+                      f"set gdrcopy: true on hosts.{host.name} (or in defaults) to pass it to them")
+    return skipped(host.name, "gdrcopy", f"not used on this host (and it has no {GDRDRV})")
 
 
 def path_checks(host: Host, n: Needs, found: dict[str, dict[str, Any] | str], model: str) -> CheckResult:

@@ -8,7 +8,8 @@ from typing import Literal
 Status = Literal["pass", "warn", "fail", "skip"]
 
 # Display order. engine first: when it fails, every other check of that host is skipped.
-CHECKS = ("engine", "arch", "images", "address", "ports", "nvidia-runtime", "gpus", "infiniband", "imex", "devices",
+CHECKS = ("engine", "arch", "images", "address", "ports", "nvidia-runtime", "gpus", "infiniband", "imex", "gdrcopy",
+          "devices",
           "hf-cache")
 FAST = ("engine", "arch", "images", "ports")     # what deploy runs before it starts anything
 

@@ -20,10 +20,12 @@ from pdcompose.engine.reach import probe
 from pdcompose.errors import HostUnreachable, PdcomposeError
 from pdcompose.plan.models import Host, Plan
 
+HOST_PROBED = ("address", "ports", "infiniband", "imex", "gdrcopy", "devices")   # answered by the host probe
 DEFAULT_TIMEOUT = 10.0
 CONTAINER_FACTOR = 3           # a probe container starts, runs and is removed: give it more than one call
 REHEARSAL_SKIPS = {"nvidia-runtime": "rehearsal: no GPUs are reserved", "gpus": "rehearsal: no GPUs are reserved",
                    "infiniband": "rehearsal: no devices are mapped", "imex": "rehearsal: no devices are mapped",
+                   "gdrcopy": "rehearsal: no devices are mapped",
                    "devices": "rehearsal: no devices are mapped", "hf-cache": "rehearsal: no host directory is mounted"}
 
 
@@ -86,11 +88,11 @@ def _unreachable(host: Host, reason: str) -> CheckResult:
 
 def _probed(plan: Plan, host: Host, n: Needs, image: str, timeout: float, checks: list[str]) -> list[CheckResult]:
     t = timeout * CONTAINER_FACTOR
-    want_host = any(c in checks for c in ("address", "ports", "infiniband", "imex", "devices"))
+    want_host = any(c in checks for c in HOST_PROBED)
     want_gpus = any(c in checks for c in ("nvidia-runtime", "gpus")) and n.uses_gpus
     paths = list(n.paths) if "hf-cache" in checks else []
     host_args = {"addresses": list(n.addresses), "ports": [[p.bind, p.port] for p in n.ports if "ports" in checks],
-                 "devices": n.devices}
+                 "devices": hw_checks.probed_devices(host, n)}
     with ThreadPoolExecutor(max_workers=2 + len(paths)) as pool:
         host_job = pool.submit(_attempt, container.host_probe, host.name, host.context, image, host_args, t) \
             if want_host else None
@@ -104,7 +106,7 @@ def _probed(plan: Plan, host: Host, n: Needs, image: str, timeout: float, checks
             fix = (f"`docker --context {host.context} run --rm --network host --pid host --entrypoint python3 {image} "
                    "-c 1` shows why; `deploy --skip-doctor` goes ahead without these checks")
             out += [failed(host.name, c, f"the probe container failed: {error}", fix)
-                    for c in ("address", "ports", "infiniband", "imex", "devices")]
+                    for c in HOST_PROBED]
         else:
             ps = cache(lambda: holders.running(host.name, host.context, timeout))
             out += [network_checks.addresses(host, n, found, plan.rehearsal), network_checks.ports(host, n, found, ps),

@@ -17,6 +17,7 @@ class HostFacts:
     interface: str | None
     profile_name: str | None
     profile: Profile | None
+    gdrcopy: bool = False     # /dev/gdrdrv goes to its vLLM containers
 
     @property
     def url_host(self) -> str:
@@ -39,6 +40,7 @@ def host_facts(resolved: Resolved) -> dict[str, HostFacts]:
             interface=host.interface or t.defaults.interface,
             profile_name=host.profile or t.defaults.profile or _recipe_profile(resolved),
             profile=profile,
+            gdrcopy=host.gdrcopy if host.gdrcopy is not None else t.defaults.gdrcopy,
         )
     return out
 

@@ -109,7 +109,7 @@ def vllm_container(r: Resolved, n: NodeInputs, flags: F.FlagLayers, findings: Fi
         secrets=["hf_token"] if t.hf_token else [],
         gpus=[str(g) for g in n.alloc.gpus],
         gpu_driver=None if rehearsal else (n.host.profile.gpu_driver if n.host.profile else "nvidia"),
-        devices=[] if rehearsal or not n.host.profile else list(n.host.profile.devices),
+        devices=_devices(n.host, rehearsal),
         cap_add=list(n.host.profile.cap_add) if n.host.profile else [],
         ulimits=_ulimits(n.host, rehearsal),
         ipc=n.host.profile.ipc if n.host.profile else "host",
@@ -195,6 +195,18 @@ def _env(r: Resolved, n: NodeInputs, findings: Findings) -> dict[str, str | Secr
                 "PDCOMPOSE_MOCK_PREFILL_MS_PER_1K": str(t.rehearsal.prefill_ms_per_1k),
                 "PDCOMPOSE_MOCK_DECODE_MS_PER_TOKEN": str(t.rehearsal.decode_ms_per_token)}
     return dict(sorted(out.items()))
+
+
+GDRDRV = "/dev/gdrdrv"
+
+
+def _devices(host: HostFacts, rehearsal: bool) -> list[str]:
+    if rehearsal:                   # no hardware in a rehearsal
+        return []
+    devices = list(host.profile.devices) if host.profile else []
+    if host.gdrcopy:                # the NVIDIA Container Toolkit ignores NVIDIA_GDRCOPY=1: map the device itself
+        devices.append(f"{GDRDRV}:{GDRDRV}")
+    return devices
 
 
 def _ulimits(host: HostFacts, rehearsal: bool) -> dict[str, Ulimit]:

@@ -42,10 +42,15 @@ class FromEnv(Strict):
     from_env: EnvName
 
 
+GDRCOPY_HELP = ("pass /dev/gdrdrv (the gdrcopy driver: GPUDirect RDMA copies for NVSHMEM/UCX) to the vLLM "
+                "containers; the host must have it (pdcompose doctor checks)")
+
+
 class HostDefaults(Strict):
     profile: str | None = None
     interface: Interface | None = None
     gpus: list[GpuId] | None = None
+    gdrcopy: bool = Field(False, description=GDRCOPY_HELP)
 
 
 class Host(Strict):
@@ -55,6 +60,7 @@ class Host(Strict):
     profile: str | None = None
     interface: Interface | None = None
     gpus: list[GpuId] | None = None
+    gdrcopy: bool | None = Field(None, description=GDRCOPY_HELP + " (default: defaults.gdrcopy)")
     env: Env = Field(default_factory=dict)
 
 

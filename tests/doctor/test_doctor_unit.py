@@ -12,7 +12,7 @@ import pytest
 from pdcompose import topology
 from pdcompose.doctor import container, engine_checks, holders, hw_checks, network_checks, probe, runner
 from pdcompose.doctor.model import CheckResult, ordered, summary
-from pdcompose.doctor.needs import IB, IMEX, needs, port_list
+from pdcompose.doctor.needs import GDRDRV, IB, IMEX, needs, port_list
 from pdcompose.engine.cli import CliResult
 from pdcompose.engine.reach import EngineInfo
 from pdcompose.errors import PdcomposeError
@@ -117,6 +117,29 @@ def test_gpu_runtime_and_device_decisions(guide: Plan) -> None:
     checks = {r.check: r for r in hw_checks.device_checks(host, n, {"devices": devices})}
     assert checks["infiniband"].status == "pass" and "uverbs0" in checks["infiniband"].detail
     assert checks["imex"].failed and "NVreg_CreateImexChannel0=1" in checks["imex"].fix
+
+
+def test_gdrcopy_decisions(guide: Plan) -> None:
+    host = guide.host("gb200-n0")                        # the guide passes no /dev/gdrdrv (gdrcopy: false)
+    n = needs(host, guide.model)
+    assert GDRDRV in hw_checks.probed_devices(host, n) and GDRDRV not in n.devices
+
+    def gdrcopy(h, present: bool):
+        found = {"devices": {GDRDRV: {"exists": present, "char": present}}}
+        return {r.check: r for r in hw_checks.device_checks(h, needs(h, guide.model), found)}["gdrcopy"]
+
+    unused = gdrcopy(host, True)                         # the host has it, the containers do not get it
+    assert unused.status == "warn" and "the host has /dev/gdrdrv" in unused.detail
+    assert "set gdrcopy: true on hosts.gb200-n0 (or in defaults)" in unused.fix
+    assert gdrcopy(host, False).status == "skip"
+    mapped = [c.model_copy(update={"devices": [*c.devices, f"{GDRDRV}:{GDRDRV}"]}) for c in host.containers]
+    passing = host.model_copy(update={"containers": mapped})
+    assert gdrcopy(passing, True).status == "pass"
+    lacking = gdrcopy(passing, False)                    # passed, but the host has no driver: compose up fails
+    assert lacking.failed and "/dev/gdrdrv is missing" in lacking.detail and "modprobe gdrdrv" in lacking.fix
+    router = guide.host("gb200-n6")
+    assert hw_checks.probed_devices(router, needs(router)) == []
+    assert gdrcopy(router, True).status == "skip"
 
 
 def test_path_and_engine_decisions(guide: Plan) -> None:

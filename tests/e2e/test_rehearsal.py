@@ -88,7 +88,8 @@ def test_the_guide_rehearsed_end_to_end(folder: Path):
     assert not [c for c in checks if c["status"] == "fail"]
     assert {c["check"] for c in checks if c["status"] == "pass"} >= {"engine", "images", "address", "ports"}
     skipped = [c for c in checks if c["status"] == "skip"]
-    assert {c["check"] for c in skipped} == {"nvidia-runtime", "gpus", "infiniband", "imex", "devices", "hf-cache"}
+    assert {c["check"] for c in skipped} == {"nvidia-runtime", "gpus", "infiniband", "imex", "gdrcopy", "devices",
+                                             "hf-cache"}
     assert all(c["detail"].startswith("rehearsal: no ") for c in skipped)
 
     # Image distribution to the 7 hosts' contexts (all on this one engine, so each already has the ID)

@@ -35,7 +35,9 @@ PREFILL_ARGS = {"--swap-space": ["16"], "--max-num-seqs": ["8"], "--enforce-eage
 DECODE_ARGS = {"--compilation-config": ['{"cudagraph_mode":"FULL_DECODE_ONLY"}'],
                "--gpu-memory-utilization": ["0.9"], "--stream-interval": ["50"], "--max-num-seqs": ["512"],
                "--max-num-batched-tokens": ["4096"], "--max-cudagraph-capture-size": ["512"]}
-SYSTEM_ENV = {"NVIDIA_GDRCOPY": "1", "NVSHMEM_IB_ENABLE_IBGDA": "1", "NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME": IFACE,
+# The guide's `export NVIDIA_GDRCOPY=1` is left out on purpose: the NVIDIA Container Toolkit acts only on
+# NVIDIA_GDRCOPY=enabled, under its own runtime; `gdrcopy: true` on a host maps /dev/gdrdrv instead.
+SYSTEM_ENV = {"NVSHMEM_IB_ENABLE_IBGDA": "1", "NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME": IFACE,
               "UCX_IB_ROCE_REACHABILITY_MODE": "local_subnet", "VLLM_SKIP_P2P_CHECK": "1",
               "GLOO_SOCKET_IFNAME": IFACE, "NCCL_SOCKET_IFNAME": IFACE, "NCCL_CUMEM_ENABLE": "1",
               "NCCL_MNNVL_ENABLE": "1", "NCCL_NVLS_ENABLE": "1", "NCCL_TIMEOUT": "1800",
@@ -95,6 +97,7 @@ def test_every_guide_env_var_on_every_node(bundle, host, name, role, master, sta
         assert env.get(key) == value, f"{name}: {key}={env.get(key)!r}, guide: {value!r}"
     if role == "prefill":
         assert "VLLM_SHARED_EXPERTS_STREAM_TOKEN_THRESHOLD" not in env  # decode-specific in the guide
+    assert "NVIDIA_GDRCOPY" not in env
 
 
 def test_kv_transfer_json_is_the_guides_bytes(bundle):

@@ -172,3 +172,34 @@ def test_prometheus_host_in_router_args_is_a_conflict():
     with pytest.raises(TopologyError) as info:
         plan_of(BASE.replace("router: {host: r}", "router: {host: r, args: {prometheus_host: 0.0.0.0}}"))
     assert [i.code for i in info.value.issues] == ["conflicting-arg"]
+
+
+GDRDRV = "/dev/gdrdrv:/dev/gdrdrv"
+
+
+def test_no_profile_sets_nvidia_gdrcopy_the_toolkit_ignores():
+    # The NVIDIA Container Toolkit acts only on NVIDIA_GDRCOPY=enabled, and only under its runtime: "1" did nothing
+    for path in (EXAMPLE, REPO / "tests/golden/h100-colocated/topology.yaml"):
+        plan, _ = build_plan(topology.load(path))
+        for _, c in plan.workers():
+            assert "NVIDIA_GDRCOPY" not in c.env and GDRDRV not in c.devices
+
+
+def test_gdrcopy_maps_dev_gdrdrv_into_the_vllm_containers_of_that_host():
+    text = BASE.replace("b: {address: 10.0.0.2, gpus: [0, 1]}", "b: {address: 10.0.0.2, gpus: [0, 1], gdrcopy: true}")
+    plan, _ = plan_of(text)
+    assert GDRDRV in plan.host("b").containers[0].devices
+    assert GDRDRV not in plan.host("a").containers[0].devices
+    rehearsed, _ = plan_of(text, rehearsal=True)
+    assert all(c.devices == [] for _, c in rehearsed.containers())          # no hardware in a rehearsal
+
+
+def test_gdrcopy_default_and_a_host_opting_out():
+    text = BASE.replace("hosts:\n", "defaults: {gdrcopy: true}\nhosts:\n").replace(
+        "a: {address: 10.0.0.1, gpus: [0, 1]}", "a: {address: 10.0.0.1, gpus: [0, 1], gdrcopy: false}")
+    plan, _ = plan_of(text)
+    assert GDRDRV in plan.host("b").containers[0].devices
+    assert GDRDRV not in plan.host("a").containers[0].devices
+    assert plan.host("r").containers[0].devices == []                      # the router needs no GPU device
+    with pytest.raises(TopologyError):
+        plan_of(BASE.replace("hosts:\n", "defaults: {gdrcopy: \"1\"}\nhosts:\n"))   # a bool, not a string
