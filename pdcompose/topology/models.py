@@ -82,7 +82,8 @@ class Placement(Strict):
     dp_local: Parallel | None = Field(None, description="data-parallel engines per node (default: GPUs / tp)")
     port: Port | None = Field(None, description="API port (default 8087; +1 for each further container on a host)")
     rpc_port: Port | None = Field(None, description="--data-parallel-rpc-port (default 13345)")
-    nixl_port: Port | None = Field(None, description="VLLM_NIXL_SIDE_CHANNEL_PORT, first of dp_local ports (5600)")
+    nixl_port: Port | None = Field(None, description=(
+        "VLLM_NIXL_SIDE_CHANNEL_PORT (5600); each engine listens on it + its global data-parallel rank"))
     image: ImageRef | None = None
     args: Args = Field(default_factory=dict)
     env: Env = Field(default_factory=dict)
