@@ -14,7 +14,7 @@ SIZES = (64, 256, 1024)
 def generated_topology(hosts: int) -> str:
     """`hosts` GB200 hosts: 1 router host, the rest in 2-node instances, 2/3 prefill and 1/3 decode."""
     workers = hosts - 1
-    lines = ["name: gen", "recipe: deepseek-r1-gb200", "image: vllm/vllm-openai:v0.11.2",
+    lines = ["name: gen", "recipe: deepseek-r1-gb200", "image: vllm/vllm-openai:v0.13.0",
              "hf_cache: /mnt/hf-cache", "defaults: {interface: eth0}", "hosts:"]
     lines += [f"  n{i}: {{address: 10.{i // 65536}.{i // 256 % 256}.{i % 256 + 1}}}" for i in range(workers)]
     lines.append("  lb: {address: 10.255.255.1, gpus: []}")

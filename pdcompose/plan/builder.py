@@ -12,6 +12,7 @@ from pdcompose.plan.allocate import RPC_PORT, HostBook, allocate_node
 from pdcompose.plan.findings import Findings
 from pdcompose.plan.flags import canonical
 from pdcompose.plan.hosts import HostFacts, host_facts
+from pdcompose.plan.judge import Judge, make_judge
 from pdcompose.plan.layers import NodeRef, node_refs
 from pdcompose.plan.lint import lint
 from pdcompose.plan.models import Container, Host, Plan, Router, Secret
@@ -32,10 +33,11 @@ def build_plan(resolved: Resolved, *, rehearsal: bool | None = None) -> tuple[Pl
     if not model:
         findings.error("missing-model", ("model",), "missing: the model to serve (a Hugging Face id or a path)")
     if not t.image and not rehearsal:
-        findings.error("missing-image", ("image",), "missing: the vLLM image to run, e.g. vllm/vllm-openai:v0.11.0")
+        findings.error("missing-image", ("image",), "missing: the vLLM image to run, e.g. vllm/vllm-openai:v0.13.0")
     facts = host_facts(resolved)
     books = {name: HostBook(f) for name, f in facts.items()}
-    workers = _workers(resolved, facts, books, model or "", findings)
+    judges: dict[str, Judge] = {}
+    workers = _workers(resolved, facts, books, model or "", findings, judges)
     router_host = facts[t.router.host]
     router = router_container(resolved, router_host, workers, findings)
     hosts = _hosts(resolved, facts, workers, router)
@@ -46,6 +48,7 @@ def build_plan(resolved: Resolved, *, rehearsal: bool | None = None) -> tuple[Pl
         pdcompose_version=__version__, cluster=t.name, source=resolved.source.name, model=model or "",
         served_model_name=_served_name(workers, model or ""), rehearsal=rehearsal, fingerprint="",
         health_timeout=t.health.deploy_timeout,
+        adaptations=[line for j in judges.values() for line in j.adaptations],
         secrets=[Secret(name="hf_token", from_env=t.hf_token.from_env)] if t.hf_token else [],
         hosts=hosts, router=Router(host=router_host.name, url=router.url,
                                    prefill_urls=[c.url for c in workers if c.role == "prefill"],
@@ -62,10 +65,13 @@ def fingerprint(plan: Plan) -> str:
 
 
 def _workers(r: Resolved, facts: dict[str, HostFacts], books: dict[str, HostBook], model: str,
-             findings: Findings) -> list[Container]:
+             findings: Findings, judges: dict[str, Judge]) -> list[Container]:
     out = []
     masters: dict[tuple[str, int], tuple[HostFacts, int]] = {}
     for ref in node_refs(r):
+        image = ref.setting("image") or r.topology.image or ""
+        if image not in judges:
+            judges[image] = make_judge(r, image, findings)
         flags = vllm.node_flags(r, ref)
         first = ref.inst.nodes[0]
         first_gpus = len(first.gpus) if first.gpus is not None else len(facts[first.host].gpus)
@@ -77,8 +83,7 @@ def _workers(r: Resolved, facts: dict[str, HostFacts], books: dict[str, HostBook
         if ref.node == 0:
             masters[key] = (book.facts, ref.setting("rpc_port") or RPC_PORT + alloc.slot)
         master, rpc_port = masters[key]
-        inputs = vllm.NodeInputs(ref, book.facts, master, shape, alloc, rpc_port,
-                                 ref.setting("image") or r.topology.image or "", model)
+        inputs = vllm.NodeInputs(ref, book.facts, master, shape, alloc, rpc_port, image, model, judges[image])
         container = vllm.vllm_container(r, inputs, flags, findings)
         out.append(container.model_copy(update={"labels": {**container.labels,
                                                            "io.pdcompose.host": ref.node_cfg.host}}))

@@ -61,6 +61,10 @@ class FlagLayers:
     def pop(self, name: str) -> Flag | None:
         return self._flags.pop(name, None)
 
+    def replace(self, name: str, flag: Flag) -> None:
+        """Set a flag's new value where it stands (an adapted or merged value keeps its place)."""
+        self._flags[name] = flag
+
     def items(self) -> Iterable[tuple[str, Flag]]:
         return list(self._flags.items())
 
@@ -101,3 +105,91 @@ def same_value(flag: Flag, derived: Any) -> bool:
     if isinstance(derived, bool) or isinstance(flag.value, bool):
         return flag.value is derived
     return text(flag.value) == text(derived)
+
+
+def json_value(value: Any) -> Any:
+    """A text value that is JSON, parsed (as vLLM's parser does); anything else unchanged."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def dotted_value(value: Any, append: bool) -> Any:
+    """What vLLM's parser makes of a dotted flag's value: JSON when it parses; `key+` splits on commas."""
+    if append:
+        return list(value) if isinstance(value, list) else text(value).split(",")
+    return json_value(value)
+
+
+@dataclass(frozen=True)
+class MergeConflict:
+    key: str            # "compilation-config.cudagraph_mode"
+    origin: Loc         # the dotted flag that set it again
+    other: Loc          # where it was set first
+
+
+def merge_dotted(layers: FlagLayers) -> list[MergeConflict]:
+    """Fold dotted flags (`compilation_config.pass_config.x: true`) into one JSON value per config flag.
+
+    vLLM's parser merges the dotted arguments into one JSON appended after everything else, which
+    *replaces* an explicit `--compilation-config '{...}'` wherever it stood: the guide's decode loses
+    its cudagraph_mode that way. One merged value keeps every key. Returns the keys set twice.
+    """
+    items = list(layers.items())
+    heads = {name.partition(".")[0] for name, _ in items if "." in name}
+    conflicts: list[MergeConflict] = []
+    merged = {head: _merge_head(head, layers.get(head), items, conflicts) for head in sorted(heads)}
+    if not merged:
+        return conflicts
+    out: dict[str, Flag] = {}
+    for name, flag in items:
+        head = name.partition(".")[0]
+        if head in merged:
+            if head not in out and merged[head] is not None:
+                out[head] = merged[head]  # type: ignore[assignment]
+            elif merged[head] is None:
+                out[name] = flag
+        else:
+            out[name] = flag
+    layers._flags = out
+    return conflicts
+
+
+def _merge_head(head: str, base: Flag | None, items: list[tuple[str, Flag]],
+                conflicts: list[MergeConflict]) -> Flag | None:
+    value = json_value(base.value) if base else {}
+    if not isinstance(value, dict):
+        return None  # not a mapping: left as written, for the judge to report
+    merged = json.loads(json.dumps(value))
+    set_by: dict[tuple[str, ...], Loc] = {}
+    first: Flag | None = base
+    for name, flag in items:
+        if name.partition(".")[0] != head or "." not in name:
+            continue
+        first = first or flag
+        keys = name.partition(".")[2].split(".")
+        append = keys[-1].endswith("+")
+        keys[-1] = keys[-1].removesuffix("+")
+        _set_key(merged, keys, dotted_value(flag.value, append), append, flag.origin, set_by, base, conflicts, head)
+    assert first is not None
+    return Flag(base.name if base else head, merged, False, first.origin)
+
+
+def _set_key(target: dict[str, Any], keys: list[str], value: Any, append: bool, origin: Loc,
+             set_by: dict[tuple[str, ...], Loc], base: Flag | None, conflicts: list[MergeConflict],
+             head: str) -> None:
+    path = tuple(keys)
+    for key in keys[:-1]:
+        target = target.setdefault(key, {}) if isinstance(target.get(key, {}), dict) else {}
+    last = keys[-1]
+    if append:
+        target[last] = [*(target.get(last) or []), *value]
+    else:
+        if last in target and target[last] != value:
+            other = set_by.get(path) or (base.origin if base else origin)
+            conflicts.append(MergeConflict(f"{head}.{'.'.join(keys)}", origin, other))
+        target[last] = value
+    set_by[path] = origin

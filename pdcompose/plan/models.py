@@ -85,6 +85,7 @@ class Container(Frozen):
     ports: list[PortUse] = []
     dp: DataParallel | None = None
     tp: int | None = None
+    vllm_version: str | None = None  # the vLLM release whose catalog judged this node's flags
     url: str                        # how other hosts (and the deployer) reach its API
     health_path: str = "/health"
     healthcheck: Healthcheck
@@ -123,6 +124,7 @@ class Plan(Frozen):
     rehearsal: bool
     fingerprint: str
     health_timeout: int             # seconds deploy waits for every API server
+    adaptations: list[str] = []     # recipe settings changed to fit the pinned vLLM, stated
     secrets: list[Secret] = []
     hosts: list[Host]
     router: Router

@@ -13,6 +13,7 @@ import dataclasses
 import ipaddress
 
 from pdcompose import defaults
+from pdcompose.catalog import image_version
 from pdcompose.topology import Resolved
 from pdcompose.topology.models import Role
 
@@ -35,7 +36,10 @@ def rehearse(resolved: Resolved) -> Resolved:
                                         "context": rehearsal_context(t.name, name)})
              for i, (name, h) in enumerate(t.hosts.items())}
     rehearsal = t.rehearsal.model_copy(update={"enabled": True})
+    # The mock stands in for the pinned vLLM: flags are judged by that release, not by the mock's tag.
+    version = t.vllm_version or (image_version(t.image) if t.image else None)
     topology = t.model_copy(update={
+        "vllm_version": version,
         "hosts": hosts, "rehearsal": rehearsal, "pull_policy": "never",
         "image": rehearsal.mock_image or defaults.MOCK_VLLM_IMAGE,
         "prefill": _without_images(t.prefill), "decode": _without_images(t.decode),

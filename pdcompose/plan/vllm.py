@@ -15,9 +15,11 @@ from pdcompose.plan.allocate import RPC_PORT, NodeAllocation
 from pdcompose.plan.env import layered_env
 from pdcompose.plan.findings import Findings
 from pdcompose.plan.hosts import HostFacts
+from pdcompose.plan.judge import Judge, judge_env, judge_flags
 from pdcompose.plan.layers import NodeRef, arg_layers, env_layers
 from pdcompose.plan.models import Container, DataParallel, Healthcheck, PortUse, SecretRef, Ulimit
 from pdcompose.topology import Resolved
+from pdcompose.topology.source import format_loc
 
 SECRET_DIR = "/run/secrets"
 RESERVED = {
@@ -90,6 +92,7 @@ class NodeInputs:
     rpc_port: int
     image: str
     model: str
+    judge: Judge | None = None      # the catalog of the vLLM the image runs
 
 
 def vllm_container(r: Resolved, n: NodeInputs, flags: F.FlagLayers, findings: Findings) -> Container:
@@ -99,6 +102,9 @@ def vllm_container(r: Resolved, n: NodeInputs, flags: F.FlagLayers, findings: Fi
                       rpc_port=n.rpc_port, nodes=n.shape.nodes)
     derived = _derived_flags(n, dp, rehearsal)
     _check_reserved(flags, derived, findings)
+    if n.judge:
+        judge_flags(n.judge, flags, findings)
+    _merge_configs(flags, findings)
     _check_kv_transfer(flags, ref, findings)
     command = [n.model, *F.argv(f for _, f in flags.items()), *F.argv(derived.values())]
     bind = n.host.address if rehearsal else "0.0.0.0"
@@ -115,6 +121,7 @@ def vllm_container(r: Resolved, n: NodeInputs, flags: F.FlagLayers, findings: Fi
         ipc=n.host.profile.ipc if n.host.profile else "host",
         volumes=[f"{t.hf_cache}:{t.hf_cache}"] if t.hf_cache and not rehearsal else [],
         ports=_ports(n, dp, bind), dp=dp if dp.size > 1 else None, tp=n.shape.tp,
+        vllm_version=n.judge.cat.vllm if n.judge else None,
         url=f"http://{n.host.url_host}:{n.alloc.api_port}",
         healthcheck=_healthcheck(t, f"http://{'127.0.0.1' if bind == '0.0.0.0' else n.host.url_host}"
                                     f":{n.alloc.api_port}/health"),
@@ -155,6 +162,14 @@ def _check_reserved(flags: F.FlagLayers, derived: dict[str, F.Flag], findings: F
                                                       f"{derived_text}; {why}")
 
 
+def _merge_configs(flags: F.FlagLayers, findings: Findings) -> None:
+    """One value per config flag (see flags.merge_dotted); a key two layers set differently is an error."""
+    for c in F.merge_dotted(flags):
+        findings.error("conflicting-arg", c.origin, (
+            f"{c.key} is set here and, differently, at {format_loc(c.other)}: vLLM would keep only one; "
+            "set it once"))
+
+
 def _check_kv_transfer(flags: F.FlagLayers, ref: NodeRef, findings: Findings) -> None:
     flag = flags.get("kv-transfer-config")
     config = flag.value if flag else None
@@ -179,6 +194,8 @@ def _check_kv_transfer(flags: F.FlagLayers, ref: NodeRef, findings: Findings) ->
 def _env(r: Resolved, n: NodeInputs, findings: Findings) -> dict[str, str | SecretRef]:
     t = r.topology
     env = layered_env(env_layers(r, n.ref), n.host, findings)
+    if n.judge:
+        judge_env(n.judge, env, findings)
     derived: dict[str, str] = {"VLLM_NIXL_SIDE_CHANNEL_HOST": n.host.address,
                                "VLLM_NIXL_SIDE_CHANNEL_PORT": str(n.alloc.nixl_base)}
     if t.hf_cache:

@@ -23,6 +23,7 @@ from pdcompose.topology.types import (
     Interface,
     Name,
     Seconds,
+    VllmVersion,
 )
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -147,7 +148,10 @@ class Topology(Strict):
     name: Name = Field(description="Cluster name; each host's Compose project is <name>-<host>")
     recipe: str | None = Field(None, description="model recipe: a built-in name or a path to a YAML file")
     model: str | None = Field(None, min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f\s]+$")
-    image: ImageRef | None = Field(None, description="the vLLM image, e.g. vllm/vllm-openai:v0.11.0")
+    image: ImageRef | None = Field(None, description="the vLLM image, e.g. vllm/vllm-openai:v0.13.0")
+    vllm_version: VllmVersion | None = Field(None, description=(
+        "the vLLM release the image runs, when its tag does not say (vllm/vllm-openai:vX.Y.Z does): flags "
+        "are checked against that release's catalog"))
     pull_policy: Literal["missing", "never", "always"] = "missing"
     hf_cache: AbsPath | None = Field(None, description="host path of the Hugging Face cache (HF_HOME)")
     hf_token: FromEnv | None = Field(None, description="{from_env: HF_TOKEN}: delivered as a Compose secret file")

@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, PlainValidator, ValidationError
 
 from pdcompose.arch import Arch
 from pdcompose.errors import Issue, TopologyError
@@ -37,6 +37,19 @@ class Profile(Strict):
     env: Env = Field(default_factory=dict)
 
 
+def _version_range(value: object) -> str:
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        SpecifierSet(value)  # type: ignore[arg-type]  # raises on anything but a specifier string
+    except (InvalidSpecifier, TypeError):
+        raise ValueError(f"{value!r} is not a version range such as \">=0.13.0\" or \">=0.13,<0.15\"") from None
+    return value  # type: ignore[return-value]
+
+
+VersionRange = Annotated[str, PlainValidator(_version_range)]
+
+
 class RecipeRole(Strict):
     args: Args = Field(default_factory=dict)
     env: Env = Field(default_factory=dict)
@@ -53,6 +66,7 @@ class Recipe(Strict):
     model: str | None = None
     profile: str | None = None
     mla: bool | None = None
+    vllm: VersionRange | None = None   # the vLLM releases the recipe was written for, e.g. ">=0.13.0"
     tp: Parallel | None = None
     args: Args = Field(default_factory=dict)
     env: Env = Field(default_factory=dict)

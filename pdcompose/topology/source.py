@@ -32,6 +32,8 @@ class Source:
             pos = self.positions.get(tuple(loc[:end]))
             if pos:
                 return pos
+        if loc and str(loc[0]).startswith("recipe "):
+            return self.locate(("recipe",))  # a recipe's setting: point at the line that names the recipe
         return None, None
 
     def issue(self, code: str, loc: Loc, message: str, severity: str = "error") -> Issue:

@@ -17,7 +17,7 @@ STARTER = Template("""\
 name: my-cluster
 recipe: $recipe
 model: $model
-image: vllm/vllm-openai:v0.11.2     # the same image on prefill and decode (NIXL/UCX must match)
+image: vllm/vllm-openai:v0.13.0     # the same image on prefill and decode (NIXL/UCX must match)
 hf_cache: /mnt/hf-cache             # host path, mounted at the same path; HF_HOME points at it
 hf_token: {from_env: HF_TOKEN}      # read from your environment at deploy time; never written
 

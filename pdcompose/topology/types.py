@@ -37,7 +37,8 @@ ContextName = _pattern_str(r"[a-zA-Z0-9][a-zA-Z0-9_.+-]*", "a Docker context nam
 Address = _pattern_str(r"[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?", "an IP address or DNS name")
 Interface = _pattern_str(r"[A-Za-z0-9_.:-]{1,15}", "a network interface name such as eth0 or enP22p3s0f1np1")
 ImageRef = _pattern_str(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}", "an image reference such as "
-                        "vllm/vllm-openai:v0.11.0")
+                        "vllm/vllm-openai:v0.13.0")
+VllmVersion = _pattern_str(r"\d{1,4}\.\d{1,4}\.\d{1,4}", "a vLLM release such as 0.13.0")
 AbsPath = _pattern_str(r"/[^\x00\n\r]*", "an absolute path on the host", 4096)
 
 

@@ -25,7 +25,7 @@ SUITE = "doctor"
 
 TOPOLOGY = """\
 name: {name}
-image: vllm/vllm-openai:v0.11.2
+image: vllm/vllm-openai:v0.13.0
 model: org/model
 args:
   kv-transfer-config: {{kv_connector: NixlConnector, kv_role: kv_both, kv_load_failure_policy: fail}}

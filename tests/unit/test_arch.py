@@ -41,8 +41,8 @@ def test_same_and_describe() -> None:
 def test_build_fix_says_how() -> None:
     own = arch.build_fix(defaults.ROUTER_IMAGE, "arm64")
     assert "ARCH=arm64 images/build.sh router" in own and "aarch64" in own
-    other = arch.build_fix("vllm/vllm-openai:v0.11.2", "arm64")
-    assert "docker pull --platform linux/arm64 vllm/vllm-openai:v0.11.2" in other
+    other = arch.build_fix("vllm/vllm-openai:v0.13.0", "arm64")
+    assert "docker pull --platform linux/arm64 vllm/vllm-openai:v0.13.0" in other
 
 
 def test_profiles_state_their_arch() -> None:

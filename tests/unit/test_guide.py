@@ -24,16 +24,18 @@ COMMON_ARGS = {  # the guide's COMMON_ARGS, minus --model (positional: `vllm ser
     "--data-parallel-size-local": ["4"], "--disable-uvicorn-access-log": [], "--no-enable-prefix-caching": [],
     "--port": ["8087"], "--trust_remote_code": [], "--no-enable-chunked-prefill": [],
     "--all2all-backend": ["allgather_reducescatter"], "--data-parallel-hybrid-lb": [],
-    "--compilation_config.custom_ops+=+quant_fp8,+rms_norm,+rotary_embedding": [],
-    "--compilation_config.pass_config.fuse_attn_quant": ["true"],
-    "--compilation_config.pass_config.fuse_allreduce_rms": ["true"],
-    "--compilation_config.pass_config.eliminate_noops": ["true"],
     "--async-scheduling": [], "--kv-transfer-config": [KV_JSON],
 }
+# The guide's compilation settings, as ONE --compilation-config per node. The guide passes them as dotted
+# `--compilation_config.custom_ops+=...` / `.pass_config.*` flags plus, on the decode, a JSON
+# `--compilation-config '{"cudagraph_mode":"FULL_DECODE_ONLY"}'`; vLLM's parser merges the dotted ones into
+# a JSON appended last, which replaces the decode's: the guide's decode silently loses cudagraph_mode.
+COMPILATION = {"custom_ops": ["+quant_fp8", "+rms_norm", "+rotary_embedding"],
+               "pass_config": {"fuse_attn_quant": True, "fuse_allreduce_rms": True, "eliminate_noops": True}}
+DECODE_COMPILATION = {"cudagraph_mode": "FULL_DECODE_ONLY", **COMPILATION}
 PREFILL_ARGS = {"--swap-space": ["16"], "--max-num-seqs": ["8"], "--enforce-eager": [],
                 "--gpu-memory-utilization": ["0.9"], "--max-num-batched-tokens": ["16384"]}
-DECODE_ARGS = {"--compilation-config": ['{"cudagraph_mode":"FULL_DECODE_ONLY"}'],
-               "--gpu-memory-utilization": ["0.9"], "--stream-interval": ["50"], "--max-num-seqs": ["512"],
+DECODE_ARGS = {"--gpu-memory-utilization": ["0.9"], "--stream-interval": ["50"], "--max-num-seqs": ["512"],
                "--max-num-batched-tokens": ["4096"], "--max-cudagraph-capture-size": ["512"]}
 # The guide's `export NVIDIA_GDRCOPY=1` is left out on purpose: the NVIDIA Container Toolkit acts only on
 # NVIDIA_GDRCOPY=enabled, under its own runtime; `gdrcopy: true` on a host maps /dev/gdrdrv instead.
@@ -76,6 +78,8 @@ def test_every_guide_flag_on_every_node(bundle, host, name, role, master, start_
     assert svc["entrypoint"] == ["vllm", "serve"]
     assert svc["command"][0] == MODEL
     flags = flag_values(svc["command"][1:])
+    [[compilation]] = flags.pop("--compilation-config")
+    assert json.loads(compilation) == (COMPILATION if role == "prefill" else DECODE_COMPILATION)
     expected = {**COMMON_ARGS, **(PREFILL_ARGS if role == "prefill" else DECODE_ARGS),
                 "--data-parallel-address": [ADDR[master]], "--data-parallel-size": ["8"]}
     if start_rank:
