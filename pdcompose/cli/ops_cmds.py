@@ -21,6 +21,8 @@ from pdcompose.cli.common import (
 from pdcompose.cli.deploy_cmds import ContextOpt
 
 RoleOpt = Annotated[list[str] | None, typer.Option("--role", "-r", help="prefill, decode or router (repeatable)")]
+InstanceOpt = Annotated[list[str] | None, typer.Option(
+    "--instance", "-i", help="e.g. decode-0: all nodes of that instance, master first (repeatable)")]
 
 
 def _hosts(plan, context):  # type: ignore[no-untyped-def]
@@ -40,9 +42,13 @@ def status(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
     report = collect(plan, _hosts(plan, context))
     if as_json:
         output.print_json({"status": "ok" if report.ok else "degraded", "fingerprint": plan.fingerprint,
-                           "warnings": report.warnings, "containers": [_row_json(r) for r in report.rows]})
+                           "warnings": report.warnings, "containers": [_row_json(r) for r in report.rows],
+                           "broken_groups": [{"instance": g.instance, "reason": g.reason, "fix": g.fix}
+                                             for g in report.groups]})
     else:
         output.console().print(status_table(plan, report))
+        for group in report.groups:
+            output.error_line(group.message())
         for warning in report.warnings:
             output.warn(warning)
     if not report.ok:
@@ -105,14 +111,17 @@ def down(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None,
 
 @handles_errors
 def restart(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None,
-            role: RoleOpt = None, context: ContextOpt = None, rehearsal: RehearsalOpt = False,
+            role: RoleOpt = None, instance: InstanceOpt = None, context: ContextOpt = None,
+            rehearsal: RehearsalOpt = False,
             timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds to wait for health per role")]
             = None) -> None:
-    """Restart roles in order (a prefill restart also restarts decode), waiting for health after each."""
+    """Restart roles or instances in order (a prefill restart also restarts decode; a node of a multi-node
+    instance restarts with its whole group, master first), waiting for health after each role."""
     from pdcompose.cli.progress import reporter
     from pdcompose.ops.restart import restart as run_restart
 
     plan = deployed_plan(topology_path(topology, file), out, rehearsal)
     with reporter() as progress:
-        done = run_restart(plan, _hosts(plan, context), list(role or ()), timeout or plan.health_timeout, progress)
+        done = run_restart(plan, _hosts(plan, context), list(role or ()), timeout or plan.health_timeout, progress,
+                           list(instance or ()))
     output.say(f"restarted {', '.join(done)} of {plan.cluster}")

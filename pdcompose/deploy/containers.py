@@ -32,6 +32,7 @@ class ContainerState:
     exit_code: int | None
     restarts: int
     started_at: datetime | None
+    created: datetime | None = None      # started_at well after created: a restart, not the first start
 
     @property
     def failed(self) -> bool:
@@ -68,7 +69,8 @@ def _state(host: str, c: PowContainer) -> ContainerState:
     health = s.health.status if s.health else None
     return ContainerState(host=host, service=c.config.labels.get(SERVICE_LABEL, c.name), name=c.name, id=c.id,
                           status=s.status or "unknown", health=health, exit_code=s.exit_code,
-                          restarts=c.restart_count or 0, started_at=s.started_at)
+                          restarts=c.restart_count or 0, started_at=s.started_at,
+                          created=c.created)
 
 
 def log_tail(host: Host, name: str, lines: int = 40) -> str:

@@ -1,8 +1,13 @@
-"""`pdcompose restart --role R`: restart in order and wait for health after each role.
+"""`pdcompose restart`: restart roles or instances in order and wait for health after each role.
 
 Restarting any prefill also restarts the decode instances: a decode keeps the NIXL agent of the
 prefill it first talked to and fails for up to an hour against a restarted one (llm-d operations
-doc, vllm#49238)."""
+doc, vllm#49238).
+
+A multi-node instance restarts as one group, whichever of its nodes was asked for (`--instance`,
+`--role` or `--context`): a node cannot rejoin a running DP group alone, and a restarted master
+leaves the other nodes' engines without a group. Every node of the group is stopped, then the
+master (node 0) is started, then the other nodes, and the health gate waits for all of them."""
 
 from __future__ import annotations
 
@@ -11,10 +16,12 @@ from python_on_whales import DockerException
 from pdcompose.deploy.containers import states
 from pdcompose.deploy.gate import gate_router, gate_workers
 from pdcompose.deploy.model import Reporter
+from pdcompose.deploy.selection import Instance, instance_of
 from pdcompose.engine.clients import project_client
 from pdcompose.engine.errors import wrapped
 from pdcompose.engine.fanout import parallel
-from pdcompose.plan.models import Host, Plan
+from pdcompose.errors import PdcomposeError
+from pdcompose.plan.models import Container, Host, Plan
 
 ORDER = ("prefill", "decode", "router")
 
@@ -26,27 +33,95 @@ def roles_to_restart(requested: list[str]) -> list[str]:
     return [r for r in ORDER if r in roles]
 
 
-def restart(plan: Plan, hosts: list[Host], requested: list[str], timeout: float, report: Reporter) -> list[str]:
-    roles = roles_to_restart(requested)
-    if "prefill" in roles and "prefill" in requested and "decode" not in requested:
+def parse_instances(plan: Plan, names: list[str]) -> set[Instance]:
+    """"decode-0" -> ("decode", 0); an unknown name is an error that lists the instances."""
+    known = sorted({i for _, c in plan.workers() if (i := instance_of(c))})
+    out = set()
+    for name in names:
+        role, _, index = name.strip().rpartition("-")
+        inst = (role, int(index)) if index.isdigit() else None
+        if inst not in known:
+            raise PdcomposeError(f"no instance {name!r} in {plan.cluster}; instances: "
+                                 f"{', '.join(f'{r}-{i}' for r, i in known)}")
+        out.add(inst)  # type: ignore[arg-type]
+    return out
+
+
+def targets(plan: Plan, hosts: list[Host], requested: list[str],
+            instances: set[Instance]) -> tuple[list[str], list[tuple[Host, Container]]]:
+    """The roles to restart in order, and their containers: those on the selected hosts (only the named
+    instances of a role asked for by instance alone), widened to every node of a multi-node group."""
+    named = {role for role, _ in instances}
+    roles = roles_to_restart([*requested, *sorted(named)])
+    selected = {h.name for h in hosts}
+
+    def wanted(h: Host, c: Container) -> bool:
+        implied = c.role == "decode" and "prefill" in roles   # every decode follows a prefill restart
+        if c.role in named and c.role not in requested and not implied:
+            return instance_of(c) in instances
+        return h.name in selected
+
+    chosen = [(h, c) for h, c in plan.containers() if c.role in roles and wanted(h, c)]
+    groups = {instance_of(c) for _, c in chosen if c.dp and c.dp.nodes > 1}
+    services = {c.service for _, c in chosen}
+    return roles, [(h, c) for h, c in plan.containers() if c.service in services or instance_of(c) in groups]
+
+
+def restart(plan: Plan, hosts: list[Host], requested: list[str], timeout: float, report: Reporter,
+            instance_names: list[str] | None = None) -> list[str]:
+    instances = parse_instances(plan, instance_names or [])
+    roles, chosen = targets(plan, hosts, requested, instances)
+    asked = set(requested) | {role for role, _ in instances}
+    if "prefill" in roles and "prefill" in asked and "decode" not in requested:
         report.step("decode instances restart too: their NIXL agents would be stale after a prefill restart")
+    done = []
     for role in roles:
-        members = [(h, c) for h in hosts for c in h.containers if c.role == role]
+        members = [(h, c) for h, c in chosen if c.role == role]
         if not members:
             continue
+        done.append(role)
         on = sorted({h.name for h, _ in members})
+        role_hosts = [h for h in plan.hosts if h.name in on]
         report.step(f"restarting {role} on {', '.join(on)}")
-        before = parallel(states, [h for h in hosts if h.name in on])
-        parallel(lambda h, r=role: _restart(h, r), [h for h in hosts if h.name in on])
         if role == "router":
+            before = parallel(states, role_hosts)
+            parallel(lambda h: _restart(h, [c.service for c in h.containers if c.role == "router"]), role_hosts)
             gate_router(plan, plan.host(plan.router.host), before, min(timeout, 600.0), report)
-        else:
-            gate_workers(plan, members, [h for h in hosts if h.name in on], {}, timeout, report)
-    return roles
+            continue
+        for inst in sorted({i for _, c in members if c.dp and c.dp.nodes > 1 and (i := instance_of(c))}):
+            nodes = [f"{c.service} on {h.name}" for h, c in members if instance_of(c) == inst]
+            report.step(f"{inst[0]}-{inst[1]} is one multi-node DP group: restarting all {len(nodes)} of its nodes "
+                        f"({', '.join(nodes)}), master first")
+        _restart_workers(members, role_hosts)
+        gate_workers(plan, members, role_hosts, {}, timeout, report)
+    return done
 
 
-def _restart(host: Host, role: str) -> None:
-    services = [c.service for c in host.containers if c.role == role]
+def _restart_workers(members: list[tuple[Host, Container]], hosts: list[Host]) -> None:
+    """Stop them all, start the masters (and single-node instances), then the other nodes."""
+    found = parallel(states, hosts)
+    missing = [f"{c.service} on {h.name}" for h, c in members if c.service not in found[h.name]]
+    if missing:
+        raise PdcomposeError(f"{', '.join(missing)} has no container: `pdcompose deploy` creates it; "
+                             "then restart its instance")
+
+    def on(h: Host, master: bool | None = None) -> list[str]:
+        return [c.service for m, c in members
+                if m.name == h.name and (master is None or (not c.node) == master)]
+
+    parallel(lambda h: _compose(h, "stop", on(h)), hosts)
+    for master in (True, False):
+        parallel(lambda h, first=master: _compose(h, "start", on(h, first)), [h for h in hosts if on(h, master)])
+
+
+def _compose(host: Host, action: str, services: list[str]) -> None:
+    try:
+        getattr(project_client(host).compose, action)(services=services)
+    except DockerException as exc:
+        raise wrapped(host.name, exc) from None
+
+
+def _restart(host: Host, services: list[str]) -> None:
     try:
         project_client(host).compose.restart(services=services)
     except DockerException as exc:

@@ -1,10 +1,11 @@
 """`pdcompose status`: one view over all hosts: each container's state, its endpoint's own /health,
-and whether the router counts it healthy. Also flags a decode whose NIXL agent is stale."""
+and whether the router counts it healthy. Also flags a decode whose NIXL agent is stale, and a
+multi-node DP group that is broken (a node down or restarted while the rest runs)."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import httpx
@@ -17,6 +18,7 @@ from pdcompose.protocol import RouterWorkers, worker_base_url
 
 TIMEOUT = 3.0
 STALE_AFTER = timedelta(seconds=60)    # one deploy starts every node within seconds of the others
+GROUP_SKEW = timedelta(seconds=30)     # deploy and restart start a group's nodes within seconds
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,9 @@ class Row:
     state_error: str | None          # the host could not be asked
     endpoint: str                    # "200", "503", "refused", ...
     router_view: str                 # "healthy", "3/4 healthy" (DP engines), "-" (router) or "unknown"
+    instance: int | None = None
+    node: int | None = None          # 0: the DP master of a multi-node instance
+    nodes: int = 1                   # nodes of its instance
 
     @property
     def ok(self) -> bool:
@@ -37,13 +42,30 @@ class Row:
 
 
 @dataclass(frozen=True)
+class BrokenGroup:
+    """A multi-node DP group that cannot recover by itself: only restarting all its nodes helps."""
+
+    instance: str                    # "decode-0"
+    reason: str
+
+    @property
+    def fix(self) -> str:
+        return f"pdcompose restart --instance {self.instance}"
+
+    def message(self) -> str:
+        return (f"{self.instance} is a broken DP group: {self.reason}; a node cannot rejoin a running group "
+                f"alone: run `{self.fix}` (restarts all its nodes, master first)")
+
+
+@dataclass(frozen=True)
 class Status:
     rows: list[Row]
     warnings: list[str]
+    groups: list[BrokenGroup] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return all(r.ok for r in self.rows)
+        return all(r.ok for r in self.rows) and not self.groups
 
 
 def collect(plan: Plan, hosts: list[Host]) -> Status:
@@ -56,8 +78,9 @@ def collect(plan: Plan, hosts: list[Host]) -> Status:
     for (host, c), endpoint in zip(containers, endpoint_futures, strict=True):
         found, error = state_futures[host.name].result()
         rows.append(Row(host.name, c.service, c.role, c.url, found.get(c.service) if found else None, error,
-                        endpoint.result(), "-" if c.role == "router" else view.get(c.url, "unknown")))
-    return Status(rows, stale_nixl(rows))
+                        endpoint.result(), "-" if c.role == "router" else view.get(c.url, "unknown"),
+                        c.instance, c.node, c.dp.nodes if c.dp else 1))
+    return Status(rows, stale_nixl(rows), broken_groups(rows))
 
 
 def _states(host: Host) -> tuple[dict[str, ContainerState] | None, str | None]:
@@ -104,3 +127,65 @@ def stale_nixl(rows: list[Row]) -> list[str]:
     names = ", ".join(f"{r.service} on {r.host}" for r in stale)
     return [f"{names} started before {latest.service} on {latest.host} last (re)started: their NIXL agent may be "
             "stale; run `pdcompose restart --role decode`"]
+
+
+def broken_groups(rows: list[Row]) -> list[BrokenGroup]:
+    """Multi-node instances whose group is broken, judged from what Docker reports of each node."""
+    groups: dict[tuple[str, int], list[Row]] = {}
+    for r in rows:
+        if r.role != "router" and r.instance is not None and r.nodes > 1:
+            groups.setdefault((r.role, r.instance), []).append(r)
+    out = []
+    for (role, index), members in sorted(groups.items()):
+        reason = group_fault(sorted(members, key=lambda r: r.node or 0))
+        if reason:
+            out.append(BrokenGroup(f"{role}-{index}", reason))
+    return out
+
+
+def group_fault(members: list[Row]) -> str | None:
+    """Why this group cannot serve until all of it restarts, or None. Nodes on unreachable hosts are not
+    judged; a group with no container at all is not deployed (its rows say "missing"), not broken."""
+    known = [r for r in members if r.state_error is None]
+    up = [(r, r.state) for r in known if r.state is not None and r.state.status == "running"]
+    down = [r for r in known if r.state is None or r.state.status != "running"]
+    if down and (up or any(r.state is not None for r in down)):
+        running = f"{_names([r for r, _ in up])} {'runs' if len(up) == 1 else 'run'}" if up else "no node runs"
+        return f"{', '.join(f'{_name(r)} is {_state_text(r)}' for r in down)} while {running}"
+    looped = [f"Docker restarted {_name(r)} alone {s.restarts} time(s)" for r, s in up if s.restarts]
+    if looped:
+        return ", ".join(looped)
+    master = next(((r, s) for r, s in up if r.node == 0), None)
+    if master is None or master[1].started_at is None:
+        return None
+    (m, ms), m_start = master, master[1].started_at
+    others = [(r, s, s.started_at) for r, s in up if r is not m and s.started_at is not None]
+    before = [r for r, _, start in others if start + GROUP_SKEW < m_start]
+    if before and _restarted(ms, unknown=True):
+        return (f"its master {_name(m)} restarted at {m_start:%Y-%m-%d %H:%M:%S %Z}, after {_names(before)} started: "
+                "their engines lost the group")
+    after = [r for r, s, start in others if start > m_start + GROUP_SKEW and _restarted(s, unknown=False)]
+    if after:
+        return f"{_names(after)} restarted after the group formed around {_name(m)}"
+    return None
+
+
+def _restarted(s: ContainerState, unknown: bool) -> bool:
+    """Started well after it was created: a restart, not the start of a (node-by-node) deploy."""
+    if s.restarts:
+        return True
+    if s.created is None or s.started_at is None:
+        return unknown
+    return s.started_at > s.created + GROUP_SKEW
+
+
+def _name(r: Row) -> str:
+    return f"{r.service} on {r.host}"
+
+
+def _names(rows: list[Row]) -> str:
+    return ", ".join(map(_name, rows))
+
+
+def _state_text(r: Row) -> str:
+    return "missing" if r.state is None else r.state.describe()
