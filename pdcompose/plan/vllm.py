@@ -125,10 +125,22 @@ def vllm_container(r: Resolved, n: NodeInputs, flags: F.FlagLayers, findings: Fi
         url=f"http://{n.host.url_host}:{n.alloc.api_port}",
         healthcheck=_healthcheck(t, f"http://{'127.0.0.1' if bind == '0.0.0.0' else n.host.url_host}"
                                     f":{n.alloc.api_port}/health"),
-        restart=t.restart, stop_grace_period=t.stop_grace_period,
+        restart=restart_policy(t.restart, n.shape.nodes), stop_grace_period=t.stop_grace_period,
         labels={"io.pdcompose.role": ref.role, "io.pdcompose.instance": str(ref.instance),
                 "io.pdcompose.node": str(ref.node)},
     )
+
+
+def restart_policy(policy: str, nodes: int) -> str:
+    """The topology's `restart:` for a single-node instance; "no" for every node of a multi-node one.
+
+    A multi-node DP group forms once, at start-up, around its master's coordinator: a node that
+    Docker restarts alone cannot rejoin the running group (it reloads the model, then hangs or fails
+    the handshake, and with `unless-stopped` loops forever), and a restarted master leaves the other
+    nodes' engines without a group. `on-failure:N` would only bound the loop: each attempt is a full
+    model load that cannot succeed. So such a node stays exited, `pdcompose status` names the broken
+    group, and `pdcompose restart --instance` restarts the whole group, master first."""
+    return "no" if nodes > 1 else policy
 
 
 def _derived_flags(n: NodeInputs, dp: DataParallel, rehearsal: bool) -> dict[str, F.Flag]:

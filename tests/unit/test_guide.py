@@ -138,7 +138,7 @@ def test_guide_container_settings(bundle):
     assert svc["volumes"] == ["/mnt/hf-cache:/mnt/hf-cache"]
     assert svc["healthcheck"]["test"][-1].endswith("urlopen('http://127.0.0.1:8087/health', timeout=4)")
     assert int(svc["healthcheck"]["start_period"].rstrip("s")) >= 1800  # real model loads take 10-60 min
-    assert svc["restart"] == "unless-stopped"
+    assert svc["restart"] == "no"                 # a node of a DP group cannot rejoin it alone
     assert svc["secrets"] == ["hf_token"] and svc["environment"]["HF_TOKEN_PATH"] == "/run/secrets/hf_token"
 
 
