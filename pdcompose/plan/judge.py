@@ -76,7 +76,7 @@ def _plain(j: Judge, flags: F.FlagLayers, name: str, flag: F.Flag, findings: Fin
     elif spec.kind == "config" and spec.config:
         value = F.json_value(flag.value)
         if isinstance(value, dict):
-            kept = _config_keys(j, spec.config, value, (), flag, findings)
+            kept = _config_keys(j, spec.config, spec.config, value, (), flag, findings)
             if kept != value:
                 flags.replace(name, F.Flag(flag.name, kept, flag.joined, flag.origin))
 
@@ -94,8 +94,7 @@ def _missing_flag(j: Judge, flags: F.FlagLayers, name: str, flag: F.Flag, findin
 def _unknown_text(j: Judge, name: str, had: list[str], known: list[str], base: str, dashes: str = "--") -> str:
     parts = [base]
     if had:
-        older = [v for v in had if _older(v, j)]
-        parts.append(f"vLLM {', '.join(had)} had it" if older else f"it exists from vLLM {had[0]} on")
+        parts.append(f"it is in vLLM {', '.join(had)} (of the catalogued {', '.join(C.versions())})")
         if _recipe_note(j):
             parts.append(_recipe_note(j))
     prefixed = [k for k in known if k.startswith(name)]
@@ -195,11 +194,11 @@ def _config_path(j: Judge, config: str, path: tuple[str, ...], value: Any, flag:
     nested: dict[str, Any] = value
     for key in reversed(path):
         nested = {key: nested}
-    kept = _config_keys(j, config, nested, (), flag, findings)
+    kept = _config_keys(j, config, config, nested, (), flag, findings)
     return kept == nested
 
 
-def _config_keys(j: Judge, config: str, value: dict[str, Any], path: tuple[str, ...], flag: F.Flag,
+def _config_keys(j: Judge, root: str, config: str, value: dict[str, Any], path: tuple[str, ...], flag: F.Flag,
                  findings: Findings) -> dict[str, Any]:
     """The mapping with the keys this version removed (from a recipe) taken out; errors for the rest."""
     spec = j.cat.config(config)
@@ -210,12 +209,12 @@ def _config_keys(j: Judge, config: str, value: dict[str, Any], path: tuple[str, 
         where = ".".join((*path, key))
         field_spec = spec.fields.get(key)
         if field_spec is None:
-            if not _missing_key(j, config, (*path, key), flag, findings):
+            if not _missing_key(j, root, config, (*path, key), flag, findings):
                 kept[key] = sub
             continue
         kept[key] = sub
         if field_spec.config and isinstance(sub, dict):
-            kept[key] = _config_keys(j, field_spec.config, sub, (*path, key), flag, findings)
+            kept[key] = _config_keys(j, root, field_spec.config, sub, (*path, key), flag, findings)
             continue
         problem = _field_problem(field_spec, sub)
         if problem:
@@ -223,16 +222,16 @@ def _config_keys(j: Judge, config: str, value: dict[str, Any], path: tuple[str, 
     return kept
 
 
-def _missing_key(j: Judge, config: str, path: tuple[str, ...], flag: F.Flag, findings: Findings) -> bool:
+def _missing_key(j: Judge, root: str, config: str, path: tuple[str, ...], flag: F.Flag,
+                 findings: Findings) -> bool:
     """Report a key the version lacks; True when it was dropped as a recipe adaptation."""
     where = ".".join(path)
-    had = C.config_history(config, path)
+    had = C.config_history(root, path)
     if had and _from_recipe(flag) and all(_older(v, j) for v in had):
         _adapt(j, f"{_flag_of(flag)} key {where} dropped: {j.who} removed it (last in vLLM {had[-1]})", flag,
                findings)
         return True
-    parent = C.resolve_path(j.cat, config, path[:-1]) if len(path) > 1 else None
-    fields = j.cat.config(parent.config if parent and parent.config else config)
+    fields = j.cat.config(config)
     known = sorted(fields.fields) if fields else []
     silent = fields is not None and fields.extra != "forbid"
     base = (f"{_flag_of(flag)} has no key {where} in {j.who}"
