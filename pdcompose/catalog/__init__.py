@@ -19,6 +19,7 @@ from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 DATA = Path(__file__).resolve().parent / "data"
+DEFAULT_VERSION = "0.13.0"  # the guide's, and what the example and `init` pin: the judge when nothing says
 _TAG = re.compile(r"^v?(\d+\.\d+\.\d+)(?:[.-]?post\d+)?(?:[-+][\w.-]*)?$")
 
 
@@ -105,8 +106,8 @@ def load(version: str) -> Catalog:
 def image_version(image: str) -> str | None:
     """vLLM's version from an image reference whose repository is vLLM's (vllm/vllm-openai:v0.13.0)."""
     name, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "")
-    if "vllm" not in name.rsplit("/", 1)[-1].lower():
-        return None
+    if not name.rsplit("/", 1)[-1].lower().startswith("vllm"):
+        return None  # vllm-openai, vllm-cpu, ...; not pdcompose/mock-vllm, whose tag is pdcompose's version
     match = _TAG.match(tag.split("@")[0])
     return match.group(1) if match else None
 
@@ -114,8 +115,9 @@ def image_version(image: str) -> str | None:
 def choose(wanted: str | None) -> tuple[Catalog, str | None]:
     """The catalog for a vLLM version, and a note when it is not that version's own.
 
-    An unknown version is judged by the newest catalogued release not newer than it (flags are added
-    far more often than removed), or the oldest when it predates them all.
+    An uncatalogued version is judged by the newest catalogued release not newer than it (flags are
+    added far more often than removed), or the oldest when it predates them all; no version at all by
+    DEFAULT_VERSION.
     """
     known = versions()
     if wanted in known:
@@ -125,7 +127,7 @@ def choose(wanted: str | None) -> tuple[Catalog, str | None]:
     except InvalidVersion:
         target = None
     if target is None:
-        chosen = known[-1]
+        chosen = DEFAULT_VERSION if DEFAULT_VERSION in known else known[-1]
         why = f"vLLM version {wanted!r} is not a version number" if wanted else "the vLLM version is unknown"
     else:
         older = [v for v in known if Version(v) <= target]
