@@ -3,6 +3,7 @@ fail (errors) or work badly (warnings)."""
 
 from __future__ import annotations
 
+from pdcompose import catalog as C
 from pdcompose.plan.findings import Findings
 from pdcompose.plan.models import Container, Host
 from pdcompose.topology import Resolved
@@ -11,6 +12,7 @@ from pdcompose.topology import Resolved
 def lint(r: Resolved, hosts: list[Host], workers: list[Container], router: Container, findings: Findings) -> None:
     _router_api_key(workers, router, findings)
     _tp_asymmetry(r, workers, findings)
+    _hybrid_lb_single_engine(workers, findings)
     _recommended_env(r, workers, findings)
     _unused_hosts(r, hosts, findings)
     _mixed_images(workers, findings)
@@ -28,14 +30,37 @@ def _router_api_key(workers: list[Container], router: Container, findings: Findi
 
 
 def _tp_asymmetry(r: Resolved, workers: list[Container], findings: Findings) -> None:
-    if any(x.mla for x in r.recipes):
-        return  # MLA models (DeepSeek-V3 family) hand KV over between different TP sizes
-    prefill = max((c.tp or 1 for c in workers if c.role == "prefill"), default=1)
-    decode = min((c.tp or 1 for c in workers if c.role == "decode"), default=1)
-    if decode < prefill:
-        findings.warn("decode-tp-smaller", ("decode",), (
-            f"decode tp {decode} is smaller than prefill tp {prefill}: NIXL hand-off between these TP "
-            "sizes fails for non-MLA models (vllm#50765); use decode tp >= prefill tp"))
+    """NIXL pairs prefill and decode TP ranks by the ratio of their TP sizes, for every model (MLA
+    included); which ratios work depends on the vLLM release (catalog/data/behaviour.yaml)."""
+    prefill = sorted({c.tp or 1 for c in workers if c.role == "prefill"})
+    for d in workers:
+        if d.role != "decode" or not d.vllm_version:
+            continue
+        cat, dtp = C.load(d.vllm_version), d.tp or 1
+        for ptp in prefill:
+            if C.holds("nixl_decode_tp_multiple_of_prefill", cat):
+                rule, ok = "nixl_decode_tp_multiple_of_prefill", dtp % ptp == 0
+            else:
+                rule, ok = "nixl_tp_sizes_divide", max(dtp, ptp) % min(dtp, ptp) == 0
+            if not ok:
+                b = C.behaviours()[rule]
+                findings.error("nixl-tp-ratio", (d.role, d.instance, "tp"), (
+                    f"decode tp {dtp} with prefill tp {ptp}: in vLLM {cat.vllm} {b.says} ({b.source}); the KV "
+                    "hand-off fails at the first request. Choose tensor-parallel sizes that fit"))
+                return
+
+
+def _hybrid_lb_single_engine(workers: list[Container], findings: Findings) -> None:
+    for c in workers:
+        if not (c.dp and c.dp.nodes > 1 and c.dp.local == 1 and c.vllm_version):
+            continue
+        cat = C.load(c.vllm_version)
+        if C.holds("hybrid_lb_needs_two_local_engines", cat) and "--enable-expert-parallel" not in c.command:
+            b = C.behaviours()["hybrid_lb_needs_two_local_engines"]
+            findings.error("hybrid-lb-one-engine", (c.role, c.instance, "dp_local"), (
+                f"one data-parallel engine per node across {c.dp.nodes} nodes: in vLLM {cat.vllm} {b.says} "
+                f"({b.source}); set dp_local: 2 or more, or run one single-node instance per host"))
+            return
 
 
 def _recommended_env(r: Resolved, workers: list[Container], findings: Findings) -> None:
