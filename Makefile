@@ -5,8 +5,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PDC    := $(BIN)/pdcompose
 EXAMPLE ?= examples/deepseek-r1-gb200.yaml
+# The vLLM releases the shipped bundles pin: their real parsers judge every rendered argv in `make test`.
+VLLM_VERSIONS ?= 0.13.0 0.32.0
 
-.PHONY: setup run test e2e bench images lint clean
+.PHONY: setup run test e2e bench images lint clean vllm catalog
 
 ## setup: virtualenv with pdcompose (editable) + test tools, and the Docker Compose v2 CLI plugin
 setup: $(VENV)/.setup-done
@@ -25,8 +27,8 @@ run: setup
 	$(PDC) plan $(EXAMPLE)
 	$(PDC) plan $(EXAMPLE) --commands
 
-## test: unit, golden and Docker integration tests (images are built on demand, once)
-test: setup
+## test: unit, golden, real-vLLM-parser and Docker integration tests (images are built on demand, once)
+test: setup vllm
 	$(BIN)/pytest -m "not e2e"
 
 ## e2e: rehearse the guide's whole 7-host deployment on the local Docker engine
@@ -40,6 +42,14 @@ bench: setup images
 ## images: the offline base image, the mock vLLM image and the vllm-router image
 images: setup
 	PYTHON="$(BIN)/python" images/build.sh all
+
+## vllm: a cached venv per pinned vLLM release (CPU build from PyPI, ~6.5 GB each) for the parser tests
+vllm: setup
+	@for v in $(VLLM_VERSIONS); do $(BIN)/python scripts/vllm_venv.py $$v || exit 1; done
+
+## catalog: add or refresh vLLM releases in pdcompose's catalog, e.g. `make catalog VLLM="0.14.0"`
+catalog: setup
+	$(BIN)/python scripts/vllm_catalog.py $(VLLM)
 
 lint: setup
 	$(BIN)/ruff check pdcompose tests benchmarks
