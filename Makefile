@@ -17,7 +17,7 @@ setup: $(VENV)/.setup-done
 $(VENV)/.setup-done: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,mock]'
+	$(BIN)/python -m pip install -q -e '.[dev,mock,report]'
 	@touch $@
 
 ## run: set up, validate and render the built-in example, print its plan and command lines
