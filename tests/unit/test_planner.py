@@ -36,7 +36,8 @@ def test_single_node_dp_renders_no_multi_node_flags():
 
 
 def test_tp_spanning_all_gpus_has_no_dp_flags():
-    plan, _ = plan_of(BASE.replace("prefill: [{nodes: [a]}]", "prefill: [{nodes: [a], tp: 2}]"))
+    plan, _ = plan_of(BASE.replace("prefill: [{nodes: [a]}]", "prefill: [{nodes: [a], tp: 2}]")
+                      .replace("decode: [{nodes: [b]}]", "decode: [{nodes: [b], tp: 2}]"))
     cmd = plan.host("a").containers[0].command
     assert "--data-parallel-size" not in cmd and cmd[cmd.index("--tensor-parallel-size") + 1] == "2"
 
@@ -90,10 +91,13 @@ def _swap_url(url: str, swap: dict[str, str]) -> str:
 
 
 def test_warnings_do_not_block_a_plan():
-    text = BASE.replace("prefill: [{nodes: [a]}]", "prefill: [{nodes: [a], tp: 2}]")
+    text = BASE.replace("b: {address: 10.0.0.2, gpus: [0, 1]}", "b: {address: 10.0.0.2, gpus: [0, 1, 2, 3]}")
+    text = text.replace("prefill: [{nodes: [a]}]", "prefill: [{nodes: [a], tp: 2}]").replace(
+        "decode: [{nodes: [b]}]", "decode: [{nodes: [b], tp: 2}]")
+    text = text.replace("args:\n", "args:\n  disable-log-requests: true\n")
     plan, warnings = plan_of(text)
-    # prefill tp 2 > decode tp 1; and prefill runs 1 engine per node while decode runs 2
-    assert sorted(w.code for w in warnings) == ["decode-tp-smaller", "router-dp-size"]
+    # prefill runs 1 engine per node while decode runs 2; 0.13.0 deprecates --disable-log-requests
+    assert sorted(w.code for w in warnings) == ["deprecated-flag", "router-dp-size"]
     assert plan.router.prefill_urls == ["http://10.0.0.1:8087"]
 
 
