@@ -52,13 +52,19 @@ def handles_errors(fn: F) -> F:
             report_issues(exc.issues + exc.warnings, as_json)
             raise typer.Exit(exc.exit_code) from None
         except PdcomposeError as exc:
-            if VERBOSE["on"]:
-                output.console(stderr=True).print(output.redact(traceback.format_exc()))
-            if as_json:
-                output.print_json({"status": "error", "error": str(exc)})
-            else:
-                output.error_line(str(exc))
+            _report_error(str(exc), as_json)
             raise typer.Exit(exc.exit_code) from None
+        except Exception as exc:
+            # Library code wraps Docker's errors where it knows the host; this is the backstop for a
+            # call that does not, so no Docker failure ever ends in a raw traceback. (Matched without
+            # importing python-on-whales, which costs a command that never touches Docker 0.2 s.)
+            pow_module = sys.modules.get("python_on_whales")
+            if pow_module is None or not isinstance(exc, pow_module.DockerException):
+                raise
+            from pdcompose.engine.errors import one_line
+
+            _report_error(one_line(exc), as_json)
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             output.error_line("interrupted")
             # The interrupt can land anywhere (between creating a coroutine and running its event loop,
@@ -69,6 +75,15 @@ def handles_errors(fn: F) -> F:
             os._exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _report_error(message: str, as_json: bool) -> None:
+    if VERBOSE["on"]:
+        output.console(stderr=True).print(output.redact(traceback.format_exc()))
+    if as_json:
+        output.print_json({"status": "error", "error": message})
+    else:
+        output.error_line(message)
 
 
 def report_issues(issues: list[Issue], as_json: bool) -> None:

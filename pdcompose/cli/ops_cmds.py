@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from typing import Annotated
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,9 +22,34 @@ from pdcompose.cli.common import (
 )
 from pdcompose.cli.deploy_cmds import ContextOpt
 
+if TYPE_CHECKING:
+    from pdcompose.plan.models import Host
+
 RoleOpt = Annotated[list[str] | None, typer.Option("--role", "-r", help="prefill, decode or router (repeatable)")]
 InstanceOpt = Annotated[list[str] | None, typer.Option(
     "--instance", "-i", help="e.g. decode-0: all nodes of that instance, master first (repeatable)")]
+
+
+@contextlib.contextmanager
+def _state_on_failure(hosts: list[Host]) -> Iterator[None]:
+    """A command that acted on hosts and then failed says what it left: each host's state, before the error."""
+    from pdcompose.deploy.model import DeployFailed
+    from pdcompose.errors import DockerOperationError
+
+    try:
+        yield
+    except (DockerOperationError, DeployFailed) as exc:  # other errors come before anything was acted on
+        from pdcompose.cli.deploy_cmds import _print_failure
+        from pdcompose.deploy.run import state_summary
+
+        if isinstance(exc, DeployFailed):
+            exc.state = exc.state or state_summary(hosts)
+            _print_failure(exc)
+        else:
+            err = output.console(stderr=True)
+            err.print("state of the hosts now:")
+            err.print(output._escape(state_summary(hosts)))
+        raise
 
 
 def _hosts(plan, context):  # type: ignore[no-untyped-def]
@@ -102,7 +129,7 @@ def down(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None,
 
     plan = deployed_plan(topology_path(topology, file), out, rehearsal)
     hosts = _hosts(plan, context)
-    with reporter() as progress:
+    with _state_on_failure(hosts), reporter() as progress:
         removed = run_down(hosts, progress)
     if plan.rehearsal and not context:
         remove_rehearsal_contexts(plan)
@@ -121,7 +148,7 @@ def restart(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = No
     from pdcompose.ops.restart import restart as run_restart
 
     plan = deployed_plan(topology_path(topology, file), out, rehearsal)
-    with reporter() as progress:
+    with _state_on_failure(plan.hosts), reporter() as progress:
         done = run_restart(plan, _hosts(plan, context), list(role or ()), timeout or plan.health_timeout, progress,
                            list(instance or ()))
     output.say(f"restarted {', '.join(done)} of {plan.cluster}")

@@ -23,8 +23,9 @@ from pdcompose.deploy.selection import Scope, relevant_hosts, scope, select_host
 from pdcompose.doctor import require_fast_checks
 from pdcompose.engine.clients import deploy_client, project_client
 from pdcompose.engine.contexts import ensure_rehearsal_contexts
-from pdcompose.engine.errors import wrapped
+from pdcompose.engine.errors import one_line, wrapped
 from pdcompose.engine.fanout import parallel
+from pdcompose.errors import PdcomposeError
 from pdcompose.plan.models import Host, Plan
 
 __all__ = ["DeployFailed", "DeployOptions", "DeployReport", "deploy", "state_summary"]
@@ -54,6 +55,11 @@ def deploy(plan: Plan, bundle: Path, opts: DeployOptions, report: Reporter) -> D
     except (DeployFailed, KeyboardInterrupt) as exc:
         _on_failure(plan, hosts, before, opts, report, exc)
         raise
+    except (PdcomposeError, DockerException) as exc:  # e.g. `docker ps` failing in the gate's container watch
+        reason = one_line(exc) if isinstance(exc, DockerException) else str(exc)
+        failed = DeployFailed(f"deploy stopped: {reason}", [], "")
+        _on_failure(plan, hosts, before, opts, report, failed)
+        raise failed from None
     after = parallel(containers.states, hosts)
     for host in hosts:
         mine = [c.service for c in host.containers]
@@ -115,25 +121,43 @@ def _smoke(plan: Plan) -> str:
         response = httpx.post(f"{plan.router.url}/v1/completions", json=body, timeout=120)
     except httpx.HTTPError as exc:
         raise DeployFailed(f"smoke request through the router failed: {exc}", [], "") from None
-    if response.status_code != 200 or not response.json().get("choices"):
+    if response.status_code != 200 or not _has_choices(response):
         raise DeployFailed(f"smoke request through the router answered {response.status_code}: "
                            f"{response.text[:300]}", [], "")
     return f"200 in {1000 * (time.monotonic() - t):.0f} ms"
+
+
+def _has_choices(response: httpx.Response) -> bool:
+    try:
+        body = response.json()
+    except ValueError:                  # not JSON (a proxy's HTML page, a truncated body)
+        return False
+    return isinstance(body, dict) and bool(body.get("choices"))
 
 
 def _on_failure(plan: Plan, hosts: list[Host], before: dict, opts: DeployOptions, report: Reporter,
                 exc: BaseException) -> None:
     """Never leave a half-deployed cluster without saying so: state per host, or tear down (--rollback)."""
     fresh = [h for h in hosts if not before.get(h.name)]
+    rollback_errors: list[str] = []
     if opts.rollback and fresh:
         report.step(f"rolling back: removing what this run created on {', '.join(h.name for h in fresh)}")
-        parallel(lambda h: project_client(h).compose.down(remove_orphans=True, timeout=30, quiet=True), fresh,
-                 raise_first=False)
-    summary = state_summary(hosts)
+        results = parallel(_remove_project, fresh, raise_first=False)
+        rollback_errors = [f"  rollback failed on {e}" for e in results.values() if isinstance(e, Exception)]
+        for line in rollback_errors:
+            report.step(line.strip())
+    summary = "\n".join([state_summary(hosts), *rollback_errors])
     if isinstance(exc, DeployFailed):
         exc.state = summary
     else:
         report.step("interrupted; left as they are now (re-run deploy to converge, or down):\n" + summary)
+
+
+def _remove_project(host: Host) -> None:
+    try:
+        project_client(host).compose.down(remove_orphans=True, timeout=30, quiet=True)
+    except DockerException as exc:
+        raise wrapped(host.name, exc) from None
 
 
 def state_summary(hosts: list[Host]) -> str:

@@ -10,22 +10,37 @@ import os
 
 from python_on_whales import DockerClient, DockerException
 
+from pdcompose.engine.errors import one_line
 from pdcompose.errors import PdcomposeError
 from pdcompose.plan.models import Plan
 from pdcompose.plan.rehearsal import CONTEXT_PREFIX
+
+
+class ContextError(PdcomposeError):
+    """Listing, inspecting, creating or removing a rehearsal's Docker contexts failed."""
 
 
 def local_endpoint() -> str:
     """The engine the current environment talks to (DOCKER_HOST, else the current context's)."""
     if os.environ.get("DOCKER_HOST"):
         return os.environ["DOCKER_HOST"]
-    return DockerClient().context.inspect().endpoints["docker"].host  # no name: the current context
+    try:
+        return DockerClient().context.inspect().endpoints["docker"].host  # no name: the current context
+    except DockerException as exc:
+        raise ContextError(f"cannot read the current Docker context: {one_line(exc)}") from None
 
 
 def ensure_rehearsal_contexts(plan: Plan) -> list[str]:
     """Create the plan's rehearsal contexts that are missing; return the names created."""
     if not plan.rehearsal:
         return []
+    try:
+        return _ensure(plan)
+    except DockerException as exc:
+        raise ContextError(f"cannot prepare the rehearsal's Docker contexts: {one_line(exc)}") from None
+
+
+def _ensure(plan: Plan) -> list[str]:
     docker, endpoint = DockerClient(), local_endpoint()
     existing = {c.name: c for c in docker.context.list()}
     created = []
@@ -52,6 +67,13 @@ def ensure_rehearsal_contexts(plan: Plan) -> list[str]:
 def remove_rehearsal_contexts(plan: Plan) -> list[str]:
     if not plan.rehearsal:
         return []
+    try:
+        return _remove(plan)
+    except DockerException as exc:
+        raise ContextError(f"cannot remove the rehearsal's Docker contexts: {one_line(exc)}") from None
+
+
+def _remove(plan: Plan) -> list[str]:
     docker = DockerClient()
     names = [h.context for h in plan.hosts if h.context.startswith(CONTEXT_PREFIX)]
     present = {c.name for c in docker.context.list()}

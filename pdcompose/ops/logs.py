@@ -16,6 +16,7 @@ from python_on_whales import DockerException
 
 from pdcompose.deploy.containers import states
 from pdcompose.engine.clients import project_client
+from pdcompose.engine.errors import wrapped
 from pdcompose.engine.fanout import parallel
 from pdcompose.plan.models import Host
 
@@ -47,7 +48,10 @@ def sources(hosts: list[Host], roles: list[str]) -> list[Source]:
 def merged(srcs: list[Source], tail: int, since: str | None) -> Iterator[tuple[str, str]]:
     """(prefix, line) of every source's tail, in timestamp order."""
     def fetch(src: Source) -> list[tuple[str, str, str]]:
-        text = project_client(src.host).container.logs(src.container, tail=tail, since=since, timestamps=True)
+        try:
+            text = project_client(src.host).container.logs(src.container, tail=tail, since=since, timestamps=True)
+        except DockerException as exc:
+            raise wrapped(src.host.name, exc) from None
         rows = []
         for line in text.splitlines():
             stamp, _, rest = line.partition(" ")
