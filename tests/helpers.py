@@ -41,3 +41,26 @@ def flag_values(argv: list[str]) -> dict[str, list[list[str]]]:
 
 def tree_bytes(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# Plain-text `vllm serve` flags (vLLM 0.13.0) that neither pdcompose nor the mock interprets: quoting tests
+# carry arbitrary values through them, since pdcompose refuses flags vLLM does not have.
+TEXT_FLAGS = ("code-revision", "tokenizer-revision", "revision", "response-role", "root-path", "hf-config-path",
+              "download-dir", "middleware", "log-config-file")
+
+
+def text_flag_args(values: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """{name: value} -> {name: (args key, the argv token that precedes or holds the value)}; a value that
+    starts with '-' is joined (`--flag=value`), as vLLM's parser needs."""
+    assert len(values) <= len(TEXT_FLAGS)
+    out = {}
+    for (name, value), flag in zip(values.items(), TEXT_FLAGS, strict=False):
+        out[name] = (f"{flag}=", f"--{flag}=") if value.startswith("-") else (flag, f"--{flag}")
+    return out
+
+
+def value_in_argv(argv: list[str], token: str) -> str:
+    """The value a flag token carries: joined (`--flag=value`) or the next token."""
+    if token.endswith("="):
+        return next(t for t in argv if t.startswith(token))[len(token):]
+    return argv[argv.index(token) + 1]

@@ -70,7 +70,7 @@ def _plain(j: Judge, flags: F.FlagLayers, name: str, flag: F.Flag, findings: Fin
     if spec.deprecated:
         findings.warn("deprecated-flag", flag.origin, f"--{canonical} is deprecated in {j.who}: vLLM warns at "
                                                       "start and a later release removes it")
-    problem = _value_problem(j, spec, canonical, flag.value, negated)
+    problem = _value_problem(j, spec, canonical, flag.value, negated) or _dash_problem(flag)
     if problem:
         findings.error("bad-flag-value", flag.origin, f"--{canonical}: {problem}")
     elif spec.kind == "config" and spec.config:
@@ -128,6 +128,18 @@ def _value_problem(j: Judge, spec: C.FlagSpec, name: str, value: Any, negated: b
         problem = _scalar_problem(spec, v)
         if problem:
             return problem
+    return None
+
+
+def _dash_problem(flag: F.Flag) -> str | None:
+    """argparse reads a separate value that starts with '-' (and is not a number) as another option."""
+    if flag.joined or isinstance(flag.value, bool | dict):
+        return None
+    for v in flag.value if isinstance(flag.value, list) else [flag.value]:
+        text = F.text(v)
+        if text.startswith("-") and not _is_float(text):
+            return (f"the value {text!r} starts with '-': vLLM's parser would read it as another option; "
+                    f"join it to the flag by ending the key with '=' ({flag.name}=: ...)")
     return None
 
 

@@ -13,7 +13,7 @@ import pytest
 from pdcompose import topology
 from pdcompose.plan import build_plan
 from pdcompose.render import render
-from tests.helpers import EXAMPLE, REPO
+from tests.helpers import EXAMPLE, REPO, text_flag_args, value_in_argv
 
 pytestmark = pytest.mark.docker
 TOPOLOGIES = [EXAMPLE, REPO / "tests/golden/h100-colocated/topology.yaml",
@@ -64,7 +64,8 @@ def test_hostile_values_reach_compose_unchanged(tmp_path: Path):
     from ruamel.yaml import YAML
 
     data = YAML(typ="safe", pure=True).load(EXAMPLE.read_text())
-    data["args"] = {f"x-{k}": v for k, v in HOSTILE.items()}
+    flags = text_flag_args(HOSTILE)
+    data["args"] = {flags[k][0]: v for k, v in HOSTILE.items()}
     data["env"] = {f"X_{k.upper()}": v for k, v in HOSTILE.items()}
     text = StringIO()
     YAML(typ="safe", pure=True).dump(data, text)  # a YAML emitter escapes what must be escaped
@@ -74,7 +75,7 @@ def test_hostile_values_reach_compose_unchanged(tmp_path: Path):
     service = compose_json(tmp_path / "out" / "gb200-n0" / "compose.yaml")["services"][container.service]
     assert service["command"] == as_compose_prints(container.command)
     for key, value in HOSTILE.items():
-        assert container.command[container.command.index(f"--x-{key}") + 1] == value
+        assert value_in_argv(container.command, flags[key][1]) == value
         assert service["environment"][f"X_{key.upper()}"] == as_compose_prints(value)
 
 

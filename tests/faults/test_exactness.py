@@ -12,7 +12,7 @@ import httpx
 import pytest
 from ruamel.yaml import YAML
 
-from tests.helpers import run_cli
+from tests.helpers import run_cli, text_flag_args, value_in_argv
 
 pytestmark = pytest.mark.docker
 HOSTILE = {
@@ -40,7 +40,8 @@ def with_settings(folder: Path, **top: dict) -> None:
 
 def test_every_hostile_value_reaches_the_container_byte_for_byte(stack):
     folder = stack("exact-quoting", first="127.0.9.10")
-    with_settings(folder, args={f"x-{k}": v for k, v in HOSTILE.items()},
+    flags = text_flag_args(HOSTILE)
+    with_settings(folder, args={flags[k][0]: v for k, v in HOSTILE.items()},
                   env={f"X_{k.upper()}": v for k, v in HOSTILE.items()})
     assert run_cli("deploy", cwd=folder).returncode == 0
     plan = json.loads((folder / "out-rehearsal" / "plan.json").read_text())
@@ -48,7 +49,7 @@ def test_every_hostile_value_reaches_the_container_byte_for_byte(stack):
     seen = httpx.get(f"{node['url']}/mock/argv", timeout=5).json()
     assert seen["argv"] == ["serve", *node["command"]]            # the mock runs `vllm serve <command>`
     for key, value in HOSTILE.items():
-        assert seen["argv"][seen["argv"].index(f"--x-{key}") + 1] == value
+        assert value_in_argv(seen["argv"], flags[key][1]) == value
         assert seen["env"][f"X_{key.upper()}"] == value
 
 
