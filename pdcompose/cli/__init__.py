@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from pdcompose import __version__
-from pdcompose.cli import bench_cmds, common, deploy_cmds, doctor_cmds, ops_cmds, topology_cmds
+from pdcompose.cli import bench_cmds, common, deploy_cmds, doctor_cmds, export_cmds, ops_cmds, topology_cmds
 
 app = typer.Typer(
     name="pdcompose", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -38,6 +38,7 @@ for command in (topology_cmds.init, topology_cmds.validate, topology_cmds.plan, 
                 ops_cmds.restart, bench_cmds.bench, doctor_cmds.doctor):
     app.command()(command)
 app.add_typer(doctor_cmds.images_app, name="images")
+app.add_typer(export_cmds.export_app, name="export")
 
 
 def main() -> None:
