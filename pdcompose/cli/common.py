@@ -137,19 +137,41 @@ def deployed_plan(path: Path, out: Path | None, rehearsal: bool):  # type: ignor
         with contextlib.suppress(PdcomposeError):     # reported below, where it matters
             resolved = topology.load(path)
     rehearsal = rehearsal or bool(resolved and resolved.topology.rehearsal.enabled)
-    plan_file = bundle_dir(out, rehearsal) / "plan.json"
-    if plan_file.is_file():
-        plan = _read_plan(plan_file)
-        _warn_if_changed(plan, plan_file, path, resolved, rehearsal)
-    elif resolved is not None:
-        plan = _plan_of(resolved, rehearsal)[0]
-    else:
-        plan = load_plan(path, rehearsal, quiet=True)[0]    # raises the topology's own error
+    plan = _bundle_plan(path, out, rehearsal, resolved)
+    if not plan.rehearsal and out is None:
+        plan = _or_running_rehearsal(plan, path, resolved)
     if plan.rehearsal:  # its contexts are ours to (re)create: a down or a crash may have removed them
         from pdcompose.engine.contexts import ensure_rehearsal_contexts
 
         ensure_rehearsal_contexts(plan)
     return plan
+
+
+def _bundle_plan(path: Path, out: Path | None, rehearsal: bool, resolved):  # type: ignore[no-untyped-def]
+    plan_file = bundle_dir(out, rehearsal) / "plan.json"
+    if plan_file.is_file():
+        plan = _read_plan(plan_file)
+        _warn_if_changed(plan, plan_file, path, resolved, rehearsal)
+        return plan
+    if resolved is not None:
+        return _plan_of(resolved, rehearsal)[0]
+    return load_plan(path, rehearsal, quiet=True)[0]    # raises the topology's own error
+
+
+def _or_running_rehearsal(plan, path: Path, resolved):  # type: ignore[no-untyped-def]
+    """The real plan, unless its hosts have nothing and a rehearsal of it runs on the local engine: then
+    that rehearsal, said in one line. (Without --rehearsal, a user who just rehearsed would otherwise see
+    every real container "unreachable".)"""
+    from pdcompose.ops.locate import real_hosts_empty, rehearsal_running
+
+    if not rehearsal_running(plan):
+        return plan
+    if not real_hosts_empty(plan):
+        output.warn(f"a rehearsal of {plan.cluster} is also running on the local engine: add --rehearsal to act on it")
+        return plan
+    output.note(f"the real hosts of {plan.cluster} have nothing deployed; acting on the rehearsal running on the "
+                "local engine (--rehearsal)")
+    return _bundle_plan(path, None, True, resolved)
 
 
 def _read_plan(plan_file: Path):  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ from pdcompose.plan.models import Container, Host, Plan, SecretRef
 def placement_table(plan: Plan) -> Any:
     from rich.table import Table
 
-    title = f"{plan.cluster}: {plan.model}" + ("  [rehearsal]" if plan.rehearsal else "")
+    title = f"{plan.cluster}: {plan.model}" + ("  \\[rehearsal]" if plan.rehearsal else "")
     table = Table(title=title, title_justify="left")
     for column in ("host", "container", "GPUs", "DP ranks", "ports"):
         table.add_column(column, no_wrap=True)
@@ -76,16 +76,17 @@ def _wrapped(argv: list[str]) -> list[str]:
 def status_table(plan: Plan, report: Any) -> Any:
     from rich.table import Table
 
-    table = Table(title=f"{plan.cluster}" + ("  [rehearsal]" if plan.rehearsal else ""), title_justify="left")
+    table = Table(title=f"{plan.cluster}" + ("  \\[rehearsal]" if plan.rehearsal else ""), title_justify="left")
     for column in ("host", "container", "state", "/health", "router"):
         table.add_column(column, no_wrap=True)
     for r in report.rows:
         if r.state is None:
-            state = "[red]unreachable[/]" if r.state_error else "[red]missing[/]"
+            # "docker unreachable": the host's engine could not be asked (its endpoint may still answer)
+            state = "[red]docker unreachable[/]" if r.state_error else "[red]missing[/]"
         else:
             colour = "green" if r.state.status == "running" and r.state.health != "unhealthy" else "red"
             state = f"[{colour}]{r.state.describe()}[/]"
-        endpoint = f"[green]{r.endpoint}[/]" if r.endpoint == "200" else f"[red]{r.endpoint}[/]"
+        endpoint = f"[green]{r.endpoint}[/]" if r.endpoint in ("200", "-") else f"[red]{r.endpoint}[/]"
         view = r.router_view if r.router_view in ("healthy", "-") else f"[red]{r.router_view}[/]"
         table.add_row(r.host, r.service, state, endpoint, view)
     return table

@@ -77,8 +77,11 @@ def collect(plan: Plan, hosts: list[Host]) -> Status:
     rows = []
     for (host, c), endpoint in zip(containers, endpoint_futures, strict=True):
         found, error = state_futures[host.name].result()
-        rows.append(Row(host.name, c.service, c.role, c.url, found.get(c.service) if found else None, error,
-                        endpoint.result(), "-" if c.role == "router" else view.get(c.url, "unknown"),
+        state = found.get(c.service) if found else None
+        # The host answered and has no such container: whatever answers at its address is not it.
+        probed = "-" if found is not None and state is None else endpoint.result()
+        rows.append(Row(host.name, c.service, c.role, c.url, state, error,
+                        probed, "-" if c.role == "router" else view.get(c.url, "unknown"),
                         c.instance, c.node, c.dp.nodes if c.dp else 1))
     return Status(rows, stale_nixl(rows), broken_groups(rows))
 
