@@ -4,7 +4,7 @@ one that exits, restart-loops or turns unhealthy stops the wait at once with its
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import httpx
@@ -12,7 +12,7 @@ import httpx
 from pdcompose.deploy import containers, health
 from pdcompose.deploy.model import DeployFailed, Failure, Reporter
 from pdcompose.engine.fanout import parallel
-from pdcompose.plan.models import Container, Host, Plan
+from pdcompose.plan.models import Container, Host, Plan, Role
 
 R = TypeVar("R")
 
@@ -26,7 +26,8 @@ def gate_workers(plan: Plan, gated: list[tuple[Host, Container]], watch: list[Ho
 
     async def run() -> health.GateResult:
         async with httpx.AsyncClient() as client:
-            checks = {(h.name, c.service): _bind(health.probe_api, client, c.url, model) for h, c in gated}
+            checks: dict[health.Target, Callable[[], Awaitable[health.Probe]]] = {
+                (h.name, c.service): _bind(health.probe_api, client, c.url, model) for h, c in gated}
             return await health.wait_until_ready(checks, timeout, report.target,
                                                  _watchdog(watch, services, before, failures))
 
@@ -40,15 +41,17 @@ def gate_router(plan: Plan, host: Host, before: dict, timeout: float, report: Re
 
     async def run() -> health.GateResult:
         async with httpx.AsyncClient() as client:
-            checks = {(host.name, "router"): _bind(health.probe_router, client, url, *counts)}
+            checks: dict[health.Target, Callable[[], Awaitable[health.Probe]]] = {
+                (host.name, "router"): _bind(health.probe_router, client, url, *counts)}
             return await health.wait_until_ready(checks, timeout, report.target,
-                                                 _watchdog([host], {(host.name, "router")}, before, failures))
+                                                 _watchdog([host], {(host.name, "router")}, before, failures,
+                                                           lagging_health=True))
 
     _conclude(asyncio.run(run()), failures, "the router", [host])
 
 
-def _engines(plan: Plan, role: str) -> int:
-    return sum(c.dp.local if c.dp else 1 for _, c in plan.containers(role))  # type: ignore[arg-type]
+def _engines(plan: Plan, role: Role) -> int:
+    return sum(c.dp.local if c.dp else 1 for _, c in plan.containers(role))
 
 
 def _conclude(gate: health.GateResult, failures: list[Failure], what: str, hosts: list[Host]) -> health.GateResult:
@@ -65,7 +68,7 @@ def _logs_of(hosts: list[Host], host: str, service: str) -> str:
 
 
 def _watchdog(hosts: list[Host], services: set[tuple[str, str]], before: dict,
-              failures: list[Failure]) -> Callable[[], str | None]:
+              failures: list[Failure], lagging_health: bool = False) -> Callable[[], str | None]:
     """Stop waiting as soon as a gated container exits, restart-loops, turns unhealthy or is missing."""
     def check() -> str | None:
         for host, states in parallel(containers.states, hosts).items():
@@ -75,13 +78,22 @@ def _watchdog(hosts: list[Host], services: set[tuple[str, str]], before: dict,
                 state = states.get(service)
                 old = before.get(host, {}).get(service)
                 restarted = state and old and old.id == state.id and state.restarts > old.restarts
-                if state is None or state.failed or restarted:
+                stale = lagging_health and _stale_unhealthy(state, old)
+                if state is None or (state.failed and not stale) or restarted:
                     reason = "no container" if state is None else state.describe()
                     logs = containers.log_tail(plan_host(hosts, host), state.name) if state else ""
                     failures.append(Failure(host, service, reason, logs))
         return f"{failures[0].service} on {failures[0].host}: {failures[0].reason}" if failures else None
 
     return check
+
+
+def _stale_unhealthy(state: containers.ContainerState | None, old: containers.ContainerState | None) -> bool:
+    """The router this deploy left running while it healed workers: its Docker health check saw their
+    outage (the router's /health is 503 while a worker is down) and lags its recovery by up to three
+    intervals, so its own /readiness and the gate's timeout decide, not that stale verdict."""
+    return (state is not None and old is not None and state.status == "running" and state.health == "unhealthy"
+            and old.id == state.id)
 
 
 def plan_host(hosts: list[Host], name: str) -> Host:
