@@ -51,8 +51,10 @@ vllm: setup
 catalog: setup
 	$(BIN)/python scripts/vllm_catalog.py $(VLLM)
 
+## lint: ruff, then mypy (strict on topology, plan and render: [tool.mypy] in pyproject.toml)
 lint: setup
 	$(BIN)/ruff check pdcompose tests benchmarks
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) out build dist bench-results .pytest_cache .hypothesis

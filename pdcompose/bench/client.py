@@ -23,8 +23,8 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pdcompose.bench.sse import DONE, SSEDecoder, parse_frame, token_chunk
@@ -45,7 +45,6 @@ class Progress:
     done: int
     failed: int
     total: int
-    output_tokens: int = field(default=0, compare=False)   # of the successful requests so far
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -93,7 +92,9 @@ class _Stream:
 
     def __init__(self, out: RequestOutcome) -> None:
         self.out, self.last, self.chunks = out, out.start, 0
-        self.done, self.usage, self.error = False, None, None
+        self.done = False
+        self.usage: dict[str, Any] | None = None
+        self.error: str | None = None
 
     def payload(self, p: bytes) -> None:
         if p == DONE:
@@ -228,13 +229,13 @@ async def run_requests(config: BenchConfig, *, progress: ProgressCallback | None
     arrivals = arrival_offsets(config.num_prompts, config.request_rate, config.seed)
     sem = asyncio.Semaphore(config.max_concurrency) if config.max_concurrency else None
     proxy = env_proxy(config.url)
-    done = failed = tokens = 0
+    done = failed = 0
     total = config.num_prompts
 
     async with make_session(config) as session:
 
         async def one(i: int) -> RequestOutcome:
-            nonlocal done, failed, tokens
+            nonlocal done, failed
             if sem is None:
                 out = await send_request(session, workload, i, proxy=proxy)
             else:
@@ -242,9 +243,8 @@ async def run_requests(config: BenchConfig, *, progress: ProgressCallback | None
                     out = await send_request(session, workload, i, proxy=proxy)
             done += 1
             failed += not out.success
-            tokens += out.output_tokens if out.success else 0
             if progress is not None:
-                progress(Progress(done, failed, total, tokens))
+                progress(Progress(done, failed, total))
             return out
 
         start = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -70,9 +71,9 @@ def render(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
     from pdcompose.render import render as write
 
     the_plan, _ = load_plan(topology_path(topology, file), rehearsal, strict, quiet=as_json)
-    verify = None
+    verify: Callable[[Path], None] | None = None
     if check:
-        from pdcompose.engine.compose_check import check_bundle as verify  # type: ignore[no-redef]
+        from pdcompose.engine.compose_check import check_bundle as verify
     out = bundle_dir(out, the_plan.rehearsal)
     written = write(the_plan, out, templates, verify=verify)
     if as_json:

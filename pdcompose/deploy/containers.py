@@ -57,7 +57,7 @@ def states(host: Host) -> dict[str, ContainerState]:
             all=True, filters=[("label", f"{PROJECT_LABEL}={host.project}")])
     except DockerException as exc:
         raise wrapped(host.name, exc) from None
-    out = {}
+    out: dict[str, ContainerState] = {}
     for c in containers:
         state = _state(host.name, c)
         out[state.service] = state
@@ -67,7 +67,7 @@ def states(host: Host) -> dict[str, ContainerState]:
 def _state(host: str, c: PowContainer) -> ContainerState:
     s = c.state
     health = s.health.status if s.health else None
-    return ContainerState(host=host, service=c.config.labels.get(SERVICE_LABEL, c.name), name=c.name, id=c.id,
+    return ContainerState(host=host, service=(c.config.labels or {}).get(SERVICE_LABEL, c.name), name=c.name, id=c.id,
                           status=s.status or "unknown", health=health, exit_code=s.exit_code,
                           restarts=c.restart_count or 0, started_at=s.started_at,
                           created=c.created)
@@ -75,6 +75,6 @@ def _state(host: str, c: PowContainer) -> ContainerState:
 
 def log_tail(host: Host, name: str, lines: int = 40) -> str:
     try:
-        return project_client(host).container.logs(name, tail=lines, timestamps=False)
+        return str(project_client(host).container.logs(name, tail=lines, timestamps=False))  # not streamed: str
     except DockerException as exc:
         return f"(no logs: {wrapped(host.name, exc)})"

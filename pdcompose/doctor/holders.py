@@ -42,7 +42,7 @@ def running(host: str, context: str, timeout: float) -> dict[str, Running]:
     out = {}
     for line in result.stdout.splitlines():
         cid, name, project, service, ports = (line.split("\t") + [""] * 5)[:5]
-        published = set()
+        published: set[int] = set()
         for m in PUBLISHED.finditer(ports):
             first = int(m.group(2))
             published.update(range(first, int(m.group(3) or first) + 1))

@@ -66,7 +66,7 @@ def needs(host: Host, model: str = "") -> Needs:
         elif c.dp:
             remote.setdefault(c.dp.address, f"--data-parallel-address of {c.service} (its master)")
     hf_home = next((c.env["HF_HOME"] for c in cs if isinstance(c.env.get("HF_HOME"), str)), None)
-    paths = {}
+    paths: dict[str, str] = {}
     for c in cs:
         for volume in c.volumes:
             source, _, rest = volume.partition(":")

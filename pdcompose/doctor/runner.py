@@ -107,7 +107,7 @@ def _probed(plan: Plan, host: Host, n: Needs, image: str, timeout: float, checks
                    "-c 1` shows why; `deploy --skip-doctor` goes ahead without these checks")
             out += [failed(host.name, c, f"the probe container failed: {error}", fix)
                     for c in HOST_PROBED]
-        else:
+        elif found is not None:
             ps = cache(lambda: holders.running(host.name, host.context, timeout))
             out += [network_checks.addresses(host, n, found, plan.rehearsal), network_checks.ports(host, n, found, ps),
                     *hw_checks.device_checks(host, n, found)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from python_on_whales import DockerClient, DockerException
+from python_on_whales import Context, DockerClient, DockerException
 
 from pdcompose.engine.errors import one_line
 from pdcompose.errors import PdcomposeError
@@ -25,9 +25,12 @@ def local_endpoint() -> str:
     if os.environ.get("DOCKER_HOST"):
         return os.environ["DOCKER_HOST"]
     try:
-        return DockerClient().context.inspect().endpoints["docker"].host  # no name: the current context
+        host = DockerClient().context.inspect(None).endpoints["docker"].host  # None: the current context
     except DockerException as exc:
         raise ContextError(f"cannot read the current Docker context: {one_line(exc)}") from None
+    if not host:
+        raise ContextError("the current Docker context has no Docker endpoint; set DOCKER_HOST to rehearse")
+    return host
 
 
 def ensure_rehearsal_contexts(plan: Plan) -> list[str]:
@@ -79,5 +82,6 @@ def _remove(plan: Plan) -> list[str]:
     present = {c.name for c in docker.context.list()}
     gone = [n for n in names if n in present]
     if gone:
-        docker.context.remove(gone, force=True)
+        doomed: list[Context | str] = [*gone]
+        docker.context.remove(doomed, force=True)
     return gone

@@ -40,7 +40,7 @@ def wanted(hosts: list[Host]) -> dict[str, list[str]]:
 def inventory(hosts: list[Host], lock: dict[str, str], timeout: float = 10.0) -> Inventory:
     refs = sorted({ref for refs in wanted(hosts).values() for ref in refs})
     reach = probe_all({h.name: h.context for h in hosts}, timeout)
-    jobs = [(None, None, ref) for ref in refs]
+    jobs: list[tuple[str | None, str | None, str]] = [(None, None, ref) for ref in refs]
     jobs += [(h.name, h.context, ref) for h in hosts if not isinstance(reach[h.name], HostUnreachable)
              for ref in wanted([h])[h.name]]
 

@@ -10,6 +10,7 @@ then updated by the caller (update_lock), so the next render pins exactly these 
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -136,7 +137,7 @@ def _load_host(host: Host, refs: list[str], files: dict[str, Path], ids: dict[st
         key = f"{host.name} {ref}"
         progress.start(key, f"{host.name}: {ref}", files[ref].stat().st_size)
         t = time.monotonic()
-        engine_images.load(host.name, host.context, files[ref], lambda n, k=key: progress.advance(k, n))
+        engine_images.load(host.name, host.context, files[ref], functools.partial(progress.advance, key))
         found = engine_images.image_id(host.name, host.context, ref, timeout)
         if found != ids[ref]:
             raise PdcomposeError(f"{host.name}: after loading, {ref} is {found or 'absent'}, not {ids[ref]}: "

@@ -92,7 +92,7 @@ def split_argv(tokens: Sequence[str]) -> tuple[list[str], list[Flag]]:
             name = canonical_name(head)
         elif head.startswith("-O"):
             # -O3 / -O.level=3 / -O 3: vLLM's compilation shorthand; the mock ignores it
-            name, inline, has_inline = "O", inline or head[2:], bool(has_inline or head[2:])
+            name, inline, has_inline = "O", inline or head[2:], "=" if has_inline or head[2:] else ""
         else:
             name = SHORT_FLAGS[head]
         if has_inline:

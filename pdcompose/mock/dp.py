@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from pdcompose.mock.config import MockConfig
@@ -186,4 +187,6 @@ class DPWorker:
 
 
 def make_group(config: MockConfig) -> SingleNode | DPMaster | DPWorker:
-    return {"single": SingleNode, "master": DPMaster, "worker": DPWorker}[config.dp_role](config)
+    kinds: dict[str, Callable[[MockConfig], SingleNode | DPMaster | DPWorker]] = {
+        "single": SingleNode, "master": DPMaster, "worker": DPWorker}
+    return kinds[config.dp_role](config)

@@ -84,7 +84,7 @@ def full_body(reply: Reply, text: str, prompt_tokens: int, completion_tokens: in
                   "stop_reason": None, "prompt_logprobs": None}
         body = {**reply.head("text_completion"), "choices": [choice], "usage": used}
     else:
-        message = {"role": "assistant", "content": text, "reasoning_content": None, "tool_calls": []}
+        message: dict[str, Any] = {"role": "assistant", "content": text, "reasoning_content": None, "tool_calls": []}
         choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "length",
                   "stop_reason": None}
         body = {**reply.head("chat.completion"), "choices": [choice], "usage": used, "prompt_logprobs": None}

@@ -92,6 +92,7 @@ class KVChecker:
         params = _well_formed(raw)
         if params is None:
             return "malformed"
+        assert params.remote_host is not None and params.remote_port is not None   # checked by _well_formed
         key = (params.remote_host, params.remote_port)
         if self._known.get(key) == params.remote_engine_id:
             return "ok"
@@ -142,6 +143,6 @@ def _well_formed(raw: Any) -> KVTransferParams | None:
     required = (params.remote_engine_id, params.remote_host, params.remote_port, params.remote_block_ids)
     if params.do_remote_prefill is not True or any(value is None for value in required):
         return None
-    if not 0 < params.remote_port < 65536:
+    if params.remote_port is None or not 0 < params.remote_port < 65536:
         return None
     return params

@@ -3,6 +3,8 @@ every container of each host's project, including ones a partial or interrupted 
 
 from __future__ import annotations
 
+import functools
+
 from python_on_whales import DockerException
 
 from pdcompose.deploy.model import Reporter
@@ -21,7 +23,7 @@ def down(hosts: list[Host], report: Reporter, timeout: int = 30) -> list[str]:
         with_role = [h for h in hosts if any(c.role == role for c in h.containers)]
         if with_role:
             report.step(f"stopping {role} on {', '.join(h.name for h in with_role)}")
-            parallel(lambda h, r=role: _stop(h, r, timeout), with_role)
+            parallel(functools.partial(_stop, role=role, timeout=timeout), with_role)
     report.step(f"removing the Compose projects on {len(hosts)} host(s)")
     parallel(_remove, hosts)
     return [h.name for h in hosts]

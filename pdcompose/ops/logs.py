@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import cast
 
 from python_on_whales import DockerException
 
@@ -49,7 +51,8 @@ def merged(srcs: list[Source], tail: int, since: str | None) -> Iterator[tuple[s
     """(prefix, line) of every source's tail, in timestamp order."""
     def fetch(src: Source) -> list[tuple[str, str, str]]:
         try:
-            text = project_client(src.host).container.logs(src.container, tail=tail, since=since, timestamps=True)
+            text = str(project_client(src.host).container.logs(src.container, tail=tail, since=_since(since),
+                                                               timestamps=True))
         except DockerException as exc:
             raise wrapped(src.host.name, exc) from None
         rows = []
@@ -69,8 +72,9 @@ def follow(srcs: list[Source], tail: int, since: str | None, emit: Emit, stop: t
     def pump(src: Source) -> None:
         pending = b""
         try:
-            for _, chunk in project_client(src.host).container.logs(src.container, follow=True, stream=True,
-                                                                  tail=tail, since=since):
+            stream = cast(Iterable[tuple[str, bytes]], project_client(src.host).container.logs(
+                src.container, follow=True, stream=True, tail=tail, since=_since(since)))
+            for _, chunk in stream:
                 pending += chunk
                 *complete, pending = pending.split(b"\n")
                 for raw in complete:
@@ -105,3 +109,9 @@ def _each(fn: Callable[[Source], list[tuple[str, str, str]]], srcs: list[Source]
         return []
     with ThreadPoolExecutor(max_workers=min(32, len(srcs))) as pool:
         return list(pool.map(fn, srcs))
+
+
+def _since(value: str | None) -> datetime | timedelta | None:
+    """`--since` as the user wrote it ("10m", a timestamp): python-on-whales declares datetime or timedelta,
+    but hands the value to `docker logs --since` as text, which takes every spelling Docker does."""
+    return cast(datetime | timedelta | None, value)

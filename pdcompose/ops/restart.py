@@ -11,6 +11,9 @@ master (node 0) is started, then the other nodes, and the health gate waits for 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from python_on_whales import DockerException
 
 from pdcompose.deploy.containers import states
@@ -43,7 +46,7 @@ def parse_instances(plan: Plan, names: list[str]) -> set[Instance]:
         if inst not in known:
             raise PdcomposeError(f"no instance {name!r} in {plan.cluster}; instances: "
                                  f"{', '.join(f'{r}-{i}' for r, i in known)}")
-        out.add(inst)  # type: ignore[arg-type]
+        out.add(inst)
     return out
 
 
@@ -111,7 +114,12 @@ def _restart_workers(members: list[tuple[Host, Container]], hosts: list[Host]) -
 
     parallel(lambda h: _compose(h, "stop", on(h)), hosts)
     for master in (True, False):
-        parallel(lambda h, first=master: _compose(h, "start", on(h, first)), [h for h in hosts if on(h, master)])
+        starting = [h for h in hosts if on(h, master)]
+        parallel(functools.partial(_start, on=on, master=master), starting)
+
+
+def _start(host: Host, on: Callable[[Host, bool], list[str]], master: bool) -> None:
+    _compose(host, "start", on(host, master))
 
 
 def _compose(host: Host, action: str, services: list[str]) -> None:

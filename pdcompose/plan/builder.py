@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping
 
 from pdcompose import __version__
+from pdcompose.errors import Issue
 from pdcompose.plan import vllm
 from pdcompose.plan.allocate import RPC_PORT, HostBook, allocate_node
 from pdcompose.plan.findings import Findings
@@ -19,9 +20,10 @@ from pdcompose.plan.models import Container, Host, Plan, Router, Secret
 from pdcompose.plan.rehearsal import rehearse
 from pdcompose.plan.router import router_container
 from pdcompose.topology import Resolved
+from pdcompose.topology.source import Loc
 
 
-def build_plan(resolved: Resolved, *, rehearsal: bool | None = None) -> tuple[Plan, list]:
+def build_plan(resolved: Resolved, *, rehearsal: bool | None = None) -> tuple[Plan, list[Issue]]:
     """The plan and its warnings. Raises TopologyError with every error found."""
     if rehearsal is None:
         rehearsal = resolved.topology.rehearsal.enabled
@@ -162,8 +164,11 @@ def _check_ports(hosts: list[Host], findings: Findings) -> None:
                         taken[port] = (c.service, use.purpose)
 
 
-def _loc_of(c: Container) -> tuple:
-    return ("router",) if c.role == "router" else (c.role, c.instance, "nodes", c.node)
+def _loc_of(c: Container) -> Loc:
+    if c.role == "router":
+        return ("router",)
+    assert c.instance is not None and c.node is not None, c.service    # every worker has both
+    return (c.role, c.instance, "nodes", c.node)
 
 
 __all__ = ["NodeRef", "build_plan", "fingerprint"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pdcompose.errors import Issue, TopologyError
+from pdcompose.errors import Issue, Severity, TopologyError
 from pdcompose.topology.source import Loc, Source
 
 ONCE_PER_PATH = {"interface-missing"}   # one report per field, however many values trigger it
@@ -20,7 +20,7 @@ class Findings:
     def warn(self, code: str, loc: Loc, message: str) -> None:
         self._add(code, loc, message, "warning")
 
-    def _add(self, code: str, loc: Loc, message: str, severity: str) -> None:
+    def _add(self, code: str, loc: Loc, message: str, severity: Severity) -> None:
         issue = self.source.issue(code, loc, message, severity)
         key = (issue.path, issue.code if code in ONCE_PER_PATH else issue.message)
         if key not in self._seen:

@@ -148,10 +148,11 @@ def merge_dotted(layers: FlagLayers) -> list[MergeConflict]:
     for name, flag in items:
         head = name.partition(".")[0]
         if head in merged:
-            if head not in out and merged[head] is not None:
-                out[head] = merged[head]  # type: ignore[assignment]
-            elif merged[head] is None:
+            combined = merged[head]
+            if combined is None:
                 out[name] = flag
+            elif head not in out:
+                out[head] = combined
         else:
             out[name] = flag
     layers._flags = out

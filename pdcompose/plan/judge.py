@@ -49,7 +49,7 @@ def judge_flags(j: Judge, flags: F.FlagLayers, findings: Findings) -> None:
             _plain(j, flags, name, flag, findings)
 
 
-def judge_env(j: Judge, env: dict[str, tuple[Any, tuple]], findings: Findings) -> None:
+def judge_env(j: Judge, env: dict[str, tuple[Any, Loc]], findings: Findings) -> None:
     for name, (_, loc) in env.items():
         if name.startswith("VLLM_") and not j.cat.has_env(name):
             close = difflib.get_close_matches(name, j.cat.env, n=1, cutoff=0.8)
@@ -321,8 +321,8 @@ def make_judge(r: Resolved, image: str, findings: Findings) -> Judge:
         where: Loc = ("vllm_version",) if t.vllm_version else ("image",)
         findings.warn("vllm-version", where, f"{image or 'the image'}: {note}; set `vllm_version:` to the "
                                              "release the image runs")
-    recipe = next((x for x in reversed(r.recipes) if x.vllm), None)
-    j = Judge(cat, image, t.recipe if recipe else None, SpecifierSet(recipe.vllm) if recipe else None)
+    recipe = next((x.vllm for x in reversed(r.recipes) if x.vllm), None)
+    j = Judge(cat, image, t.recipe if recipe else None, SpecifierSet(recipe) if recipe else None)
     _check_recipe_range(j, findings)
     return j
 

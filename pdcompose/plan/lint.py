@@ -7,6 +7,7 @@ from pdcompose import catalog as C
 from pdcompose.plan.findings import Findings
 from pdcompose.plan.models import Container, Host
 from pdcompose.topology import Resolved
+from pdcompose.topology.source import Loc
 
 
 def lint(r: Resolved, hosts: list[Host], workers: list[Container], router: Container, findings: Findings) -> None:
@@ -44,7 +45,7 @@ def _tp_asymmetry(r: Resolved, workers: list[Container], findings: Findings) -> 
                 rule, ok = "nixl_tp_sizes_divide", max(dtp, ptp) % min(dtp, ptp) == 0
             if not ok:
                 b = C.behaviours()[rule]
-                findings.error("nixl-tp-ratio", (d.role, d.instance, "tp"), (
+                findings.error("nixl-tp-ratio", _loc(d, "tp"), (
                     f"decode tp {dtp} with prefill tp {ptp}: in vLLM {cat.vllm} {b.says} ({b.source}); the KV "
                     "hand-off fails at the first request. Choose tensor-parallel sizes that fit"))
                 return
@@ -57,7 +58,7 @@ def _hybrid_lb_single_engine(workers: list[Container], findings: Findings) -> No
         cat = C.load(c.vllm_version)
         if C.holds("hybrid_lb_needs_two_local_engines", cat) and "--enable-expert-parallel" not in c.command:
             b = C.behaviours()["hybrid_lb_needs_two_local_engines"]
-            findings.error("hybrid-lb-one-engine", (c.role, c.instance, "dp_local"), (
+            findings.error("hybrid-lb-one-engine", _loc(c, "dp_local"), (
                 f"one data-parallel engine per node across {c.dp.nodes} nodes: in vLLM {cat.vllm} {b.says} "
                 f"({b.source}); set dp_local: 2 or more, or run one single-node instance per host"))
             return
@@ -87,3 +88,9 @@ def _mixed_images(workers: list[Container], findings: Findings) -> None:
         findings.warn("mixed-images", ("image",), (
             f"prefill and decode run different images {images}: NIXL and UCX versions must match on both "
             "sides of a KV hand-off"))
+
+
+def _loc(worker: Container, field: str) -> Loc:
+    """A worker's field in the topology: role, instance, field (a worker always has an instance)."""
+    assert worker.instance is not None, worker.service
+    return (worker.role, worker.instance, field)

@@ -68,7 +68,7 @@ def _derived(r: Resolved, host: HostFacts, prefill: list[str], decode: list[str]
              findings: Findings) -> list[str]:
     t, cfg = r.topology, r.topology.router
     recipe_router = [x.router for x in r.recipes]
-    policy = cfg.policy or next((x.policy for x in reversed(recipe_router) if x.policy), None)
+    policy: str | None = cfg.policy or next((x.policy for x in reversed(recipe_router) if x.policy), None)
     max_conc = cfg.max_concurrent_requests or next(
         (x.max_concurrent_requests for x in reversed(recipe_router) if x.max_concurrent_requests), None)
     out = ["--policy", policy] if policy else []

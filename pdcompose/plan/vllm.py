@@ -109,7 +109,7 @@ def vllm_container(r: Resolved, n: NodeInputs, flags: F.FlagLayers, findings: Fi
     command = [n.model, *F.argv(f for _, f in flags.items()), *F.argv(derived.values())]
     bind = n.host.address if rehearsal else "0.0.0.0"
     return Container(
-        service=f"{ref.role}-{ref.instance}-node-{ref.node}", role=ref.role, instance=ref.instance,  # type: ignore[arg-type]
+        service=f"{ref.role}-{ref.instance}-node-{ref.node}", role=ref.role, instance=ref.instance,
         node=ref.node, image=n.image, pull_policy="never" if rehearsal else t.pull_policy,
         entrypoint=["vllm", "serve"], command=command, env=_env(r, n, findings),
         secrets=["hf_token"] if t.hf_token else [],
@@ -185,20 +185,21 @@ def _merge_configs(flags: F.FlagLayers, findings: Findings) -> None:
 def _check_kv_transfer(flags: F.FlagLayers, ref: NodeRef, findings: Findings) -> None:
     flag = flags.get("kv-transfer-config")
     config = flag.value if flag else None
+    origin = flag.origin if flag else (ref.role, ref.instance)
     if isinstance(config, str):
         import json
 
         try:
             config = json.loads(config)
         except ValueError:
-            findings.error("kv-transfer-config", flag.origin, "is not valid JSON")  # type: ignore[union-attr]
+            findings.error("kv-transfer-config", origin, "is not valid JSON")
             return
     if not isinstance(config, dict) or not config.get("kv_connector"):
         findings.error("kv-transfer-config", (ref.role, ref.instance), (
             "no kv-transfer-config with a kv_connector: prefill and decode hand the KV cache over through "
             "one (e.g. {kv_connector: NixlConnector, kv_role: kv_both}); set it in args or use a recipe"))
     elif "kv_load_failure_policy" not in config:
-        findings.warn("kv-load-failure-policy", flag.origin, (  # type: ignore[union-attr]
+        findings.warn("kv-load-failure-policy", origin, (
             "kv_load_failure_policy is unset: when a KV transfer fails, the decode silently recomputes "
             "the prefill; the guide sets \"fail\" so failures are visible"))
 
@@ -218,7 +219,7 @@ def _env(r: Resolved, n: NodeInputs, findings: Findings) -> dict[str, str | Secr
         if key in env and env[key][0] != value:
             findings.error("conflicting-env", env[key][1], (
                 f"{key} conflicts with the topology: pdcompose derives {value!r} here; {DERIVED_ENV[key]}"))
-    out: dict[str, str | SecretRef] = {k: v for k, (v, _) in env.items()} | derived
+    out: dict[str, str | SecretRef] = {**{k: v for k, (v, _) in env.items()}, **derived}
     if t.rehearsal.enabled:
         out |= {"PDCOMPOSE_MOCK_LOAD_DELAY": str(t.rehearsal.load_delay),
                 "PDCOMPOSE_MOCK_PREFILL_MS_PER_1K": str(t.rehearsal.prefill_ms_per_1k),

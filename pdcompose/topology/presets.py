@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import Field, PlainValidator, ValidationError
 
@@ -18,6 +18,8 @@ from pdcompose.errors import Issue, TopologyError
 from pdcompose.topology.models import Parallel, Strict
 from pdcompose.topology.source import load_yaml
 from pdcompose.topology.types import Args, Env, EnvName
+
+M = TypeVar("M", bound=Strict)
 
 PRESETS = Path(__file__).resolve().parent.parent / "presets"
 Requirement = Literal["nvidia-runtime", "infiniband", "imex"]
@@ -41,10 +43,12 @@ def _version_range(value: object) -> str:
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
     try:
-        SpecifierSet(value)  # type: ignore[arg-type]  # raises on anything but a specifier string
+        if not isinstance(value, str):
+            raise TypeError(value)
+        SpecifierSet(value)  # raises on anything but a specifier string
     except (InvalidSpecifier, TypeError):
         raise ValueError(f"{value!r} is not a version range such as \">=0.13.0\" or \">=0.13,<0.15\"") from None
-    return value  # type: ignore[return-value]
+    return value
 
 
 VersionRange = Annotated[str, PlainValidator(_version_range)]
@@ -80,31 +84,33 @@ def builtin(kind: Literal["profiles", "recipes"]) -> list[str]:
 
 
 def load_profile(ref: str, base_dir: Path) -> Profile:
-    return _load("profiles", ref, base_dir, Profile)  # type: ignore[return-value]
+    return _load("profiles", ref, base_dir, Profile)
 
 
 def load_recipe_chain(ref: str, base_dir: Path) -> list[Recipe]:
     """The recipe and its ancestors, root first: later entries override earlier ones."""
     chain: list[Recipe] = []
     seen: list[str] = []
-    while ref is not None:
-        if ref in seen:
+    at: str | None = ref
+    while at is not None:
+        if at in seen:
             raise TopologyError([Issue("recipe-cycle", "recipe", f"recipes extend each other in a cycle: "
-                                       f"{' -> '.join([*seen, ref])}")])
-        seen.append(ref)
-        recipe = _load("recipes", ref, base_dir, Recipe)
-        chain.insert(0, recipe)  # type: ignore[arg-type]
-        ref = recipe.extends  # type: ignore[union-attr, assignment]
+                                       f"{' -> '.join([*seen, at])}")])
+        seen.append(at)
+        recipe = _load("recipes", at, base_dir, Recipe)
+        chain.insert(0, recipe)
+        at = recipe.extends
     return chain
 
 
-def _load(kind: str, ref: str, base_dir: Path, model: type[Strict]) -> Strict:
+def _load(kind: Literal["profiles", "recipes"], ref: str, base_dir: Path, model: type[M]) -> M:
     path = _resolve(kind, ref, base_dir)
-    return _parse(path, str(path) if _is_path(ref) else f"<{kind[:-1]} {ref}>", model)
+    parsed: M = _parse(path, str(path) if _is_path(ref) else f"<{kind[:-1]} {ref}>", model)  # @cache erases M
+    return parsed
 
 
 @cache
-def _parse(path: Path, display: str, model: type[Strict]) -> Strict:
+def _parse(path: Path, display: str, model: type[M]) -> M:
     source = load_yaml(path, display)
     try:
         return model.model_validate(source.data)
@@ -117,7 +123,7 @@ def _is_path(ref: str) -> bool:
     return "/" in ref or ref.endswith((".yaml", ".yml"))
 
 
-def _resolve(kind: str, ref: str, base_dir: Path) -> Path:
+def _resolve(kind: Literal["profiles", "recipes"], ref: str, base_dir: Path) -> Path:
     if _is_path(ref):
         path = (base_dir / ref).resolve()
         if not path.is_file():
@@ -125,7 +131,7 @@ def _resolve(kind: str, ref: str, base_dir: Path) -> Path:
         return path
     path = PRESETS / kind / f"{ref}.yaml"
     if not path.is_file():
-        known = builtin(kind)  # type: ignore[arg-type]
+        known = builtin(kind)
         close = difflib.get_close_matches(ref, known, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise PresetNotFound(kind, ref, f"unknown {kind[:-1]} '{ref}'; {hint}built-in: {', '.join(known)} "

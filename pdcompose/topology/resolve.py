@@ -73,8 +73,9 @@ def _profiles(t: Topology, source: Source, base_dir: Path, recipes: list[Recipe]
             except TopologyError as exc:
                 issues.extend(exc.issues)
                 loaded[ref] = None
-        if loaded[ref] is not None:
-            out[name] = loaded[ref]  # type: ignore[assignment]
+        profile = loaded[ref]
+        if profile is not None:
+            out[name] = profile
     return out
 
 

@@ -12,6 +12,7 @@ import typing
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from pdcompose.errors import Issue
 from pdcompose.topology.source import Loc, Source
@@ -48,7 +49,7 @@ def clean_loc(loc: Loc, data: Any) -> Loc:
     return tuple(out)
 
 
-def _message(err: dict[str, Any], loc: Loc, root: type[BaseModel]) -> str:
+def _message(err: ErrorDetails, loc: Loc, root: type[BaseModel]) -> str:
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
         key = str(loc[-1]) if loc else "?"
@@ -56,7 +57,7 @@ def _message(err: dict[str, Any], loc: Loc, root: type[BaseModel]) -> str:
     if kind == "missing":
         return f"missing required key '{loc[-1]}'" if loc else "missing required key"
     if kind == "value_error":
-        return msg.removeprefix("Value error, ")
+        return str(msg).removeprefix("Value error, ")
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"expected a mapping (key: value), got {_yaml_type(err.get('input'))}"
     if kind == "too_short":

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pdcompose.errors import Issue, TopologyError
+from pdcompose.errors import Issue, Severity, TopologyError
 
 MAX_BYTES = 1 << 20          # a topology is a few KB; a 1 MiB one is a mistake (or an attack)
 MAX_NODES = 200_000          # expanded nodes after aliases: stops "billion laughs" documents
@@ -36,9 +36,9 @@ class Source:
             return self.locate(("recipe",))  # a recipe's setting: point at the line that names the recipe
         return None, None
 
-    def issue(self, code: str, loc: Loc, message: str, severity: str = "error") -> Issue:
+    def issue(self, code: str, loc: Loc, message: str, severity: Severity = "error") -> Issue:
         line, col = self.locate(loc)
-        return Issue(code, format_loc(loc), message, severity, self.name, line, col)  # type: ignore[arg-type]
+        return Issue(code, format_loc(loc), message, severity, self.name, line, col)
 
 
 def format_loc(loc: Loc) -> str:
@@ -128,7 +128,7 @@ class _Plain:
                 f"contains \\u{ord(value[exc.start]):04x}, half of a UTF-16 surrogate pair: write the character "
                 "itself or a \\U00XXXXXX escape"), "error", self.name, line, col)]) from None
 
-    def _mapping(self, node: dict, loc: Loc) -> dict:
+    def _mapping(self, node: dict[Any, Any], loc: Loc) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         for key in node:
             plain_key = _scalar(key)
@@ -143,7 +143,7 @@ class _Plain:
         child_loc = (*loc, plain_key if kind == "key" else key)
         lc = getattr(node, "lc", None)
         try:
-            line, col = lc.key(key) if kind == "key" else lc.item(key)  # type: ignore[union-attr]
+            line, col = lc.key(key) if kind == "key" else lc.item(key)  # type: ignore[union-attr]  # lc may be None: caught below
             self.source.positions[child_loc] = (line + 1, col + 1)
         except (AttributeError, KeyError, TypeError, IndexError):
             pass  # keys that came in through a merge (<<) have no position of their own

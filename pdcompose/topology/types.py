@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import PlainValidator, WithJsonSchema
 
@@ -28,18 +28,29 @@ def _pattern_str(pattern: str, what: str, max_len: int = 255) -> Any:
                      WithJsonSchema({"type": "string", "pattern": pattern, "description": what})]
 
 
-Name = _pattern_str(r"[a-z0-9][a-z0-9_-]{0,62}", "lowercase letters, digits, '-' and '_', starting with a letter "
-                    "or digit, at most 63 (it becomes a Compose project, service and directory name)")
-EnvName = _pattern_str(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name (letters, digits, '_')")
-ArgKey = _pattern_str(r"(--)?[A-Za-z0-9][A-Za-z0-9_.+-]*=?", "a command-line flag such as max-num-seqs or "
-                      "compilation_config.pass_config.fuse_attn_quant (no spaces or '=' inside)")
-ContextName = _pattern_str(r"[a-zA-Z0-9][a-zA-Z0-9_.+-]*", "a Docker context name")
-Address = _pattern_str(r"[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?", "an IP address or DNS name")
-Interface = _pattern_str(r"[A-Za-z0-9_.:-]{1,15}", "a network interface name such as eth0 or enP22p3s0f1np1")
-ImageRef = _pattern_str(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}", "an image reference such as "
-                        "vllm/vllm-openai:v0.13.0")
-VllmVersion = _pattern_str(r"\d{1,4}\.\d{1,4}\.\d{1,4}", "a vLLM release such as 0.13.0")
-AbsPath = _pattern_str(r"/[^\x00\n\r]*", "an absolute path on the host", 4096)
+if TYPE_CHECKING:  # to a type checker they are plain text; the validators are runtime values
+    Name = str
+    EnvName = str
+    ArgKey = str
+    ContextName = str
+    Address = str
+    Interface = str
+    ImageRef = str
+    VllmVersion = str
+    AbsPath = str
+else:
+    Name = _pattern_str(r"[a-z0-9][a-z0-9_-]{0,62}", "lowercase letters, digits, '-' and '_', starting with a letter "
+                        "or digit, at most 63 (it becomes a Compose project, service and directory name)")
+    EnvName = _pattern_str(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name (letters, digits, '_')")
+    ArgKey = _pattern_str(r"(--)?[A-Za-z0-9][A-Za-z0-9_.+-]*=?", "a command-line flag such as max-num-seqs or "
+                          "compilation_config.pass_config.fuse_attn_quant (no spaces or '=' inside)")
+    ContextName = _pattern_str(r"[a-zA-Z0-9][a-zA-Z0-9_.+-]*", "a Docker context name")
+    Address = _pattern_str(r"[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?", "an IP address or DNS name")
+    Interface = _pattern_str(r"[A-Za-z0-9_.:-]{1,15}", "a network interface name such as eth0 or enP22p3s0f1np1")
+    ImageRef = _pattern_str(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}", "an image reference such as "
+                            "vllm/vllm-openai:v0.13.0")
+    VllmVersion = _pattern_str(r"\d{1,4}\.\d{1,4}\.\d{1,4}", "a vLLM release such as 0.13.0")
+    AbsPath = _pattern_str(r"/[^\x00\n\r]*", "an absolute path on the host", 4096)
 
 
 def _gpu(value: Any) -> int | str:

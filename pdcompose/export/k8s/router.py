@@ -21,7 +21,7 @@ def router_objects(export: Export) -> list[dict[str, object]]:
         "env": env_list(r.env, export.secret), "ports": ports,
         "readinessProbe": probe, "livenessProbe": {**probe, "periodSeconds": 10},
     }
-    deployment = {
+    deployment: dict[str, object] = {
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
         "spec": {
             "replicas": 1,
@@ -31,16 +31,16 @@ def router_objects(export: Export) -> list[dict[str, object]]:
                 "terminationGracePeriodSeconds": r.grace_seconds, "containers": [container]}},
         },
     }
-    service = {
+    service: dict[str, object] = {
         "apiVersion": "v1", "kind": "Service", "metadata": meta,
         "spec": {"type": "ClusterIP", "selector": export.labels("router"),
                  "ports": [{"name": p["name"], "port": p["containerPort"], "targetPort": p["name"], "protocol": "TCP"}
                            for p in ports]},
     }
-    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta}
-    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta,
+    account: dict[str, object] = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta}
+    role: dict[str, object] = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta,
             "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]}
-    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta,
+    binding: dict[str, object] = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta,
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": r.name},
                "subjects": [{"kind": "ServiceAccount", "name": r.name, "namespace": export.namespace}]}
     return [deployment, service, account, role, binding]
