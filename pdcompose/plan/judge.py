@@ -66,11 +66,11 @@ def _plain(j: Judge, flags: F.FlagLayers, name: str, flag: F.Flag, findings: Fin
     if found is None:
         _missing_flag(j, flags, name, flag, findings)
         return
-    canonical, spec, negated = found
+    canonical, spec, _ = found
     if spec.deprecated:
         findings.warn("deprecated-flag", flag.origin, f"--{canonical} is deprecated in {j.who}: vLLM warns at "
                                                       "start and a later release removes it")
-    problem = _value_problem(j, spec, canonical, flag.value, negated) or _dash_problem(flag)
+    problem = _value_problem(j, spec, canonical, flag.value) or _dash_problem(flag)
     if problem:
         findings.error("bad-flag-value", flag.origin, f"--{canonical}: {problem}")
     elif spec.kind == "config" and spec.config:
@@ -97,7 +97,7 @@ def _unknown_text(j: Judge, name: str, had: list[str], known: list[str], base: s
         parts.append(f"it is in vLLM {', '.join(had)} (of the catalogued {', '.join(C.versions())})")
         if _recipe_note(j):
             parts.append(_recipe_note(j))
-    prefixed = [k for k in known if k.startswith(name)]
+    prefixed = [k for k in known if k.startswith(name)] if dashes else []  # argparse abbreviates; pydantic not
     if len(prefixed) == 1:
         parts.append(f"vLLM's parser would silently take it as the abbreviation of {dashes}{prefixed[0]}: "
                      f"write {dashes}{prefixed[0]} in full")
@@ -108,7 +108,7 @@ def _unknown_text(j: Judge, name: str, had: list[str], known: list[str], base: s
     return f"{text}. Did you mean {dashes}{close[0]}?" if close else text
 
 
-def _value_problem(j: Judge, spec: C.FlagSpec, name: str, value: Any, negated: bool) -> str | None:
+def _value_problem(j: Judge, spec: C.FlagSpec, name: str, value: Any) -> str | None:
     kind = spec.kind
     if kind == "help":
         return "prints help and exits: not for a server"
