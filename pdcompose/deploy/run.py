@@ -75,6 +75,7 @@ def deploy(plan: Plan, bundle: Path, opts: DeployOptions, report: Reporter) -> D
 def _run(plan: Plan, bundle: Path, opts: DeployOptions, report: Reporter, sc: Scope,
          before: dict[str, dict[str, containers.ContainerState]], result: DeployReport, t0: float) -> None:
     worker_hosts = [h for h in sc.hosts if any(c.role != "router" for c in h.containers)]
+    _stop_broken_groups(bundle, worker_hosts, before, report)
     if worker_hosts:
         report.step(f"starting vLLM nodes on {len(worker_hosts)} host(s): {', '.join(h.name for h in worker_hosts)}")
         _up_all(bundle, worker_hosts, lambda h: [c.service for c in h.containers if c.role != "router"])
@@ -98,6 +99,38 @@ def _run(plan: Plan, bundle: Path, opts: DeployOptions, report: Reporter, sc: Sc
         if opts.smoke:
             result.smoke = _smoke(plan)
             report.step(f"smoke request through the router: {result.smoke}")
+
+
+def _stop_broken_groups(bundle: Path, hosts: list[Host], before: dict[str, dict[str, containers.ContainerState]],
+                        report: Reporter) -> None:
+    """A multi-node DP group whose node died cannot take that node back alone (it forms once, around its
+    master): stop the group's running nodes too, so `compose up` starts the whole group afresh. A node
+    with no container yet is the guide's node-by-node start, joining a master that still waits for it."""
+    groups: dict[tuple[str, int | None], list[tuple[Host, str]]] = {}
+    for h in hosts:
+        for c in h.containers:
+            if c.dp and c.dp.nodes > 1:
+                groups.setdefault((c.role, c.instance), []).append((h, c.service))
+    for (role, instance), members in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+        states = [(h, s, before.get(h.name, {}).get(s)) for h, s in members]
+        up = [(h, s) for h, s, st in states if st and st.status == "running"]
+        died = [s for _, s, st in states if st and st.status != "running"]
+        if not up or not died:
+            continue
+        report.step(f"{role}-{instance} is one multi-node DP group and {', '.join(died)} died: stopping its "
+                    f"other {len(up)} node(s) so the whole group starts afresh")
+        _stop_each(bundle, up)
+
+
+def _stop_each(bundle: Path, members: list[tuple[Host, str]]) -> None:
+    def stop(host: Host) -> None:
+        services = [s for h, s in members if h is host]
+        try:
+            deploy_client(host, bundle).compose.stop(services=services)
+        except DockerException as exc:
+            raise wrapped(host.name, exc) from None
+
+    parallel(stop, list({id(h): h for h, _ in members}.values()))
 
 
 def _up_all(bundle: Path, hosts: list[Host], services: Callable[[Host], list[str]]) -> None:

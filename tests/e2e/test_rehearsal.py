@@ -136,7 +136,9 @@ def test_the_guide_rehearsed_end_to_end(folder: Path):
     rows = {c["service"]: c for c in json.loads(degraded.stdout)["containers"]}
     assert rows["decode-0-node-0"]["state"] == "exited" and not rows["decode-0-node-0"]["ok"]
 
-    cli(folder, "deploy")                                                   # heals
+    healed = json.loads(cli(folder, "deploy", "--json").stdout)             # heals: the whole DP group restarts
+    started = {h: s for h, s in healed["started"].items() if s}
+    assert started == {"gb200-n4": ["decode-0-node-0"], "gb200-n5": ["decode-0-node-1"]}, healed
     assert router_health() == 200
     assert json.loads(cli(folder, "status", "--json").stdout)["status"] == "ok"
 
