@@ -5,7 +5,8 @@
 
 Stages: workload.py (what to send) -> client.py (send, measure) -> stats.py (metrics) -> result.py
 (data, JSON). report.py renders a result, vllm_cmd.py gives the equivalent `vllm bench serve` command,
-pairing.py checks the mock workers' records against the traceparents a run sent.
+pairing.py checks the mock workers' records against the traceparents a run sent. sweep.py runs one
+benchmark per point (concurrency, rate, lengths) and writes a summary; charts.py draws sweeps (PNG, HTML).
 """
 
 from __future__ import annotations

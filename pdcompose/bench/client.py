@@ -23,7 +23,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -45,6 +45,7 @@ class Progress:
     done: int
     failed: int
     total: int
+    output_tokens: int = field(default=0, compare=False)   # of the successful requests so far
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -229,13 +230,13 @@ async def run_requests(config: BenchConfig, *, progress: ProgressCallback | None
     arrivals = arrival_offsets(config.num_prompts, config.request_rate, config.seed)
     sem = asyncio.Semaphore(config.max_concurrency) if config.max_concurrency else None
     proxy = env_proxy(config.url)
-    done = failed = 0
+    done = failed = tokens = 0
     total = config.num_prompts
 
     async with make_session(config) as session:
 
         async def one(i: int) -> RequestOutcome:
-            nonlocal done, failed
+            nonlocal done, failed, tokens
             if sem is None:
                 out = await send_request(session, workload, i, proxy=proxy)
             else:
@@ -243,8 +244,9 @@ async def run_requests(config: BenchConfig, *, progress: ProgressCallback | None
                     out = await send_request(session, workload, i, proxy=proxy)
             done += 1
             failed += not out.success
+            tokens += out.output_tokens if out.success else 0
             if progress is not None:
-                progress(Progress(done, failed, total))
+                progress(Progress(done, failed, total, tokens))
             return out
 
         start = time.perf_counter()

@@ -35,8 +35,9 @@ def _main(
 
 for command in (topology_cmds.init, topology_cmds.validate, topology_cmds.plan, topology_cmds.render,
                 topology_cmds.schema, deploy_cmds.deploy, ops_cmds.status, ops_cmds.logs, ops_cmds.down,
-                ops_cmds.restart, bench_cmds.bench, doctor_cmds.doctor):
+                ops_cmds.restart, doctor_cmds.doctor):
     app.command()(command)
+app.command(cls=bench_cmds.BenchCommand)(bench_cmds.bench)     # also `bench compare` and `bench report`
 app.add_typer(doctor_cmds.images_app, name="images")
 app.add_typer(export_cmds.export_app, name="export")
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperCommand
 
 from pdcompose.cli import output
 from pdcompose.cli.common import (
@@ -43,9 +46,23 @@ def bench(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None
               "Print the equivalent `vllm bench serve` command (for the real image) and exit"))] = False,
           verify_pairing: Annotated[bool | None, typer.Option("--verify-pairing/--no-verify-pairing", help=(
               "Check every request reached exactly one prefill and one decode (mock workers only; "
-              "default: on in a rehearsal)"))] = None,
+              "default: on in a rehearsal, off in a sweep)"))] = None,
+          sweep: Annotated[list[str] | None, typer.Option("--sweep", help=(
+              "Run one point per value, e.g. concurrency=1,4,16 (axes: concurrency, rate, input_len, "
+              "output_len; repeat for a grid). --result is then the sweep's folder"))] = None,
+          max_failure_rate: Annotated[float, typer.Option("--max-failure-rate", min=0, max=1, help=(
+              "Sweep: stop before the next point once a point's failed fraction exceeds this"))] = 0.1,
+          name: Annotated[str | None, typer.Option("--name", help=(
+              "Sweep: its name in reports and comparisons (default: cluster and fingerprint)"))] = None,
+          report: Annotated[bool, typer.Option("--report/--no-report", help=(
+              "Sweep: draw its charts and HTML page into <folder>/report (needs matplotlib)"))] = True,
           as_json: JsonOpt = False) -> None:
-    """Load the router like `vllm bench serve --dataset-name random`; exit 1 if any request failed."""
+    """Load the router like `vllm bench serve --dataset-name random`; exit 1 if any request failed.
+
+    --sweep: a result file per point, summary.json, PNG charts and an HTML page; exit 1 on an early stop.
+
+    `pdcompose bench compare SWEEP SWEEP...` draws sweeps on the same axes; `bench report SWEEP` redraws one.
+    """
     from pdcompose.bench import BenchConfig
     from pdcompose.bench.vllm_cmd import vllm_bench_command
 
@@ -58,6 +75,10 @@ def bench(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None
                          random_range_ratio=range_ratio, ignore_eos=ignore_eos, stream=stream, seed=seed)
     if print_vllm:
         output.console().print(vllm_bench_command(config, model=plan.model, multiline=True), markup=False)
+        return
+    if sweep:
+        _sweep(plan, config, sweep, folder=result_file, max_failure_rate=max_failure_rate, name=name,
+               report=report, check_pairing=bool(verify_pairing), as_json=as_json)
         return
     result, pairing, unverified = _run(plan, config, verify_pairing if verify_pairing is not None else plan.rehearsal)
     path = result.save(result_file or _default_path(plan))
@@ -75,15 +96,18 @@ def bench(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None
         raise typer.Exit(1)
 
 
-def _run(plan, config, check_pairing: bool):  # type: ignore[no-untyped-def]
+def _run(plan, config, check_pairing: bool, point: str = ""):  # type: ignore[no-untyped-def]
     from pdcompose.bench import run_bench
     from pdcompose.bench.pairing import PairingError, verify_pairing
 
     labels = {"cluster": plan.cluster, "rehearsal": str(plan.rehearsal).lower(), "router": plan.router.url}
+    if point:
+        labels["sweep_point"] = point
     output.note(f"benchmarking {plan.router.url}: {config.num_prompts} requests, concurrency "
                 f"{config.max_concurrency or 'unbounded'}, {config.random_input_len} in / "
-                f"{config.random_output_len} out")
-    result = run_bench(config, fingerprint=plan.fingerprint, labels=labels, progress=_progress(config.num_prompts))
+                f"{config.random_output_len} out" + (f" (point {point})" if point else ""))
+    with LiveProgress(output.console(stderr=True), point or "bench") as progress:
+        result = run_bench(config, fingerprint=plan.fingerprint, labels=labels, progress=progress)
     pairing, unverified = None, None
     if check_pairing:
         workers = [c.url for _, c in plan.workers()]
@@ -94,19 +118,62 @@ def _run(plan, config, check_pairing: bool):  # type: ignore[no-untyped-def]
     return result, pairing, unverified
 
 
-def _progress(total: int):  # type: ignore[no-untyped-def]
-    """A line every 10% (readable in CI logs as well as a terminal)."""
-    t0, step = time.monotonic(), max(1, total // 10)
+class LiveProgress:
+    """Requests done, failed, and the current request and output-token rates (over the last few seconds),
+    as a live line on a terminal; nothing at all when the stream is piped or redirected."""
 
-    def report(p) -> None:  # type: ignore[no-untyped-def]
-        if p.done % step == 0 or p.done == p.total:
-            output.note(f"  {p.done}/{p.total} done, {p.failed} failed, {time.monotonic() - t0:.1f} s")
+    WINDOW = 5.0          # seconds the current rates are measured over
+    MIN_INTERVAL = 0.1    # seconds between two updates of the line
 
-    return report
+    def __init__(self, console, description: str) -> None:  # type: ignore[no-untyped-def]
+        self.console, self.description = console, description
+        self.enabled = bool(console.is_terminal)
+        self._progress = self._task = None
+        self._window: deque[tuple[float, int, int]] = deque()
+        self._last = 0.0
+
+    def __enter__(self) -> LiveProgress:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TextColumn("{task.fields[rates]}"), TimeElapsedColumn(),
+                                      console=self.console, transient=True)
+            self._progress.start()
+            self._task = self._progress.add_task(self.description, total=None, rates="")
+        self._window.append((time.monotonic(), 0, 0))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def rates(self, now: float, done: int, tokens: int) -> tuple[float, float]:
+        """(requests/s, output tokens/s) since the oldest sample of the window."""
+        self._window.append((now, done, tokens))
+        while len(self._window) > 2 and now - self._window[1][0] >= self.WINDOW:
+            self._window.popleft()
+        t0, d0, k0 = self._window[0]
+        span = now - t0
+        return ((done - d0) / span, (tokens - k0) / span) if span > 0 else (0.0, 0.0)
+
+    def __call__(self, p) -> None:  # type: ignore[no-untyped-def]
+        if self._progress is None:
+            return
+        now = time.monotonic()
+        if now - self._last < self.MIN_INTERVAL and p.done != p.total:
+            return
+        self._last = now
+        rps, tps = self.rates(now, p.done, p.output_tokens)
+        failed = f"[red]{p.failed} failed[/] " if p.failed else ""
+        self._progress.update(self._task, total=p.total, completed=p.done,
+                              rates=f"{failed}{rps:.1f} req/s {tps:.0f} tok/s")
 
 
-def _default_path(plan) -> Path:  # type: ignore[no-untyped-def]
+def _default_path(plan, kind: str = "") -> Path:  # type: ignore[no-untyped-def]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    if kind:
+        return Path("bench-results") / f"{plan.cluster}-{plan.fingerprint}-{kind}-{stamp}"
     return Path("bench-results") / f"{plan.cluster}-{plan.fingerprint}-{stamp}.json"
 
 
@@ -125,3 +192,162 @@ def _print(result, pairing, path: Path) -> None:  # type: ignore[no-untyped-def]
     for error in result.metrics.sample_errors:
         output.note(f"  failed request: {error}")
     output.say(f"result: {path}")
+
+
+def _sweep(plan, config, specs: list[str], *, folder: Path | None, max_failure_rate: float,  # type: ignore[no-untyped-def]
+           name: str | None, report: bool, check_pairing: bool, as_json: bool) -> None:
+    from pdcompose.bench.report import summary_line
+    from pdcompose.bench.sweep import SweepError, describe_plan, parse_sweep, run_sweep
+
+    points = parse_sweep(specs)
+    info = describe_plan(plan)
+    folder = folder or _default_path(plan, "sweep")
+    if (folder / "summary.json").exists():
+        raise SweepError(f"{folder}: already holds a sweep; give another --result folder")
+    output.note(f"sweep of {len(points)} points into {folder}: {info.title}")
+    problems: list[str] = []
+
+    def run_point(cfg, label: str):  # type: ignore[no-untyped-def]
+        result, pairing, unverified = _run(plan, cfg, check_pairing, point=label)
+        if unverified or (pairing is not None and not pairing.ok):
+            problems.append(f"{label}: pairing " + (unverified or f"{pairing.paired}/{pairing.checked} paired"))
+        return result
+
+    def done(point, result) -> None:  # type: ignore[no-untyped-def]
+        if not as_json:
+            output.say(f"{point.label}: {summary_line(result)}")
+
+    summary = run_sweep(config, points, plan=info, out_dir=folder, run_point=run_point, name=name or "",
+                        max_failure_rate=max_failure_rate, on_point=done)
+    files, report_error = None, ""
+    if report and summary.points:
+        from pdcompose.bench.charts import report_sweep
+
+        try:
+            files = report_sweep(folder)
+        except SweepError as exc:          # e.g. matplotlib missing: the measurements stand
+            report_error = str(exc)
+    failed = bool(summary.stopped_early or problems)
+    if as_json:
+        output.print_json({"status": "failed" if failed else "ok", "summary": str(folder / "summary.json"),
+                           "stopped_early": summary.stopped_early, "not_run": summary.not_run,
+                           "problems": problems, "report": str(files.html) if files else None,
+                           "report_error": report_error or None,
+                           "points": [p.model_dump(mode="json") for p in summary.points]})
+    else:
+        output.console().print(_sweep_table(summary))
+        if summary.stopped_early:
+            output.warn(f"sweep {summary.stopped_early}; not run: {', '.join(summary.not_run)}")
+        for problem in problems:
+            output.warn(problem)
+        if report_error:
+            output.warn(f"no report: {report_error}")
+        output.say(f"summary: {folder / 'summary.json'}")
+        if files:
+            output.say(f"report: {files.html} ({', '.join(p.name for p in files.pngs.values())})")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _sweep_table(summary):  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
+    def f(x: float | None, digits: int = 1) -> str:
+        return "-" if x is None else f"{x:.{digits}f}"
+
+    table = Table(title=f"Sweep {summary.name}", title_justify="left", caption=summary.plan.title,
+                  caption_justify="left")
+    for col in ("point", "ok", "failed", "req/s", "out tok/s", "tok/s/GPU", "tok/s/user", "TTFT p50", "TTFT p99",
+                "ITL p50", "ITL p99"):
+        table.add_column(col, justify="left" if col == "point" else "right")
+    for p in summary.points:
+        table.add_row(p.label, str(p.completed), str(p.failed), f(p.request_throughput, 2), f(p.output_throughput),
+                      f(p.output_throughput_per_gpu), f(p.tokens_per_user), f(p.ttft_p50_ms), f(p.ttft_p99_ms),
+                      f(p.itl_p50_ms, 2), f(p.itl_p99_ms, 2))
+    return table
+
+
+sub_app = typer.Typer(add_completion=False, context_settings={"help_option_names": ["-h", "--help"]},
+                      help="Reports of saved sweeps.")
+
+
+@sub_app.command()
+@handles_errors
+def compare(sweeps: Annotated[list[Path], typer.Argument(help="Sweep folders (or their summary.json)")],
+            out: Annotated[Path | None, typer.Option("--output", "-o", help=(
+                "Folder for the charts and the page (default: bench-results/compare-<time>)"))] = None,
+            as_json: JsonOpt = False) -> None:
+    """Several sweeps on the same axes (one line each), and the gains over the first at matched latency."""
+    from pdcompose.bench.charts import gains_rows, render_report, result_data
+    from pdcompose.bench.sweep import SweepError, SweepSummary
+
+    if len(sweeps) < 2:
+        raise SweepError("compare needs at least two sweeps")
+    summaries = [SweepSummary.load(p) for p in sweeps]
+    results = {}
+    for path, s in zip(sweeps, summaries, strict=True):
+        folder = path if path.is_dir() else path.parent
+        results.update({f"{folder.name}/{k}": v for k, v in result_data(folder, s).items()})
+    out = out or Path("bench-results") / f"compare-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    files = render_report(summaries, out, results=results)
+    rows = gains_rows(summaries)
+    if as_json:
+        pngs = {k: str(v) for k, v in files.pngs.items()}
+        output.print_json({"status": "ok", "report": str(files.html), "pngs": pngs,
+                           "gains": [{"table": y, "sweep": g.sweep, "at": g.matched, "baseline": g.baseline,
+                                      "value": g.value, "ratio": g.ratio} for _, y, g in rows]})
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Gains over {summaries[0].name} at matched latency", title_justify="left")
+    for col in ("metric", "sweep", "at", "baseline", "value", "gain"):
+        table.add_column(col, justify="left" if col in ("metric", "sweep") else "right")
+    for heading, _, g in rows:
+        table.add_row(heading.split(" at ")[0], g.sweep, g.matched, f"{g.baseline:.4g}", f"{g.value:.4g}",
+                      f"{g.ratio - 1:+.1%}")
+    if rows:
+        output.console().print(table)
+    else:
+        output.warn("the sweeps' measured latencies do not overlap: no gain at matched latency")
+    output.say(f"report: {files.html} ({', '.join(p.name for p in files.pngs.values())})")
+
+
+@sub_app.command("report")
+@handles_errors
+def report_cmd(sweep: Annotated[Path, typer.Argument(help="A sweep folder (or its summary.json)")],
+               out: Annotated[Path | None, typer.Option("--output", "-o", help=(
+                   "Folder for the charts and the page (default: <sweep>/report)"))] = None,
+               as_json: JsonOpt = False) -> None:
+    """Draw (again) the charts and the HTML page of a saved sweep."""
+    from pdcompose.bench.charts import report_sweep
+
+    files = report_sweep(sweep, out)
+    if as_json:
+        pngs = {k: str(v) for k, v in files.pngs.items()}
+        output.print_json({"status": "ok", "report": str(files.html), "pngs": pngs})
+    else:
+        output.say(f"report: {files.html} ({', '.join(p.name for p in files.pngs.values())})")
+
+
+SUBCOMMANDS = ("compare", "report")
+
+
+class BenchCommand(TyperCommand):
+    """`pdcompose bench [TOPOLOGY] [options]` runs a benchmark; `pdcompose bench compare|report ...` hands the
+    rest of the line to those subcommands (a group could not also take the topology as its argument)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] in SUBCOMMANDS:
+            group = typer.main.get_command(sub_app)
+            # parented by `pdcompose` itself, so that usage lines read `pdcompose bench compare ...`
+            ctx.meta["pdcompose.bench.sub"] = (group, group.make_context(ctx.info_name or "bench", list(args),
+                                                                          parent=ctx.parent))
+            return []
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> object:
+        if sub := ctx.meta.get("pdcompose.bench.sub"):
+            group, sub_ctx = sub
+            with sub_ctx:
+                return group.invoke(sub_ctx)
+        return super().invoke(ctx)

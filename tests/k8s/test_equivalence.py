@@ -5,13 +5,12 @@ the differences the export states (in NOTES.md and on stdout)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from pdcompose.export.k8s import make_options
 from pdcompose.export.k8s.derive import derive
-from pdcompose.plan.models import Plan
+from pdcompose.plan.models import Plan, SecretRef
 from tests.k8s.conftest import Case
 from tests.k8s.sim import compose_argv_env, pod_argv, pod_env
 
@@ -96,7 +95,9 @@ def test_secret_files_and_volumes_match_compose(case: Case):
         hf_home = c.env.get("HF_HOME")
         if hf_home and any(v.endswith(f":{hf_home}") for v in c.volumes):
             assert "persistentVolumeClaim" in volumes[mounts[hf_home]]
-        assert json.dumps(pod).count("HF_TOKEN\"") <= 1 + json.dumps(pod).count("\"key\": \"HF_TOKEN\"")
+        for var in container["env"]:   # a {from_env} value is a Secret reference, never a literal
+            if isinstance(c.env.get(var["name"]), SecretRef):
+                assert "secretKeyRef" in var["valueFrom"], var
 
 
 def test_devices_become_kubernetes_resources(case: Case):
@@ -139,3 +140,17 @@ def test_declared_ports_are_where_vllm_listens(case: Case):
         probes = (container["startupProbe"], container["readinessProbe"], container["livenessProbe"])
         paths = [p.get("httpGet", {}).get("path") or p["exec"]["command"][-1] for p in probes]
         assert "/v1/models" in paths[0] and "/v1/models" in paths[1] and paths[2] == "/health"
+
+
+def test_hostile_arguments_survive_expansion_and_the_wrapper(tmp_path: Path):
+    """`$`, `$(VAR)` text, quotes, backslashes, newlines, globs, empty and leading-dash values reach vLLM
+    byte for byte through Kubernetes' expansion and the workers' sh wrapper; only the placeholder changes."""
+    from pdcompose.export.k8s.pods import START_RANK, WRAPPER, escape
+
+    hostile = ["$HOME", "$(LWS_WORKER_INDEX)", "$$", "a'b\"c", "back\\slash", "new\nline", "*", "", " sp ace ",
+               "-x", "ünï", '{"k": "$(x)"}', "--data-parallel-start-rank", START_RANK, "$"]
+    container = {"command": ["/bin/sh", "-c", escape(WRAPPER.format(per_node=4)), "sh", "vllm", "serve"],
+                 "args": [escape(a) if a != START_RANK else a for a in hostile]}
+    env = {"LWS_WORKER_INDEX": "3", "HOME": "/root"}
+    got = pod_argv(container, env, tmp_path)
+    assert got == ["vllm", "serve", *[a if a != START_RANK else "12" for a in hostile]]

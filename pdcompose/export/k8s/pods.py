@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+from pdcompose.export import ExportError
 from pdcompose.export.k8s.model import Arg, EnvRef, EnvValue, Export, FieldRef, Group, SecretKey, StartRank, Template
 
 START_RANK = "@DP_START_RANK@"
@@ -82,6 +83,8 @@ def _container(export: Export, g: Group, t: Template) -> dict[str, object]:
     starts = [a for a in t.args if isinstance(a, StartRank)]
     command = [escape(a) for a in t.entrypoint]
     if starts:
+        if START_RANK in t.args:
+            raise ExportError(f"an argument of {t.services[0]} is the wrapper's placeholder {START_RANK}; change it")
         command = ["/bin/sh", "-c", escape(WRAPPER.format(per_node=starts[0].per_node)), "sh", *command]
     limits: dict[str, object] = {"nvidia.com/gpu": g.gpus}
     if g.rdma:
