@@ -7,11 +7,15 @@ import time
 from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import click
 import typer
 from typer.core import TyperCommand
+
+# typer vendors click: TyperCommand's methods take typer's own copy of click's Context
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+    from typer._click.core import Context as ClickContext
 
 from pdcompose.cli import output
 from pdcompose.cli.common import (
@@ -128,7 +132,8 @@ class LiveProgress:
     def __init__(self, console, description: str) -> None:  # type: ignore[no-untyped-def]
         self.console, self.description = console, description
         self.enabled = bool(console.is_terminal)
-        self._progress = self._task = None
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
         self._window: deque[tuple[float, int, int]] = deque()
         self._last = 0.0
 
@@ -158,7 +163,7 @@ class LiveProgress:
         return ((done - d0) / span, (tokens - k0) / span) if span > 0 else (0.0, 0.0)
 
     def __call__(self, p) -> None:  # type: ignore[no-untyped-def]
-        if self._progress is None:
+        if self._progress is None or self._task is None:
             return
         now = time.monotonic()
         if now - self._last < self.MIN_INTERVAL and p.done != p.total:
@@ -336,7 +341,7 @@ class BenchCommand(TyperCommand):
     """`pdcompose bench [TOPOLOGY] [options]` runs a benchmark; `pdcompose bench compare|report ...` hands the
     rest of the line to those subcommands (a group could not also take the topology as its argument)."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: ClickContext, args: list[str]) -> list[str]:
         if args and args[0] in SUBCOMMANDS:
             group = typer.main.get_command(sub_app)
             # parented by `pdcompose` itself, so that usage lines read `pdcompose bench compare ...`
@@ -345,7 +350,7 @@ class BenchCommand(TyperCommand):
             return []
         return super().parse_args(ctx, args)
 
-    def invoke(self, ctx: click.Context) -> object:
+    def invoke(self, ctx: ClickContext) -> object:
         if sub := ctx.meta.get("pdcompose.bench.sub"):
             group, sub_ctx = sub
             with sub_ctx:
