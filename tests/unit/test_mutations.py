@@ -1,6 +1,9 @@
 """Property: any mutation of the example topology ends in a clean validation error (with its field
 and, when the field is in the file, its line) or in a bundle that `docker compose config` accepts.
-Never a traceback. CI runs 2,000 mutations (PDCOMPOSE_MUTATIONS overrides the count)."""
+Never a traceback. CI runs 2,000 mutations (PDCOMPOSE_MUTATIONS overrides the count).
+
+Two halves: the pure one (a clean error or a rendered bundle) needs no Docker and runs everywhere;
+the other hands every bundle to `docker compose config` (marked docker)."""
 
 from __future__ import annotations
 
@@ -25,7 +28,6 @@ from pdcompose.render import render_files
 from tests.figures import LINES
 from tests.helpers import EXAMPLE
 
-pytestmark = pytest.mark.docker
 EXAMPLES = int(os.environ.get("PDCOMPOSE_MUTATIONS", "2000"))
 BASE = YAML(typ="safe", pure=True).load(EXAMPLE.read_text())
 HOSTILE = ["", " ", "a b", "it's", 'say "hi"', "$HOME", "${X:?boom}", "$$", "a\nb", "../../etc", "-", "--port",
@@ -109,9 +111,9 @@ def hostile_settings(data: st.DataObject, doc: dict) -> dict:
     return out
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.data())
-def test_any_mutation_is_a_clean_error_or_a_valid_bundle(data: st.DataObject):
+def mutated_bundle(data: st.DataObject, counts: Counter[str]) -> dict[str, bytes] | None:
+    """Draw a mutated topology: None after checking it fails cleanly, else its rendered bundle (which
+    rendering must produce without a traceback)."""
     doc = BASE
     if data.draw(st.booleans()):
         doc = hostile_settings(data, doc)
@@ -119,28 +121,51 @@ def test_any_mutation_is_a_clean_error_or_a_valid_bundle(data: st.DataObject):
         doc = mutate(data, doc)
     stream = StringIO()
     YAML(typ="safe", pure=True).dump(doc, stream)
-    stats["tried"] += 1
+    counts["tried"] += 1
     try:
         plan, _ = build_plan(topology.from_text(stream.getvalue(), "t.yaml", EXAMPLE.parent))
     except TopologyError as exc:
-        stats["clean errors"] += 1
+        counts["clean errors"] += 1
         assert exc.issues, "a TopologyError without issues"
         for issue in exc.issues:
             assert issue.message and issue.file == "t.yaml"
             assert issue.line is not None or issue.code in {"empty", "not-a-mapping", "missing", "missing-model",
                                                              "missing-image", "yaml-syntax", "yaml-too-large"} \
                 or issue.path.startswith("recipe"), issue.format()
-        return
-    stats["valid bundles"] += 1
+        return None
+    counts["valid bundles"] += 1
     files = {name: content for name, content in render_files(plan).items() if name.endswith("compose.yaml")}
-    stats["compose files"] += len(files)
-    error = compose_accepts(files)
-    assert error is None, f"docker compose config: {error}"
+    counts["compose files"] += len(files)
+    return files
+
+
+pure_stats: Counter[str] = Counter()
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_any_mutation_is_a_clean_error_or_renders(data: st.DataObject):
+    """The pure half: no Docker needed."""
+    mutated_bundle(data, pure_stats)
+
+
+@pytest.mark.docker
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_any_mutation_is_a_clean_error_or_a_valid_bundle(data: st.DataObject):
+    files = mutated_bundle(data, stats)
+    if files is not None:
+        error = compose_accepts(files)
+        assert error is None, f"docker compose config: {error}"
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _report(request: pytest.FixtureRequest):
     yield
+    if pure_stats and request.session.testsfailed == 0:
+        LINES.append(f"[mutations, no Docker] {pure_stats['tried']} mutated topologies: "
+                     f"{pure_stats['clean errors']} clean validation errors, {pure_stats['valid bundles']} rendered "
+                     "bundles; 0 tracebacks")
     if stats and request.session.testsfailed == 0:
         LINES.append(
             f"[mutations] {stats['tried']} mutated topologies: {stats['clean errors']} clean validation errors, "
