@@ -8,9 +8,12 @@ skipping the tests that matter.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import shutil
+import socket
 import subprocess
+import sys
 
 import pytest
 
@@ -19,6 +22,55 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
 
 DOCKER_MARKERS = ("docker", "integration", "e2e")
+
+
+# --- No test reaches the network --------------------------------------------------------------------
+# The example's hosts are 10.0.0.x: a test that dials one would depend on whatever answers there. An
+# audit hook sees every `socket.connect`/`connect_ex` of this process, whichever thread makes it and
+# whatever library (httpx, asyncio's open_connection and sock_connect, plain sockets) asks: loopback
+# addresses and unix sockets are allowed, anything else is refused and fails the test that asked.
+# Subprocesses (the CLI under run_cli, docker, the containers) are out of its reach: an audit hook
+# lives in one interpreter. Those tests keep to loopback rehearsals by construction.
+class OutboundConnection(OSError):
+    """A test tried to connect outside the loopback range."""
+
+
+_OUTBOUND: list[str] = []
+
+
+def _allowed(family: int, address: object) -> bool:
+    if family == getattr(socket, "AF_UNIX", None) or not isinstance(address, tuple) or not address:
+        return True
+    host = str(address[0]).split("%", 1)[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:              # a name: it would be resolved to who knows where
+        return False
+
+
+def _guard(event: str, args: tuple[object, ...]) -> None:
+    if event != "socket.connect":
+        return
+    sock, address = args
+    if not _allowed(getattr(sock, "family", -1), address):
+        _OUTBOUND.append(repr(address))
+        raise OutboundConnection(f"tests may not connect outside loopback: {address!r}")
+
+
+sys.addaudithook(_guard)      # once per session; audit hooks cannot be removed
+
+
+@pytest.fixture(autouse=True)
+def _no_outbound_connections():  # noqa: ANN202
+    """Fails a test whose code tried to connect outside loopback, even where the code swallowed the error."""
+    _OUTBOUND.clear()
+    yield
+    tried, _OUTBOUND[:] = list(_OUTBOUND), []
+    if tried:
+        pytest.fail(f"connected (or tried to) outside the loopback range: {', '.join(sorted(set(tried)))}",
+                    pytrace=False)
 
 
 def running_in_ci() -> bool:
