@@ -12,9 +12,10 @@ Each PNG carries its series as a `pdcompose:series` text chunk (JSON: one entry 
 HTML page embeds the images as base64 and every data point as JSON (`<script id="pdcompose-data">`), so
 a page is one file that can be mailed, and tests (or people) can read what was drawn without pixels.
 
-With two or more sweeps the page adds the gains at matched latency: each sweep's output tokens/s per GPU
-at the tokens/s per user of the first sweep's points (matched mean TPOT), and its request throughput at
-the first sweep's p99 TTFT values, interpolated linearly between measured points, never extrapolated.
+With two or more sweeps the page adds the gains at matched latency: at the latency of each of the first
+sweep's points, the best output tokens/s per GPU that each sweep measured at that tokens/s per user or
+more (matched mean TPOT), and the best request throughput at that p99 TTFT or less; measured points
+only, no interpolation (a curve that is flat in latency, as the mock's TPOT is, would make one up).
 Figures are drawn with matplotlib's object API (no pyplot): no display, no global backend switch.
 """
 
@@ -208,40 +209,49 @@ def _throughput(sweeps: Sequence[SweepSummary], axis: str, path: Path) -> Path:
         ax.legend(loc="best", fontsize=8)
     axs[0].set_title("Request throughput", fontsize=10)
     axs[1].set_title("Failures", fontsize=10)
+    from matplotlib.ticker import MaxNLocator
+
+    axs[1].yaxis.set_major_locator(MaxNLocator(integer=True))     # requests: whole numbers, 0..1 at least
+    axs[1].set_ylim(0, max(1, *(y for s in series if s["metric"] == "failed" for y in s["y"])) * 1.1)
     title = _title(sweeps, f"Request throughput and failures vs {axis}")
     fig.suptitle(title, fontsize=9)
     return _save(fig, path, series, title)
 
 
-def interpolate(points: Sequence[tuple[float, float]], x: float) -> float | None:
-    """y at x on the polyline through the points (sorted by x), None outside their range."""
-    pts = sorted(p for p in points if p[0] is not None and p[1] is not None)
-    if not pts or x < pts[0][0] or x > pts[-1][0]:
-        return None
-    for (x0, y0), (x1, y1) in zip(pts, pts[1:], strict=False):
-        if x0 <= x <= x1:
-            return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-    return pts[0][1]                               # a single point, exactly at x
+def best_within(points: Sequence[tuple[float | None, float | None]], budget: float, *,
+                higher_is_better: bool) -> float | None:
+    """The best `y` among the points whose latency figure `x` meets the budget (x >= budget when a higher
+    x is better, as tokens/s per user; x <= budget otherwise, as TTFT), None when no point meets it.
+
+    This is the sweep's measured frontier read at one latency: no interpolation, no extrapolation, and
+    a concurrency that is worse on both axes never counts."""
+    ok = [y for x, y in points if x is not None and y is not None
+          and (x >= budget if higher_is_better else x <= budget)]
+    return max(ok) if ok else None
 
 
-def gains(sweeps: Sequence[SweepSummary], *, x: str, y: str, unit: str) -> list[Gain]:
-    """Each later sweep's `y` at the `x` values of the first sweep's points (matched latency)."""
+def gains(sweeps: Sequence[SweepSummary], *, x: str, y: str, unit: str, higher_is_better: bool) -> list[Gain]:
+    """Each later sweep's best `y` within the latency of each of the first sweep's points, against the
+    first sweep's own best `y` within that latency (matched latency)."""
     names = _names(sweeps)
     base = [(getattr(p, x), getattr(p, y)) for p in sweeps[0].points]
-    base = [(a, b) for a, b in base if a is not None and b is not None]
+    budgets = sorted({a for a, b in base if a is not None and b is not None}, reverse=higher_is_better)
     out = []
     for name, s in zip(names[1:], sweeps[1:], strict=True):
         curve = [(getattr(p, x), getattr(p, y)) for p in s.points]
-        for at, base_value in base:
-            value = interpolate([c for c in curve if c[0] is not None and c[1] is not None], at)
-            if value is not None:
-                out.append(Gain(sweep=name, matched=f"{at:.4g} {unit}", baseline=base_value, value=value))
+        for at in budgets:
+            value = best_within(curve, at, higher_is_better=higher_is_better)
+            base_value = best_within(base, at, higher_is_better=higher_is_better)
+            if value is not None and base_value is not None:
+                bound = ">=" if higher_is_better else "<="
+                out.append(Gain(sweep=name, matched=f"{bound} {at:.4g} {unit}", baseline=base_value, value=value))
     return out
 
 
-GAIN_TABLES = (("tokens_per_user", "output_throughput_per_gpu", "tok/s/user",
-                "Output tokens/s per GPU at matched tokens/s per user (same mean TPOT)"),
-               ("ttft_p99_ms", "request_throughput", "ms p99 TTFT",
+# (latency figure, higher is better, throughput figure, unit, heading)
+GAIN_TABLES = (("tokens_per_user", True, "output_throughput_per_gpu", "tok/s/user",
+                "Output tokens/s per GPU at matched tokens/s per user (mean TPOT)"),
+               ("ttft_p99_ms", False, "request_throughput", "ms p99 TTFT",
                 "Request throughput at matched p99 TTFT"))
 
 
@@ -297,10 +307,11 @@ def _points_table(s: SweepSummary) -> str:
 def _gains_html(sweeps: Sequence[SweepSummary]) -> tuple[str, list[dict[str, Any]]]:
     names = _names(sweeps)
     parts, data = [f"<h2>Gains over {html.escape(names[0])} at matched latency</h2>",
-                   "<p>Interpolated linearly between measured points; a point outside the other sweep's "
-                   "measured range has no entry.</p>"], []
-    for x, y, unit, heading in GAIN_TABLES:
-        rows = gains(sweeps, x=x, y=y, unit=unit)
+                   "<p>At each latency of the first sweep's points: the best figure each sweep measured "
+                   "at that latency or better (no interpolation); a sweep that never got there has no "
+                   "entry.</p>"], []
+    for x, higher, y, unit, heading in GAIN_TABLES:
+        rows = gains(sweeps, x=x, y=y, unit=unit, higher_is_better=higher)
         parts.append(f"<h3>{html.escape(heading)}</h3>")
         if not rows:
             parts.append("<p>No overlap between the sweeps' measured ranges.</p>")
@@ -318,7 +329,8 @@ def _gains_html(sweeps: Sequence[SweepSummary]) -> tuple[str, list[dict[str, Any
 
 def gains_rows(sweeps: Sequence[SweepSummary]) -> list[tuple[str, str, Gain]]:
     """(table heading, y metric, gain) for every matched point: what `bench compare` prints."""
-    return [(heading, y, g) for x, y, unit, heading in GAIN_TABLES for g in gains(sweeps, x=x, y=y, unit=unit)]
+    return [(heading, y, g) for x, higher, y, unit, heading in GAIN_TABLES
+            for g in gains(sweeps, x=x, y=y, unit=unit, higher_is_better=higher)]
 
 
 def render_report(sweeps: Sequence[SweepSummary], folder: str | Path, *,
@@ -389,5 +401,5 @@ def report_sweep(summary_dir: str | Path, out: str | Path | None = None) -> Repo
     return render_report([summary], out or summary_dir / "report", results=result_data(summary_dir, summary))
 
 
-__all__ = ["AXES", "CHARTS", "Gain", "ReportError", "ReportFiles", "gains", "gains_rows", "interpolate",
+__all__ = ["AXES", "CHARTS", "Gain", "ReportError", "ReportFiles", "best_within", "gains", "gains_rows",
            "render_report", "report_sweep", "result_data"]

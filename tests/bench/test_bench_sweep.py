@@ -17,7 +17,7 @@ from rich.console import Console
 
 from pdcompose import topology
 from pdcompose.bench import BenchConfig, BenchResult, Progress
-from pdcompose.bench.charts import CHARTS, SERIES_KEY, gains, interpolate, render_report, report_sweep
+from pdcompose.bench.charts import CHARTS, SERIES_KEY, best_within, gains, render_report, report_sweep
 from pdcompose.bench.stats import RequestOutcome, compute_metrics
 from pdcompose.bench.sweep import PlanInfo, SweepError, SweepSummary, describe_plan, parse_sweep, run_sweep
 from pdcompose.cli.bench_cmds import LiveProgress
@@ -145,13 +145,16 @@ def test_compare_puts_every_sweep_on_each_chart_with_gains(tmp_path: Path) -> No
     assert per_gpu and all(g["sweep"] == "b" for g in per_gpu)
 
 
-def test_interpolation_and_matched_latency_gains(tmp_path: Path) -> None:
-    assert interpolate([(1, 10), (3, 30)], 2) == 20 and interpolate([(3, 30), (1, 10)], 1) == 10
-    assert interpolate([(1, 10), (3, 30)], 4) is None and interpolate([(2, 5)], 2) == 5
+def test_matched_latency_reads_the_measured_frontier(tmp_path: Path) -> None:
+    pts = [(10, 100), (20, 300), (30, 200), (40, 400)]         # (p99 TTFT ms, req/s); 30 ms is dominated
+    assert [best_within(pts, b, higher_is_better=False) for b in (5, 10, 25, 35, 99)] == [None, 100, 300, 300, 400]
+    per_user = [(50, 10), (40, 30), (45, 20)]                  # (tok/s/user, tok/s/GPU)
+    assert [best_within(per_user, b, higher_is_better=True) for b in (60, 50, 45, 1)] == [None, 10, 20, 30]
     a, b = sweep(tmp_path, "a"), sweep(tmp_path, "b", runner=fake_runner(scale=0.5))
-    rows = gains([a, b], x="tokens_per_user", y="output_throughput_per_gpu", unit="tok/s/user")
-    for g in rows:
-        assert g.sweep == "b" and g.ratio > 0
+    rows = gains([a, b], x="ttft_p99_ms", y="request_throughput", unit="ms", higher_is_better=False)
+    assert rows and {g.sweep for g in rows} == {"b"} and all(g.matched.startswith("<= ") for g in rows)
+    # b: half a's TTFT and half its request rate at every point; within every budget a met, b does half
+    assert [g.ratio for g in rows] == pytest.approx([0.5] * 3)
 
 
 def test_cli_compare_and_report(tmp_path: Path) -> None:
