@@ -240,7 +240,8 @@ def _sweep(plan, config, specs: list[str], *, folder: Path | None, max_failure_r
                            "report_error": report_error or None,
                            "points": [p.model_dump(mode="json") for p in summary.points]})
     else:
-        output.console().print(_sweep_table(summary))
+        console = output.console()     # piped: wide enough for every column rather than 80
+        console.print(_sweep_table(summary), width=None if console.is_terminal else max(console.width, 130))
         if summary.stopped_early:
             output.warn(f"sweep {summary.stopped_early}; not run: {', '.join(summary.not_run)}")
         for problem in problems:
