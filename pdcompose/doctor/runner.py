@@ -8,14 +8,15 @@ mounted directory, side by side.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from functools import cache
+from collections.abc import Callable
+from functools import cache, partial
 from typing import Any
 
 from pdcompose.doctor import arch_checks, container, engine_checks, holders, hw_checks, network_checks
 from pdcompose.doctor.model import CHECKS, FAST, CheckResult, failed, ordered, skipped
 from pdcompose.doctor.needs import Needs, needs
 from pdcompose.engine.cli import DockerTimeout
+from pdcompose.engine.fanout import each, together
 from pdcompose.engine.reach import probe
 from pdcompose.errors import HostUnreachable, PdcomposeError
 from pdcompose.plan.models import Host, Plan
@@ -31,10 +32,7 @@ REHEARSAL_SKIPS = {"nvidia-runtime": "rehearsal: no GPUs are reserved", "gpus": 
 
 def run_doctor(plan: Plan, hosts: list[Host], timeout: float = DEFAULT_TIMEOUT,
                checks: tuple[str, ...] = CHECKS) -> list[CheckResult]:
-    if not hosts:
-        return []
-    with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
-        per_host = list(pool.map(lambda h: check_host(plan, h, timeout, checks), hosts))
+    per_host = each(lambda h: check_host(plan, h, timeout, checks), hosts)
     return ordered([r for rs in per_host for r in rs], [h.name for h in hosts])
 
 
@@ -93,15 +91,17 @@ def _probed(plan: Plan, host: Host, n: Needs, image: str, timeout: float, checks
     paths = list(n.paths) if "hf-cache" in checks else []
     host_args = {"addresses": list(n.addresses), "ports": [[p.bind, p.port] for p in n.ports if "ports" in checks],
                  "devices": hw_checks.probed_devices(host, n)}
-    with ThreadPoolExecutor(max_workers=2 + len(paths)) as pool:
-        host_job = pool.submit(_attempt, container.host_probe, host.name, host.context, image, host_args, t) \
-            if want_host else None
-        gpu_job = pool.submit(_attempt, container.gpu_probe, host.name, host.context, image, t) if want_gpus else None
-        path_jobs = {p: pool.submit(_attempt, container.path_probe, host.name, host.context, image, p, n.model_dir, t)
-                     for p in paths}
+    probes: dict[str | tuple[str, str], Callable[[], Attempt]] = {}
+    if want_host:
+        probes["host"] = partial(_attempt, container.host_probe, host.name, host.context, image, host_args, t)
+    if want_gpus:
+        probes["gpus"] = partial(_attempt, container.gpu_probe, host.name, host.context, image, t)
+    for p in paths:
+        probes[("path", p)] = partial(_attempt, container.path_probe, host.name, host.context, image, p, n.model_dir, t)
+    done = dict(zip(probes, together(list(probes.values())), strict=True))
     out: list[CheckResult] = []
-    if host_job is not None:
-        found, error = host_job.result()
+    if "host" in done:
+        found, error = done["host"]
         if error is not None:
             fix = (f"`docker --context {host.context} run --rm --network host --pid host --entrypoint python3 {image} "
                    "-c 1` shows why; `deploy --skip-doctor` goes ahead without these checks")
@@ -111,16 +111,19 @@ def _probed(plan: Plan, host: Host, n: Needs, image: str, timeout: float, checks
             ps = cache(lambda: holders.running(host.name, host.context, timeout))
             out += [network_checks.addresses(host, n, found, plan.rehearsal), network_checks.ports(host, n, found, ps),
                     *hw_checks.device_checks(host, n, found)]
-    if gpu_job is not None:
-        out += hw_checks.gpu_checks(host, n, *gpu_job.result())
+    if "gpus" in done:
+        out += hw_checks.gpu_checks(host, n, *done["gpus"])
     else:
         out += hw_checks.gpu_checks(host, n, None, None) if not n.uses_gpus else []
-    found_paths = {p: (job.result()[0] or job.result()[1]) for p, job in path_jobs.items()}
+    found_paths = {p: (done["path", p][0] or done["path", p][1]) for p in paths}
     out.append(hw_checks.path_checks(host, n, found_paths, plan.model))  # type: ignore[arg-type]
     return out
 
 
-def _attempt(fn: Any, *args: Any) -> tuple[dict[str, Any] | None, str | None]:
+Attempt = tuple[dict[str, Any] | None, str | None]
+
+
+def _attempt(fn: Any, *args: Any) -> Attempt:
     try:
         return fn(*args), None
     except container.ProbeFailed as exc:

@@ -8,10 +8,10 @@ under a subprocess timeout, and only reachable hosts are driven through python-o
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pdcompose.engine.cli import DockerTimeout, run
+from pdcompose.engine.fanout import each
 from pdcompose.errors import HostUnreachable
 
 DEFAULT_TIMEOUT = 10.0
@@ -55,10 +55,7 @@ def probe_all(hosts: dict[str, str], timeout: float = DEFAULT_TIMEOUT) -> dict[s
         except HostUnreachable as exc:
             return exc
 
-    if not hosts:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
-        return dict(zip(hosts, pool.map(one, hosts.items()), strict=True))
+    return dict(zip(hosts, each(one, list(hosts.items())), strict=True))
 
 
 def _reason(context: str, stderr: str) -> str:

@@ -3,9 +3,9 @@ engine and the images lock. Every host is asked at once, each call under a timeo
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from pdcompose.engine.fanout import each
 from pdcompose.engine.images import LOCAL, image_id
 from pdcompose.engine.reach import probe_all
 from pdcompose.errors import HostUnreachable, PdcomposeError
@@ -51,8 +51,7 @@ def inventory(hosts: list[Host], lock: dict[str, str], timeout: float = 10.0) ->
         except PdcomposeError as exc:
             return exc
 
-    with ThreadPoolExecutor(max_workers=min(32, len(jobs) or 1)) as pool:
-        answers = dict(zip(jobs, pool.map(ask, jobs), strict=True))
+    answers = dict(zip(jobs, each(ask, jobs), strict=True))
     local: dict[str, str | None] = {}
     for (host, _, ref), answer in answers.items():
         if host is None:

@@ -13,17 +13,19 @@ from __future__ import annotations
 import functools
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from pdcompose import arch
 from pdcompose.engine import images as engine_images
+from pdcompose.engine.fanout import each, each_or_error
 from pdcompose.errors import PdcomposeError
 from pdcompose.images.inventory import Inventory, inventory
 from pdcompose.plan.models import Host
 from pdcompose.topology.lock import read_lock, write_lock
+
+LOADS_AT_ONCE = 8              # hosts loading (and asked their architecture) at once: the copies share our uplink
 
 
 class Progress(Protocol):
@@ -63,11 +65,9 @@ def push(hosts: list[Host], progress: Progress, compress: bool = False, timeout:
             files = _save_all(sorted({ref for refs in todo.values() for ref in refs}), Path(tmp), compress, progress)
             report.sizes = {ref: path.stat().st_size for ref, path in files.items()}
             by_name = {h.name: h for h in hosts}
-            with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
-                jobs = {name: pool.submit(_load_host, by_name[name], refs, files, report.ids, progress, timeout)
-                        for name, refs in todo.items()}
-            for name, job in jobs.items():
-                error = job.exception()
+            loads = each_or_error(lambda name: _load_host(by_name[name], todo[name], files, report.ids, progress,
+                                                          timeout), list(todo), limit=LOADS_AT_ONCE)
+            for name, error in zip(todo, loads, strict=True):
                 if error is None:
                     report.loaded[name] = todo[name]
                 else:
@@ -96,8 +96,8 @@ def check_arch(hosts: list[Host], todo: dict[str, list[str]], timeout: float) ->
     `docker info` Architecture (the plan's, from the profile, when the engine does not say)."""
     by_name = {h.name: h for h in hosts}
     images = {ref: engine_images.local_image_arch(ref) for ref in sorted({r for refs in todo.values() for r in refs})}
-    with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
-        machines = dict(zip(todo, pool.map(lambda name: host_arch(by_name[name], timeout), todo), strict=True))
+    machines = dict(zip(todo, each(lambda name: host_arch(by_name[name], timeout), list(todo), limit=LOADS_AT_ONCE),
+                        strict=True))
     problems = []
     for name, refs in todo.items():
         host, there = by_name[name], arch.normalize(machines[name])

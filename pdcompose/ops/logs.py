@@ -19,7 +19,7 @@ from python_on_whales import DockerException
 from pdcompose.deploy.containers import states
 from pdcompose.engine.clients import project_client
 from pdcompose.engine.errors import wrapped
-from pdcompose.engine.fanout import parallel
+from pdcompose.engine.fanout import each, parallel
 from pdcompose.plan.models import Host
 
 Emit = Callable[[str, str], None]    # (prefix, line)
@@ -61,7 +61,7 @@ def merged(srcs: list[Source], tail: int, since: str | None) -> Iterator[tuple[s
             rows.append((stamp, src.prefix, rest))
         return rows
 
-    rows = [row for chunk in _each(fetch, srcs) for row in chunk]
+    rows = [row for chunk in each(fetch, srcs) for row in chunk]
     for _, prefix, line in sorted(rows, key=lambda r: r[0]):
         yield prefix, line
 
@@ -100,15 +100,6 @@ def follow(srcs: list[Source], tail: int, since: str | None, emit: Emit, stop: t
             open_streams -= 1
         else:
             emit(*item)
-
-
-def _each(fn: Callable[[Source], list[tuple[str, str, str]]], srcs: list[Source]) -> list[list[tuple[str, str, str]]]:
-    from concurrent.futures import ThreadPoolExecutor
-
-    if not srcs:
-        return []
-    with ThreadPoolExecutor(max_workers=min(32, len(srcs))) as pool:
-        return list(pool.map(fn, srcs))
 
 
 def _since(value: str | None) -> datetime | timedelta | None:

@@ -4,14 +4,17 @@ multi-node DP group that is broken (a node down or restarted while the rest runs
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
+from typing import cast
 
 import httpx
 from pydantic import ValidationError
 
 from pdcompose.deploy.containers import ContainerState, states
+from pdcompose.engine.fanout import each, parallel, together
 from pdcompose.errors import PdcomposeError
 from pdcompose.plan.models import Container, Host, Plan
 from pdcompose.protocol import RouterWorkers, worker_base_url
@@ -69,17 +72,20 @@ class Status:
 
 
 def collect(plan: Plan, hosts: list[Host]) -> Status:
-    with ThreadPoolExecutor(max_workers=min(32, len(hosts) + 2)) as pool:
-        state_futures = {h.name: pool.submit(_states, h) for h in hosts}
-        containers = [(h, c) for h in hosts for c in h.containers]
-        endpoint_futures = [pool.submit(_endpoint, c) for _, c in containers]
-        view = pool.submit(router_view, plan).result()
+    containers = [(h, c) for h in hosts for c in h.containers]
+    # Docker on every host, every endpoint and the router, all at once: status costs the slowest of them.
+    calls: list[Callable[[], object]] = [partial(parallel, _states, hosts),
+                                         partial(each, _endpoint, [c for _, c in containers]),
+                                         partial(router_view, plan)]
+    answers = together(calls)
+    by_host = cast(dict[str, tuple[dict[str, ContainerState] | None, str | None]], answers[0])
+    endpoints, view = cast(list[str], answers[1]), cast(dict[str, str], answers[2])
     rows = []
-    for (host, c), endpoint in zip(containers, endpoint_futures, strict=True):
-        found, error = state_futures[host.name].result()
+    for (host, c), endpoint in zip(containers, endpoints, strict=True):
+        found, error = by_host[host.name]
         state = found.get(c.service) if found else None
         # The host answered and has no such container: whatever answers at its address is not it.
-        probed = "-" if found is not None and state is None else endpoint.result()
+        probed = "-" if found is not None and state is None else endpoint
         rows.append(Row(host.name, c.service, c.role, c.url, state, error,
                         probed, "-" if c.role == "router" else view.get(c.url, "unknown"),
                         c.instance, c.node, c.dp.nodes if c.dp else 1))
