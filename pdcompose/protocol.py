@@ -190,16 +190,6 @@ def engine_labels(metrics_text: str) -> list[str]:
     return list(seen)
 
 
-def sse_data(body: str) -> list[str]:
-    """The `data:` payloads of an SSE body, split on blank lines as `vllm bench` does."""
-    payloads = []
-    for frame in body.split("\n\n"):
-        for line in frame.splitlines():
-            if line.startswith("data:"):
-                payloads.append(line[5:].strip())
-    return payloads
-
-
 def looks_secret(name: str) -> bool:
     """Whether an environment variable's name suggests its value must never be shown."""
     upper = name.upper()

@@ -50,6 +50,12 @@ class SSEDecoder:
         return [] if p is None else [p]
 
 
+def payloads(body: bytes | str) -> list[bytes]:
+    """Every `data` payload of a whole SSE body, `[DONE]` included (a recorded response, read at once)."""
+    decoder = SSEDecoder()
+    return decoder.feed(body.encode() if isinstance(body, str) else body) + decoder.flush()
+
+
 def _payload(frame: bytes) -> bytes | None:
     frame = frame.strip()
     if not frame or frame.startswith(b":"):

@@ -31,7 +31,8 @@ from typing import Any, Literal
 import httpx
 import pytest
 
-from pdcompose.protocol import MockStats, sse_data
+from pdcompose.bench.sse import payloads as sse_payloads
+from pdcompose.protocol import MockStats
 from tests.integration.conftest import Images, StartContainer, say
 from tests.integration.dockerkit import HostNetContainer, http_status, port_open, wait_healthy, wait_until
 
@@ -341,7 +342,7 @@ def check_client_view(o: Outcome, request_id: str) -> list[str]:
                   # the router copies the prefill's cached_tokens into the decode usage (notes 3.4)
                   "cached_tokens": ((body["usage"].get("prompt_tokens_details") or {}).get("cached_tokens"), 0)}
     else:
-        payloads = sse_data(o.text)
+        payloads = [x.decode() for x in sse_payloads(o.text)]
         frames = [json.loads(x) for x in payloads[:-1]]
         tokens = [f for f in frames if f["choices"] and
                   (f["choices"][0].get("text") if p.kind == "completion" else f["choices"][0]["delta"].get("content"))]

@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 from mockutil import NIXL, asgi_client, make_config
 
+from pdcompose.bench.sse import DONE, payloads
 from pdcompose.mock.runtime import Runtime
 from pdcompose.mock.sidechannel import start_listeners
-from pdcompose.protocol import CompletionResponse, ErrorResponse, ModelList, model_served, sse_data
+from pdcompose.protocol import CompletionResponse, ErrorResponse, ModelList, model_served
 
 XRID = "___prefill_addr_127.0.0.1:18101___decode_addr_127.0.0.1:18201_7311ce440f254a7898c9d72f5aba5b53"
 ROUTER_HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer", "Accept": "*/*",
@@ -59,7 +60,7 @@ def frames(response: httpx.Response) -> list[Any]:
     assert response.headers["content-type"].startswith("text/event-stream")
     assert response.text.endswith("data: [DONE]\n\n")
     assert all(chunk.startswith("data: ") for chunk in response.text.split("\n\n") if chunk)
-    return [p if p == "[DONE]" else json.loads(p) for p in sse_data(response.text)]
+    return [p.decode() if p == DONE else json.loads(p) for p in payloads(response.content)]
 
 
 def test_completion_prefill_answer_is_vllm_shaped() -> None:
