@@ -4,6 +4,7 @@
 #   base    pdcompose/base:bookworm, by images/build-base.sh (debootstrap + docker import)
 #   mock    the mock vLLM worker   (images/mock-vllm/: pinned wheels + the pdcompose wheel)
 #   router  the real vllm-router   (images/router/: pinned wheels from PyPI)
+#   prometheus  Prometheus and promtool for `monitoring:` (images/prometheus/: Debian's package)
 #
 # mock and router are built FROM the local base with the classic builder (no buildx here). Their wheels
 # are downloaded on the host into a context under build/images/<name>/, so the build itself needs no
@@ -79,6 +80,8 @@ from pdcompose import defaults as d
 for k in ("BASE_IMAGE", "MOCK_VLLM_IMAGE", "ROUTER_IMAGE", "IMAGE_LABEL_INPUTS"):
     print(f"{k}={shlex.quote(getattr(d, k))}")
 ')"
+PROMETHEUS_IMAGE=$(PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -c \
+  'from pdcompose import defaults; print(defaults.PROMETHEUS_IMAGE)')
 # A foreign base never replaces this machine's: the base is only an input, found by its tag.
 [ -z "$FOREIGN" ] || BASE_IMAGE="$BASE_IMAGE-$ARCH"
 PLATFORM=()
@@ -170,12 +173,56 @@ build_image() {
   fi
 }
 
+# build_prometheus: Debian's prometheus package (pinned by SHA-256 in images/prometheus/debs.txt),
+# downloaded on the host from the mirror apt uses here; the image takes its two binaries.
+build_prometheus() {
+  local recipe=images/prometheus tag=$PROMETHEUS_IMAGE
+  local t0 hash current ctx log mirror deb_path deb_sha found=""
+  t0=$(now)
+  docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 || build_base
+  hash=$(inputs_hash "$recipe")
+  current=$(docker image inspect --format "{{ index .Config.Labels \"$IMAGE_LABEL_INPUTS\" }}" "$tag" 2>/dev/null || true)
+  if [ "$current" = "$hash" ]; then
+    say "prometheus: $tag is up to date (inputs $hash), skipped build, $(since "$t0")"
+    return 0
+  fi
+  say "prometheus: building $tag (inputs $hash; image has ${current:-none})"
+  ctx="$ROOT/build/images/prometheus"
+  rm -rf "$ctx" && mkdir -p "$ctx/debs"
+  cp -a "$recipe/." "$ctx/"
+  mirror=$(grep -rhoE '^URIs: *\S+' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' \
+           | grep -v security | head -n1 || true)
+  [ -n "$mirror" ] || mirror=$(grep -hoE '^deb +\S+' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | head -n1 || true)
+  while read -r deb_path deb_sha; do
+    case $deb_path in ''|'#'*) continue ;; *"_$ARCH.deb") ;; *) continue ;; esac
+    "$PYTHON" -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \
+      "${mirror:-http://deb.debian.org/debian}/$deb_path" "$ctx/debs/${deb_path##*/}"
+    echo "$deb_sha  $ctx/debs/${deb_path##*/}" | sha256sum --check --quiet
+    found=1
+  done <"$recipe/debs.txt"
+  if [ -z "$found" ]; then
+    say "error: images/prometheus/debs.txt pins no prometheus package for $ARCH; add its pool path and" \
+        "SHA-256 (apt-cache show prometheus:$ARCH)" >&2
+    return 1
+  fi
+  log="$ROOT/build/images/prometheus.build.log"
+  : >"$log"
+  if ! docker build ${PLATFORM[@]+"${PLATFORM[@]}"} --force-rm --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+         --label "$IMAGE_LABEL_INPUTS=$hash" -t "$tag" "$ctx" >>"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    say "error: docker build of $tag failed; full log: $log" >&2
+    return 1
+  fi
+  docker image prune --force --filter "label=$IMAGE_LABEL_INPUTS" >/dev/null
+  say "prometheus: built $tag ($(size_of "$tag")) in $(since "$t0")"
+}
+
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(all)
 for t in "${targets[@]}"; do
   case $t in
-    all|base|mock|router) ;;
-    *) echo "usage: [ARCH=amd64|arm64] images/build.sh [all|base|mock|router]...  (unknown target '$t')" >&2
+    all|base|mock|router|prometheus) ;;
+    *) echo "usage: [ARCH=amd64|arm64] images/build.sh [all|base|mock|router]... or prometheus  (unknown target '$t')" >&2
        exit 2 ;;
   esac
 done
@@ -191,10 +238,12 @@ for t in "${targets[@]}"; do
     mock) build_image mock-vllm "$MOCK_VLLM_IMAGE" images/mock-vllm \
             pdcompose compose_templates pyproject.toml README.md ;;
     router) build_image router "$ROUTER_IMAGE" images/router ;;
+    prometheus) build_prometheus ;;
     all) build_base
          build_image mock-vllm "$MOCK_VLLM_IMAGE" images/mock-vllm \
            pdcompose compose_templates pyproject.toml README.md
-         build_image router "$ROUTER_IMAGE" images/router ;;
+         build_image router "$ROUTER_IMAGE" images/router
+         build_prometheus ;;
   esac
 done
 say "done: ${targets[*]} in $(since "$T0")"

@@ -16,7 +16,8 @@ from pdcompose.plan.hosts import HostFacts, host_facts
 from pdcompose.plan.judge import Judge, make_judge
 from pdcompose.plan.layers import NodeRef, node_refs
 from pdcompose.plan.lint import lint
-from pdcompose.plan.models import Container, Host, Plan, Router, Secret
+from pdcompose.plan.models import ConfigFile, Container, Host, Plan, Router, Secret
+from pdcompose.plan.monitoring import monitoring_host, prometheus
 from pdcompose.plan.rehearsal import rehearse
 from pdcompose.plan.router import router_container
 from pdcompose.topology import Resolved
@@ -42,7 +43,10 @@ def build_plan(resolved: Resolved, *, rehearsal: bool | None = None) -> tuple[Pl
     workers = _workers(resolved, facts, books, model or "", findings, judges)
     router_host = facts[t.router.host]
     router = router_container(resolved, router_host, workers, findings)
-    hosts = _hosts(resolved, facts, workers, router)
+    monitoring = None
+    if t.monitoring.enabled:
+        monitoring = prometheus(resolved, facts[monitoring_host(resolved)], workers, router, router_host)
+    hosts = _hosts(resolved, facts, workers, router, monitoring)
     lint(resolved, hosts, workers, router, findings)
     _check_ports(hosts, findings)
     findings.raise_errors()
@@ -92,24 +96,29 @@ def _workers(r: Resolved, facts: dict[str, HostFacts], books: dict[str, HostBook
     return out
 
 
-def _hosts(r: Resolved, facts: dict[str, HostFacts], workers: list[Container], router: Container) -> list[Host]:
+def _hosts(r: Resolved, facts: dict[str, HostFacts], workers: list[Container], router: Container,
+           monitoring: tuple[Container, list[ConfigFile]] | None) -> list[Host]:
     t = r.topology
     out = []
     for name, f in facts.items():
         mine = [c for c in workers if c.labels["io.pdcompose.host"] == name]
         if name == t.router.host:
             mine.append(router)
+        configs: list[ConfigFile] = []
+        if monitoring and name == monitoring_host(r):
+            mine.append(monitoring[0])
+            configs = monitoring[1]
         if not mine:
             continue
         # Hardware a profile requires matters where vLLM runs: a router-only host needs no IMEX channel.
-        runs_vllm = any(c.role != "router" for c in mine)
+        runs_vllm = any(c.role in ("prefill", "decode") for c in mine)
         requires = list(f.profile.requires) if f.profile and runs_vllm and not t.rehearsal.enabled else []
         used = {s for c in mine for s in c.secrets}
         secrets = [Secret(name="hf_token", from_env=t.hf_token.from_env)] if t.hf_token and "hf_token" in used else []
         arch = f.profile.arch if f.profile and not t.rehearsal.enabled else None
         out.append(Host(name=name, address=f.address, context=f.context, project=f"{t.name}-{name}",
                         profile=f.profile_name, arch=arch, requires=requires, secrets=secrets,
-                        containers=[_labelled(c, t.name, name, r.image_ids) for c in mine]))
+                        containers=[_labelled(c, t.name, name, r.image_ids) for c in mine], configs=configs))
     return out
 
 
@@ -167,6 +176,8 @@ def _check_ports(hosts: list[Host], findings: Findings) -> None:
 def _loc_of(c: Container) -> Loc:
     if c.role == "router":
         return ("router",)
+    if c.role == "monitoring":
+        return ("monitoring", "port")
     assert c.instance is not None and c.node is not None, c.service    # every worker has both
     return (c.role, c.instance, "nodes", c.node)
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_serializer
 
-Role = Literal["prefill", "decode", "router"]
+Role = Literal["prefill", "decode", "router", "monitoring"]
 
 
 class Frozen(BaseModel):
@@ -95,6 +95,16 @@ class Container(Frozen):
     labels: dict[str, str] = {}
 
 
+class ConfigFile(Frozen):
+    """A file placed in one container at `up` time (a Compose config with inline content): no file on
+    the host, so it works through any Docker context."""
+
+    name: str                       # Compose config name, unique on the host
+    service: str                    # the container that gets it
+    target: str                     # absolute path in that container
+    content: str
+
+
 class Host(Frozen):
     name: str
     address: str
@@ -106,6 +116,15 @@ class Host(Frozen):
     requires: list[str] = []        # hardware the profile needs (doctor checks it)
     secrets: list[Secret] = []      # the Compose secrets this host's containers use
     containers: list[Container]
+    configs: list[ConfigFile] = []  # only with monitoring: Prometheus's configuration and targets
+
+    @model_serializer(mode="wrap")
+    def _drop_empty_configs(self, handler):  # type: ignore[no-untyped-def]
+        # Hosts without monitoring serialise (and fingerprint) exactly as before it existed.
+        data = handler(self)
+        if isinstance(data, dict) and not data.get("configs"):
+            data.pop("configs", None)
+        return data
 
 
 class Router(Frozen):
@@ -136,7 +155,7 @@ class Plan(Frozen):
         return [(h, c) for h in self.hosts for c in h.containers if role is None or c.role == role]
 
     def workers(self) -> list[tuple[Host, Container]]:
-        return [(h, c) for h, c in self.containers() if c.role != "router"]
+        return [(h, c) for h, c in self.containers() if c.role in ("prefill", "decode")]
 
     def images(self) -> list[str]:
         return sorted({c.image for _, c in self.containers()})

@@ -38,6 +38,9 @@ def render_files(plan: Plan, templates: Path | None = None) -> dict[str, bytes]:
                  for host in plan.hosts}
     except jinja2.TemplateError as exc:
         raise RenderError(f"template {folder / TEMPLATE}: {exc}") from None
+    for host in plan.hosts:  # monitoring's files, also readable beside the Compose file (promtool checks them)
+        for cfg in host.configs:
+            files[f"{host.name}/{cfg.service}/{cfg.target.removeprefix('/etc/pdcompose/')}"] = cfg.content.encode()
     files["plan.json"] = (plan.model_dump_json(indent=2) + "\n").encode()
     return files
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from pdcompose.topology.monitoring import Monitoring
 from pdcompose.topology.types import (
     AbsPath,
     Address,
@@ -166,6 +167,7 @@ class Topology(Strict):
     router: Router
     health: Health = Field(default_factory=Health)
     rehearsal: Rehearsal = Field(default_factory=Rehearsal)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
 
     def role(self, name: str) -> Role:
         return {"prefill": self.prefill, "decode": self.decode}[name]

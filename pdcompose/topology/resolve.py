@@ -95,6 +95,8 @@ def _check_hosts(t: Topology, source: Source, issues: list[Issue]) -> None:
                 loc = (role, i, "nodes", j)
                 _check_host_ref(t, source, node.host, loc, known, issues, "a vLLM node")
     _check_host_ref(t, source, t.router.host, ("router", "host"), known, issues, "the router")
+    if t.monitoring.enabled and t.monitoring.host:
+        _check_host_ref(t, source, t.monitoring.host, ("monitoring", "host"), known, issues, "Prometheus")
     _check_addresses(t, source, issues)
 
 
