@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 
 from pdcompose.mock.config import MockConfig
+from pdcompose.mock.latency import Latencies
 from pdcompose.mock.tokens import block_count
 
 _BLOCK_ID_SPACE = 1 << 20      # block ids wrap: only their shape and count matter to the decode side
@@ -35,15 +37,18 @@ class Engine:
         self.prompt_tokens_total = 0
         self.generation_tokens_total = 0
         self._next_block = 0
+        self.latencies = Latencies()
 
     @contextlib.asynccontextmanager
     async def slot(self, blocks: int) -> AsyncIterator[None]:
         """Hold one of the engine's `max_num_seqs` places (and `blocks` KV blocks) for a request."""
         self.waiting += 1
+        queued = time.monotonic()
         try:
             await self._slots.acquire()
         finally:
             self.waiting -= 1
+        self.latencies.queue.observe(time.monotonic() - queued)
         self.running += 1
         self.blocks_in_use += blocks
         try:

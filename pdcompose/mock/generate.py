@@ -8,6 +8,7 @@ then generate `max_tokens` tokens, streamed per `--stream-interval`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -59,8 +60,11 @@ def _rejected(rt: Runtime, meta: RequestMeta, exc: ApiError) -> Response:
 
 async def _prefill(rt: Runtime, meta: RequestMeta, req: GenerateRequest, engine: Engine,
                    reply: r.Reply) -> Response:
+    t0 = time.monotonic()
     async with engine.slot(block_count(req.prompt_tokens)):
         await simulate(rt.knobs.prefill_seconds(req.prompt_tokens))
+    engine.latencies.ttft.observe(time.monotonic() - t0)     # the prefill's one token is its first
+    engine.latencies.e2e.observe(time.monotonic() - t0)
     params = _kv_transfer_params(rt, engine, reply, req.prompt_tokens)
     engine.prompt_tokens_total += req.prompt_tokens
     engine.generation_tokens_total += 1
@@ -86,11 +90,18 @@ def _kv_transfer_params(rt: Runtime, engine: Engine, reply: r.Reply, prompt_toke
 
 async def _decode(rt: Runtime, meta: RequestMeta, req: GenerateRequest, engine: Engine,
                   reply: r.Reply) -> Response:
+    t0 = time.monotonic()
     kv_check = await rt.kv.check(req.kv_transfer_params)
+    if req.kv_transfer_params is not None:      # a NIXL pull was attempted: vLLM's decode-side metrics
+        engine.latencies.nixl_seen = True
+        if kv_check == "ok":
+            engine.latencies.nixl_xfer.observe(time.monotonic() - t0)
+        else:
+            engine.latencies.nixl_failed_transfers += 1
     record = rt.stats.add(meta, status=200, role="decode", engine=engine, stream=req.stream,
                           prompt_tokens=req.prompt_tokens, kv_transfer_params=req.kv_transfer_params,
                           kv_check=kv_check)
-    run = _DecodeRun(rt, engine, req, reply, record, recompute=kv_check != "ok")
+    run = _DecodeRun(rt, engine, req, reply, record, recompute=kv_check != "ok", t0=t0)
     if req.stream:
         return StreamingResponse(run.frames(), media_type="text/event-stream")
     return Response(await run.whole(), media_type="application/json")
@@ -98,8 +109,9 @@ async def _decode(rt: Runtime, meta: RequestMeta, req: GenerateRequest, engine: 
 
 class _DecodeRun:
     def __init__(self, rt: Runtime, engine: Engine, req: GenerateRequest, reply: r.Reply,
-                 record: dict[str, Any], *, recompute: bool) -> None:
+                 record: dict[str, Any], *, recompute: bool, t0: float) -> None:
         self.rt, self.engine, self.req, self.reply, self.record = rt, engine, req, reply, record
+        self.t0 = t0
         self.recompute = recompute
         self.blocks = block_count(req.prompt_tokens + req.max_tokens)
 
@@ -116,8 +128,14 @@ class _DecodeRun:
         n = self.req.max_tokens
         async with self.engine.slot(self.blocks):
             await self._start()
+            started = time.monotonic()
             await simulate(self.rt.knobs.decode_seconds(n))
             self._count(n)
+        lat, now = self.engine.latencies, time.monotonic()
+        lat.ttft.observe(started - self.t0)
+        if n > 1:
+            lat.itl.observe((now - started) / n, n - 1)
+        lat.e2e.observe(now - self.t0)
         return r.full_body(self.reply, words(0, n), self.req.prompt_tokens, n)
 
     def _running_usage(self, sent: int) -> dict | None:
@@ -131,13 +149,21 @@ class _DecodeRun:
             await self._start()
             if req.kind == "chat":
                 yield r.role_frame(reply, self._running_usage(0))
-            sent = 0
+            sent, lat = 0, self.engine.latencies
             for size in r.chunk_sizes(req.max_tokens, self.rt.config.stream_interval):
+                before = time.monotonic()
                 await simulate(knobs.decode_seconds(size))
                 text = words(sent, size)
+                if sent == 0:
+                    lat.ttft.observe(time.monotonic() - self.t0)
+                    if size > 1:
+                        lat.itl.observe((time.monotonic() - before) / size, size - 1)
+                else:
+                    lat.itl.observe((time.monotonic() - before) / size, size)
                 sent += size
                 self._count(size)
                 yield r.token_frame(reply, text, sent == req.max_tokens, self._running_usage(sent))
+            lat.e2e.observe(time.monotonic() - self.t0)
         if req.include_usage:
             yield r.usage_frame(reply, req.prompt_tokens, req.max_tokens)
         yield r.DONE

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pdcompose.mock.latency import render as render_latencies
 from pdcompose.mock.runtime import Runtime
 
 _GAUGES: tuple[tuple[str, str, Callable[[Any, int], float]], ...] = (
@@ -37,4 +38,5 @@ def render_metrics(rt: Runtime) -> str:
         lines += [f"# HELP {name}_total {help_text}", f"# TYPE {name}_total counter"]
         lines += [f'{name}_total{{engine="{e.local_rank}",model_name="{model}"}} {float(count(e))}'
                   for e in engines]
+    lines += render_latencies(engines, model)
     return "\n".join(lines) + "\n"
