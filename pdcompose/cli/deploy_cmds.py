@@ -8,6 +8,7 @@ import typer
 
 from pdcompose.cli import output
 from pdcompose.cli.common import (
+    EngineOpt,
     FileOpt,
     JsonOpt,
     OutOpt,
@@ -35,14 +36,14 @@ def deploy(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
                "--smoke/--no-smoke", help="Send a one-token request through the router at the end")] = True,
            skip_doctor: Annotated[bool, typer.Option(
                "--skip-doctor", help="Skip the image and free-port checks (reachability is always checked)")] = False,
-           as_json: JsonOpt = False) -> None:
+           engine: EngineOpt = None, as_json: JsonOpt = False) -> None:
     """Render, then start every host in order: vLLM nodes in parallel, health gate, router, smoke test."""
     from pdcompose.cli.progress import reporter
     from pdcompose.deploy.run import DeployFailed, DeployOptions
     from pdcompose.deploy.run import deploy as run_deploy
     from pdcompose.render import render
 
-    plan, _ = load_plan(topology_path(topology, file), rehearsal, quiet=as_json)
+    plan, _ = load_plan(topology_path(topology, file), rehearsal, quiet=as_json, engine=engine)
     out = bundle_dir(out, plan.rehearsal)
     render(plan, out)
     opts = DeployOptions(contexts=tuple(context or ()), timeout=timeout, rollback=rollback, smoke=smoke,

@@ -11,6 +11,7 @@ import typer
 
 from pdcompose.cli import output
 from pdcompose.cli.common import (
+    EngineOpt,
     FileOpt,
     JsonOpt,
     OutOpt,
@@ -27,10 +28,10 @@ from pdcompose.errors import PdcomposeError
 
 @handles_errors
 def validate(topology: TopologyArg = None, file: FileOpt = None, rehearsal: RehearsalOpt = False,
-             strict: StrictOpt = False, as_json: JsonOpt = False) -> None:
+             strict: StrictOpt = False, engine: EngineOpt = None, as_json: JsonOpt = False) -> None:
     """Check the topology file: syntax, keys, types, hosts, presets, GPUs, ports, flags."""
     path = topology_path(topology, file)
-    plan, warnings = load_plan(path, rehearsal, strict, quiet=as_json)
+    plan, warnings = load_plan(path, rehearsal, strict, quiet=as_json, engine=engine)
     workers = plan.workers()
     if as_json:
         output.print_json({"status": "ok", "fingerprint": plan.fingerprint, "hosts": len(plan.hosts),
@@ -46,17 +47,22 @@ def plan(topology: TopologyArg = None, file: FileOpt = None, rehearsal: Rehearsa
          commands: Annotated[bool, typer.Option("--commands", help=(
              "Print each node's exact vllm serve / vllm-router command line, one flag per line"))] = False,
          env: Annotated[bool, typer.Option("--env", help="With --commands: also the environment")] = False,
-         as_json: JsonOpt = False) -> None:
+         engine: EngineOpt = None, as_json: JsonOpt = False) -> None:
     """Show where everything runs: hosts, containers, GPUs, data-parallel ranks and ports."""
     from pdcompose.cli import views
 
-    the_plan, _ = load_plan(topology_path(topology, file), rehearsal, quiet=as_json)
+    the_plan, _ = load_plan(topology_path(topology, file), rehearsal, quiet=as_json, engine=engine)
     if as_json:
         output.print_json(the_plan.model_dump(mode="json"))
+        return
     elif commands:
         output.console().print(views.command_listing(the_plan, env), markup=False, end="")
     else:
         output.console().print(views.placement_table(the_plan))
+    if the_plan.substitutions:   # a real-engine rehearsal: what differs from the plan it rehearses
+        output.say("real-engine rehearsal substitutions:")
+        for line in the_plan.substitutions:
+            output.say(f"  - {line}")
 
 
 @handles_errors
@@ -66,11 +72,11 @@ def render(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
            rehearsal: RehearsalOpt = False, strict: StrictOpt = False,
            check: Annotated[bool, typer.Option("--check", help=(
                "Also run `docker compose config` on every file before writing"))] = False,
-           as_json: JsonOpt = False) -> None:
+           engine: EngineOpt = None, as_json: JsonOpt = False) -> None:
     """Write OUT/<host>/compose.yaml for every host and OUT/plan.json (atomically)."""
     from pdcompose.render import render as write
 
-    the_plan, _ = load_plan(topology_path(topology, file), rehearsal, strict, quiet=as_json)
+    the_plan, _ = load_plan(topology_path(topology, file), rehearsal, strict, quiet=as_json, engine=engine)
     verify: Callable[[Path], None] | None = None
     if check:
         from pdcompose.engine.compose_check import check_bundle as verify

@@ -18,7 +18,7 @@ from pdcompose.plan.layers import NodeRef, node_refs
 from pdcompose.plan.lint import lint
 from pdcompose.plan.models import ConfigFile, Container, Host, Plan, Router, Secret
 from pdcompose.plan.monitoring import monitoring_host, prometheus
-from pdcompose.plan.rehearsal import rehearse
+from pdcompose.plan.rehearsal import rehearse, substitutions
 from pdcompose.plan.router import router_container
 from pdcompose.topology import Resolved
 from pdcompose.topology.source import Loc
@@ -55,6 +55,7 @@ def build_plan(resolved: Resolved, *, rehearsal: bool | None = None) -> tuple[Pl
         served_model_name=_served_name(workers, model or ""), rehearsal=rehearsal, fingerprint="",
         health_timeout=t.health.deploy_timeout,
         adaptations=[line for j in judges.values() for line in j.adaptations],
+        substitutions=substitutions(t, model or ""),
         secrets=[Secret(name="hf_token", from_env=t.hf_token.from_env)] if t.hf_token else [],
         hosts=hosts, router=Router(host=router_host.name, url=router.url,
                                    prefill_urls=[c.url for c in workers if c.role == "prefill"],

@@ -144,9 +144,18 @@ class Plan(Frozen):
     fingerprint: str
     health_timeout: int             # seconds deploy waits for every API server
     adaptations: list[str] = []     # recipe settings changed to fit the pinned vLLM, stated
+    substitutions: list[str] = []   # what a real-engine rehearsal changes (CPU, tiny model), stated
     secrets: list[Secret] = []
     hosts: list[Host]
     router: Router
+
+    @model_serializer(mode="wrap")
+    def _drop_empty_substitutions(self, handler):  # type: ignore[no-untyped-def]
+        # Only real-engine rehearsals have substitutions: every other plan (and its fingerprint) stays as it was.
+        data = handler(self)
+        if isinstance(data, dict) and not data.get("substitutions"):
+            data.pop("substitutions", None)
+        return data
 
     def host(self, name: str) -> Host:
         return next(h for h in self.hosts if h.name == name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pdcompose import defaults
 from pdcompose.plan import flags as F
 from pdcompose.plan.allocate import RPC_PORT, NodeAllocation
 from pdcompose.plan.env import layered_env
@@ -18,6 +19,7 @@ from pdcompose.plan.hosts import HostFacts
 from pdcompose.plan.judge import Judge, judge_env, judge_flags
 from pdcompose.plan.layers import NodeRef, arg_layers, env_layers
 from pdcompose.plan.models import Container, DataParallel, Healthcheck, PortUse, SecretRef, Ulimit
+from pdcompose.plan.rehearsal import cpu_env, cpu_flags, real_engine
 from pdcompose.topology import Resolved
 from pdcompose.topology.source import format_loc
 
@@ -102,11 +104,17 @@ def vllm_container(r: Resolved, n: NodeInputs, flags: F.FlagLayers, findings: Fi
                       rpc_port=n.rpc_port, nodes=n.shape.nodes)
     derived = _derived_flags(n, dp, rehearsal)
     _check_reserved(flags, derived, findings)
+    model = n.model
+    if real_engine(t):  # the real engine on CPU: the tiny local model, served under the plan's name
+        flags.apply(cpu_flags(t, flags), ("rehearsal", "engine"))
+        if flags.get("served-model-name") is None:
+            flags.apply({"served-model-name": n.model}, ("rehearsal", "engine"))
+        model = defaults.VLLM_CPU_MODEL
     if n.judge:
         judge_flags(n.judge, flags, findings)
     _merge_configs(flags, findings)
     _check_kv_transfer(flags, ref, findings)
-    command = [n.model, *F.argv(f for _, f in flags.items()), *F.argv(derived.values())]
+    command = [model, *F.argv(f for _, f in flags.items()), *F.argv(derived.values())]
     bind = n.host.address if rehearsal else "0.0.0.0"
     return Container(
         service=f"{ref.role}-{ref.instance}-node-{ref.node}", role=ref.role, instance=ref.instance,
@@ -220,7 +228,9 @@ def _env(r: Resolved, n: NodeInputs, findings: Findings) -> dict[str, str | Secr
             findings.error("conflicting-env", env[key][1], (
                 f"{key} conflicts with the topology: pdcompose derives {value!r} here; {DERIVED_ENV[key]}"))
     out: dict[str, str | SecretRef] = {**{k: v for k, (v, _) in env.items()}, **derived}
-    if t.rehearsal.enabled:
+    if real_engine(t):
+        out |= cpu_env(out)
+    elif t.rehearsal.enabled:
         out |= {"PDCOMPOSE_MOCK_LOAD_DELAY": str(t.rehearsal.load_delay),
                 "PDCOMPOSE_MOCK_PREFILL_MS_PER_1K": str(t.rehearsal.prefill_ms_per_1k),
                 "PDCOMPOSE_MOCK_DECODE_MS_PER_TOKEN": str(t.rehearsal.decode_ms_per_token)}

@@ -135,9 +135,14 @@ class Rehearsal(Strict):
     """Run the same plan on one Docker engine: mock vLLM image, loopback addresses, no GPUs."""
 
     enabled: bool = False
+    engine: Literal["mock", "vllm"] = Field("mock", description=(
+        "mock: pdcompose's mock vLLM (fast, any topology); vllm: real `vllm serve` (the CPU build, "
+        "images/build.sh vllm) serving a tiny Llama made locally; CPU-only settings are substituted and "
+        "stated in the plan (minutes to start, ~3.4 GB per engine)"))
     first_address: str = Field("127.0.0.10", pattern=r"^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$", description=(
         "loopback address of the first host; host i gets the i-th one after it"))
     mock_image: ImageRef | None = None
+    vllm_image: ImageRef | None = Field(None, description="the real-engine image (default: pdcompose/vllm-cpu)")
     router_image: ImageRef | None = None
     load_delay: Annotated[float, Field(ge=0, le=3600)] = 2.0
     prefill_ms_per_1k: Annotated[float, Field(ge=0, le=60_000)] = 20.0
