@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 
 from pdcompose import __version__
-from pdcompose.cli import bench_cmds, common, deploy_cmds, doctor_cmds, export_cmds, ops_cmds, topology_cmds
+from pdcompose.cli import (
+    bench_cmds,
+    common,
+    deploy_cmds,
+    doctor_cmds,
+    export_cmds,
+    ops_cmds,
+    top_cmd,
+    topology_cmds,
+)
 
 app = typer.Typer(
     name="pdcompose", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -35,7 +44,7 @@ def _main(
 
 for command in (topology_cmds.init, topology_cmds.validate, topology_cmds.plan, topology_cmds.render,
                 topology_cmds.schema, deploy_cmds.deploy, ops_cmds.status, ops_cmds.logs, ops_cmds.down,
-                ops_cmds.restart, doctor_cmds.doctor):
+                ops_cmds.restart, doctor_cmds.doctor, top_cmd.top):
     app.command()(command)
 app.command(cls=bench_cmds.BenchCommand)(bench_cmds.bench)     # also `bench compare` and `bench report`
 app.add_typer(doctor_cmds.images_app, name="images")
