@@ -8,7 +8,7 @@ EXAMPLE ?= examples/deepseek-r1-gb200.yaml
 # The vLLM releases the shipped bundles pin: their real parsers judge every rendered argv in `make test`.
 VLLM_VERSIONS ?= 0.13.0 0.32.0
 
-.PHONY: setup run test e2e bench images lint clean vllm catalog
+.PHONY: setup run test e2e bench images images-vllm lint clean vllm catalog
 
 ## setup: virtualenv with pdcompose (editable) + test tools, and the Docker Compose v2 CLI plugin
 setup: $(VENV)/.setup-done
@@ -42,6 +42,10 @@ bench: setup images
 ## images: the offline base image, the mock vLLM image and the vllm-router image
 images: setup
 	PYTHON="$(BIN)/python" images/build.sh all
+
+## images-vllm: the real-engine image (CPU build of vLLM, a tiny Llama; ~5 min, ~12 GB) for `make e2e`
+images-vllm: setup
+	PYTHON="$(BIN)/python" images/build.sh vllm
 
 ## vllm: a cached venv per pinned vLLM release (CPU build from PyPI, ~6.5 GB each) for the parser tests
 vllm: setup

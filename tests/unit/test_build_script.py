@@ -53,5 +53,5 @@ def test_native_arch_in_either_spelling_is_accepted(spelling: str) -> None:
     value = NATIVE if spelling == "native-docker" else platform.machine()
     done = build("nonsense-target", arch=value)          # gets past ARCH, stops at the target check
     assert done.returncode == 2
-    assert "usage: [ARCH=amd64|arm64] images/build.sh [all|base|mock|router]" in done.stderr
+    assert "usage: [ARCH=amd64|arm64] images/build.sh [all|base|mock|router|vllm]" in done.stderr
     assert "unknown target 'nonsense-target'" in done.stderr
