@@ -41,8 +41,22 @@ def render_files(plan: Plan, templates: Path | None = None) -> dict[str, bytes]:
     for host in plan.hosts:  # monitoring's files, also readable beside the Compose file (promtool checks them)
         for cfg in host.configs:
             files[f"{host.name}/{cfg.service}/{cfg.target.removeprefix('/etc/pdcompose/')}"] = cfg.content.encode()
+    files.update(_grafana(plan))
     files["plan.json"] = (plan.model_dump_json(indent=2) + "\n").encode()
     return files
+
+
+def _grafana(plan: Plan) -> dict[str, bytes]:
+    """With monitoring: a Grafana dashboard for its Prometheus and the provisioning files to load it, beside
+    the monitoring host's Compose file (for a Grafana the user runs; pdcompose does not start one)."""
+    from pdcompose.render.grafana import dashboard_json, provisioning
+
+    for host, c in plan.containers("monitoring"):
+        folder = f"{host.name}/grafana"
+        out = {f"{folder}/dashboards/pdcompose-{plan.cluster}.json": dashboard_json(plan).encode()}
+        out.update({f"{folder}/provisioning/{name}": text.encode() for name, text in provisioning(plan, c.url).items()})
+        return out
+    return {}
 
 
 def render(plan: Plan, out: Path, templates: Path | None = None,

@@ -162,6 +162,17 @@ def test_monitoring_rehearsed(folder: Path):
     print(f"TTFT p99 by role recorded {took:.1f} s after the bench: {query('cluster_role:ttft_seconds:p99')}")
     assert query('sum(vllm_router_pd_requests_total{job="vllm-router"})')[0]["value"][1] != "0"
 
+    # every query of the rendered Grafana dashboard is PromQL this Prometheus accepts, and the panels on
+    # prefill TTFT and decode ITL have data
+    board = json.loads(next((folder / "out-rehearsal" / "r" / "grafana" / "dashboards").glob("*.json")).read_text())
+    answered = {}
+    for panel in (p for p in board["panels"] if p["type"] != "row"):
+        for target in panel["targets"]:
+            expr = (target["expr"].replace("$__rate_interval", "1m").replace("$cluster", CLUSTER)
+                    .replace("$instance", ".*"))
+            answered[panel["title"]] = answered.get(panel["title"], 0) + len(query(expr))
+    assert answered["TTFT (prefill)"] > 0 and answered["Inter-token latency (decode)"] > 0, answered
+
     top = json.loads(cli(folder, "top", "--once", "--json").stdout)
     assert top["source"] == "prometheus"
     assert {(r["instance"], r["up"]) for r in top["rows"]} == {
