@@ -31,6 +31,8 @@ CPU_ENV = {
     "VLLM_CPU_KVCACHE_SPACE": ("1", "1 GiB of KV cache per engine (the CPU backend's default is 4 GiB)"),
     "VLLM_CPU_OMP_THREADS_BIND": ("nobind", "several engines share the machine's cores"),
     "OMP_NUM_THREADS": ("1", "one OpenMP thread per engine, so engines do not fight over cores"),
+    "TORCHDYNAMO_DISABLE": ("1", "no C++ compiler in the image: torch.compile'd helpers (the CPU sampler's) run "
+                                 "eagerly instead of failing the first sampled request"),
     "HF_HUB_OFFLINE": ("1", "the model is local: never ask the hub"),
     "VLLM_NO_USAGE_STATS": ("1", "no usage report"),
     # Every cache vLLM writes stays inside the container (removed with it).
