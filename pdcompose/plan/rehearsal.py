@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
+from collections.abc import Mapping
 
 from pdcompose import defaults
 from pdcompose.catalog import image_version
@@ -102,7 +103,7 @@ def cpu_flags(t, flags) -> dict[str, object]:  # type: ignore[no-untyped-def]
     return out
 
 
-def cpu_env(env: dict) -> dict[str, str]:
+def cpu_env(env: Mapping[str, object]) -> dict[str, str]:
     """The environment the real engine adds (HF_HOME only where the plan sets none)."""
     return {k: v for k, (v, _) in CPU_ENV.items() if not (k == "HF_HOME" and k in env)}
 
