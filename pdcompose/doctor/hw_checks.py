@@ -50,7 +50,7 @@ def gpu_checks(host: Host, n: Needs, found: dict[str, Any] | None, error: str | 
 
 
 def runs_vllm(host: Host) -> bool:
-    return any(c.role != "router" for c in host.containers)
+    return any(c.role in ("prefill", "decode") for c in host.containers)   # not the router, not Prometheus
 
 
 def probed_devices(host: Host, n: Needs) -> list[str]:

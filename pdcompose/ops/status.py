@@ -87,7 +87,7 @@ def collect(plan: Plan, hosts: list[Host]) -> Status:
         # The host answered and has no such container: whatever answers at its address is not it.
         probed = "-" if found is not None and state is None else endpoint
         rows.append(Row(host.name, c.service, c.role, c.url, state, error,
-                        probed, "-" if c.role == "router" else view.get(c.url, "unknown"),
+                        probed, view.get(c.url, "unknown") if c.role in ("prefill", "decode") else "-",
                         c.instance, c.node, c.dp.nodes if c.dp else 1))
     return Status(rows, stale_nixl(rows), broken_groups(rows))
 

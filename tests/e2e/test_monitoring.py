@@ -150,6 +150,9 @@ def test_monitoring_rehearsed(folder: Path):
         ("decode", "decode-0", "d0"), ("decode", "decode-1", "d1"), ("prefill", "prefill-0", "p"),
         ("router", "router", "r")]
 
+    status = json.loads(cli(folder, "status", "--json").stdout)        # Prometheus counts as healthy
+    assert status["status"] == "ok" and "prometheus" in {c["service"] for c in status["containers"]}
+
     bench = json.loads(cli(folder, "bench", "-n", "60", "-c", "8", "--input-len", "64", "--output-len", "16",
                            "--json").stdout)
     assert bench["metrics"]["completed"] == 60 and bench["metrics"]["failed"] == 0
