@@ -31,8 +31,9 @@ run: setup
 test: setup vllm
 	$(BIN)/pytest -m "not e2e"
 
-## e2e: rehearse the guide's whole 7-host deployment on the local Docker engine
-e2e: setup images
+## e2e: rehearse the guide's whole 7-host deployment on the local Docker engine (mock vLLM), then a small
+## PD deployment with the real engine (examples/rehearsal-real.yaml: vLLM on CPU, ~17 GB of memory)
+e2e: setup images images-vllm
 	$(BIN)/pytest -m e2e tests/e2e
 
 ## bench: whole-process benchmarks (medians), printed and written to bench-results/
@@ -43,7 +44,7 @@ bench: setup images
 images: setup
 	PYTHON="$(BIN)/python" images/build.sh all
 
-## images-vllm: the real-engine image (CPU build of vLLM, a tiny Llama; ~5 min, ~12 GB) for `make e2e`
+## images-vllm: the real-engine image (CPU build of vLLM, a tiny Llama; ~10 min once, 13 GB) for `make e2e`
 images-vllm: setup
 	PYTHON="$(BIN)/python" images/build.sh vllm
 
