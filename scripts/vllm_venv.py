@@ -34,8 +34,9 @@ from packaging.requirements import Requirement
 
 STAMP = ".pdcompose-vllm-ok"
 # NIXL's newest wheel needs a nixl-cu* build that PyPI lacks; 1.5.1 is the newest pair that installs.
-NIXL_PINS = ("nixl-cu13==1.5.1",)
-NIXL_NO_DEPS = ("nixl==1.5.1",)
+# Its backend must match torch's CUDA major (nixl loads nixl_cu<major> by torch.version.cuda): with the
+# wrong one every engine dies with "NIXL is not available" (torch 2.9.1, vLLM 0.13.0's, is CUDA 12).
+NIXL_VERSION = "1.5.1"
 
 
 def default_root() -> Path:
@@ -82,6 +83,12 @@ def torch_pin(reqs: list[Requirement]) -> str:
     sys.exit("the wheel pins no torch")
 
 
+def cuda_major(python: Path) -> str:
+    out = subprocess.run([str(python), "-c", "import torch; print(torch.version.cuda or '12')"], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    return out.split(".")[0]
+
+
 def add_vllm_dist_info(python: Path, version: str) -> None:
     purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              check=True, capture_output=True, text=True).stdout.strip()
@@ -118,8 +125,8 @@ def build(version: str, dest: Path) -> Path:
         others = [str(r) for r in reqs if r.name not in ("torch", "triton")]
         run(pip, "install", "-q", "-c", constraints, *others)
         run(pip, "install", "-q", "--no-deps", wheel)
-        run(pip, "install", "-q", "-c", constraints, *NIXL_PINS)
-    run(pip, "install", "-q", "--no-deps", *NIXL_NO_DEPS)
+        run(pip, "install", "-q", "-c", constraints, f"nixl-cu{cuda_major(py)}=={NIXL_VERSION}")
+    run(pip, "install", "-q", "--no-deps", f"nixl=={NIXL_VERSION}")
     add_vllm_dist_info(py, version)
     (dest / STAMP).write_text(version + "\n")
     return dest
