@@ -7,6 +7,7 @@ project directory, so they need neither the bundle nor the secrets its `up` woul
 
 from __future__ import annotations
 
+import atexit
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -37,5 +38,8 @@ def engine_client(context: str) -> DockerClient:
 
 @cache
 def _empty_dir() -> str:
-    # Without -f, Compose looks for a compose.yaml in the project directory: give it one with none.
-    return tempfile.mkdtemp(prefix="pdcompose-project-")
+    # Without -f, Compose looks for a compose.yaml in the project directory: give it one with none,
+    # removed when the process ends (it used to be left behind in the temp folder by every command).
+    folder = tempfile.TemporaryDirectory(prefix="pdcompose-project-")
+    atexit.register(folder.cleanup)
+    return folder.name
