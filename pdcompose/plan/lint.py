@@ -12,7 +12,7 @@ from pdcompose.topology.source import Loc
 
 def lint(r: Resolved, hosts: list[Host], workers: list[Container], router: Container, findings: Findings) -> None:
     _router_api_key(workers, router, findings)
-    _tp_asymmetry(r, workers, findings)
+    _nixl_tp_ratio(workers, findings)
     _hybrid_lb_single_engine(workers, findings)
     _recommended_env(r, workers, findings)
     _unused_hosts(r, hosts, findings)
@@ -30,7 +30,7 @@ def _router_api_key(workers: list[Container], router: Container, findings: Findi
             "{from_env: <the variable holding the key>}"))
 
 
-def _tp_asymmetry(r: Resolved, workers: list[Container], findings: Findings) -> None:
+def _nixl_tp_ratio(workers: list[Container], findings: Findings) -> None:
     """NIXL pairs prefill and decode TP ranks by the ratio of their TP sizes, for every model (MLA
     included); which ratios work depends on the vLLM release (catalog/data/behaviour.yaml)."""
     prefill = sorted({c.tp or 1 for c in workers if c.role == "prefill"})
