@@ -17,11 +17,14 @@ LOUDLY, except under CI=true, where not starting it fails.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import random
 import shutil
 import signal
 import subprocess
+import tarfile
 import tempfile
 import time
 import uuid
@@ -121,3 +124,24 @@ def second_engine() -> Iterator[str]:
     finally:
         log.close()
         _stop(proc, root, bridge)
+
+
+@contextlib.contextmanager
+def one_file_image(kind: str, note: str) -> Iterator[str]:
+    """A one-file image of the local engine's architecture (docker import), with content of its own so its
+    ID is unique to the caller (and safe to delete); removed afterwards."""
+    from python_on_whales import DockerClient, DockerException
+
+    tag = f"pdcompose-test/{kind}:{uuid.uuid4().hex[:10]}"
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        payload = f"{note} {tag}\n".encode()
+        info = tarfile.TarInfo("payload")
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    subprocess.run(["docker", "import", "-", tag], input=data.getvalue(), check=True, capture_output=True, timeout=60)
+    try:
+        yield tag
+    finally:
+        with contextlib.suppress(DockerException):
+            DockerClient().image.remove(tag, force=True)

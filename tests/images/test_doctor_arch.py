@@ -4,17 +4,11 @@ contradicts. Here because it needs the second engine of tests/images/conftest.py
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import subprocess
-import tarfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from python_on_whales import DockerClient, DockerException
 
 from pdcompose import arch
 from pdcompose.doctor import FAST, run_doctor
@@ -22,6 +16,7 @@ from pdcompose.plan.models import Plan
 from tests.doctor.kit import contexts, local_endpoint, rehearsal_plan, with_contexts, write_topology
 from tests.helpers import run_cli
 from tests.images.archkit import foreign_image, local_engine_arch
+from tests.images.conftest import one_file_image
 
 pytestmark = pytest.mark.docker
 CHECKS = ("engine", "arch", "images")      # no probe containers: the test images have no python3
@@ -29,17 +24,8 @@ CHECKS = ("engine", "arch", "images")      # no probe containers: the test image
 
 @pytest.fixture
 def native_image() -> Iterator[str]:
-    tag = f"pdcompose-test/native:{uuid.uuid4().hex[:10]}"
-    data = io.BytesIO()
-    with tarfile.open(fileobj=data, mode="w") as tar:
-        payload = f"pdcompose doctor arch test {tag}\n".encode()
-        info = tarfile.TarInfo("payload")
-        info.size = len(payload)
-        tar.addfile(info, io.BytesIO(payload))
-    subprocess.run(["docker", "import", "-", tag], input=data.getvalue(), check=True, capture_output=True, timeout=60)
-    yield tag
-    with contextlib.suppress(DockerException):
-        DockerClient().image.remove(tag, force=True)
+    with one_file_image("native", "pdcompose doctor arch test") as tag:
+        yield tag
 
 
 def arch_of(plan: Plan, host: str, checks: tuple[str, ...] = CHECKS):

@@ -3,18 +3,13 @@ rehearsal already has everything) and a second daemon of the test's own (where l
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import subprocess
-import tarfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from python_on_whales import DockerClient, DockerException
+from python_on_whales import DockerClient
 
 from pdcompose import defaults
 from pdcompose.engine.contexts import remove_rehearsal_contexts
@@ -23,6 +18,7 @@ from pdcompose.images import inventory, push, update_lock
 from pdcompose.topology.lock import read_lock
 from tests.doctor.kit import contexts, ensure_images, local_endpoint, rehearsal_plan, with_contexts, write_topology
 from tests.helpers import load_yaml, run_cli
+from tests.images.conftest import one_file_image
 
 pytestmark = pytest.mark.docker
 
@@ -50,18 +46,8 @@ class Recorder:
 
 @pytest.fixture(scope="module")
 def tiny_image() -> Iterator[str]:
-    """A one-file image with content of its own, so its ID is unique to this run (and safe to delete)."""
-    tag = f"pdcompose-test/tiny:{uuid.uuid4().hex[:10]}"
-    data = io.BytesIO()
-    with tarfile.open(fileobj=data, mode="w") as tar:
-        payload = f"pdcompose images test {tag}\n".encode()
-        info = tarfile.TarInfo("pdcompose-test")
-        info.size = len(payload)
-        tar.addfile(info, io.BytesIO(payload))
-    subprocess.run(["docker", "import", "-", tag], input=data.getvalue(), check=True, capture_output=True, timeout=60)
-    yield tag
-    with contextlib.suppress(DockerException):
-        DockerClient().image.remove(tag, force=True)
+    with one_file_image("tiny", "pdcompose images test") as tag:
+        yield tag
 
 
 def local_id(ref: str) -> str:

@@ -4,10 +4,6 @@ copies anything (a GB200 host is arm64; the router image built on an x86_64 mach
 from __future__ import annotations
 
 import contextlib
-import io
-import subprocess
-import tarfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +17,7 @@ from pdcompose.topology.lock import read_lock
 from tests.doctor.kit import contexts, rehearsal_plan, unique_name, with_contexts, write_topology
 from tests.helpers import run_cli
 from tests.images.archkit import foreign_image, local_engine_arch
+from tests.images.conftest import one_file_image
 from tests.images.test_push import Recorder
 
 pytestmark = pytest.mark.docker
@@ -28,18 +25,8 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture
 def native_image() -> Iterator[str]:
-    """A one-file image of the local engine's architecture (docker import), unique to this test."""
-    tag = f"pdcompose-test/native:{uuid.uuid4().hex[:10]}"
-    data = io.BytesIO()
-    with tarfile.open(fileobj=data, mode="w") as tar:
-        payload = f"pdcompose arch test {tag}\n".encode()
-        info = tarfile.TarInfo("payload")
-        info.size = len(payload)
-        tar.addfile(info, io.BytesIO(payload))
-    subprocess.run(["docker", "import", "-", tag], input=data.getvalue(), check=True, capture_output=True, timeout=60)
-    yield tag
-    with contextlib.suppress(DockerException):
-        DockerClient().image.remove(tag, force=True)
+    with one_file_image("native", "pdcompose arch test") as tag:
+        yield tag
 
 
 def test_push_refuses_a_foreign_image_before_copying_anything(tmp_path: Path, native_image: str,
