@@ -27,6 +27,7 @@ import httpx
 import pytest
 
 from pdcompose import defaults
+from tests.e2e.kit import leftovers
 from tests.figures import LINES
 from tests.helpers import REPO, run_cli
 
@@ -48,15 +49,6 @@ def cli(folder: Path, *args: str, ok: bool | None = True, timeout: float = 900) 
     if ok is not None:
         assert (result.returncode == 0) == ok, result.stdout + result.stderr
     return result
-
-
-def leftovers() -> dict[str, list[str]]:
-    def lines(*argv: str) -> list[str]:
-        return [x for x in subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout.split() if x]
-    return {"containers": lines("docker", "ps", "-aq", "--filter", f"label=io.pdcompose.cluster={CLUSTER}"),
-            "networks": [n for n in lines("docker", "network", "ls", "--format", "{{.Name}}") if n.startswith(CLUSTER)],
-            "contexts": [c for c in lines("docker", "context", "ls", "--format", "{{.Name}}")
-                         if c.startswith(f"rehearsal-{CLUSTER}-")]}
 
 
 def used_gb() -> float:
@@ -191,12 +183,12 @@ def folder(tmp_path_factory: pytest.TempPathFactory):
     (folder / "pdcompose.yaml").write_text(text)
     yield folder
     run_cli("down", cwd=folder, timeout=300)     # whatever happened above
-    for cid in leftovers()["containers"]:
+    for cid in leftovers(CLUSTER)["containers"]:
         subprocess.run(["docker", "rm", "-f", cid], capture_output=True, timeout=60)
 
 
 def test_real_engine_rehearsed_end_to_end(folder: Path):
-    assert leftovers() == {"containers": [], "networks": [], "contexts": []}
+    assert leftovers(CLUSTER) == {"containers": [], "networks": [], "contexts": []}
     subprocess.run(["docker", "image", "inspect", defaults.VLLM_CPU_IMAGE], check=True, capture_output=True)
 
     # The plan states what the real engine substitutes; argv keeps the plan's flags.
@@ -268,7 +260,7 @@ def test_real_engine_rehearsed_end_to_end(folder: Path):
         assert healed["nixl_transfers"] == 6 and healed["nixl_failed"] == 0
 
     cli(folder, "down", timeout=300)
-    assert leftovers() == {"containers": [], "networks": [], "contexts": []}
+    assert leftovers(CLUSTER) == {"containers": [], "networks": [], "contexts": []}
 
     per = ", ".join(f"{k.removeprefix(CLUSTER + '-')}: {v:.1f}" for k, v in sorted(mem.peak_by.items()))
     summary = (f"real engine (vLLM {defaults.VLLM_CPU_VERSION} CPU, 1 prefill + 2-node DP-4 decode): router ready "

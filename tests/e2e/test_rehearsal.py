@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from pdcompose import defaults
+from tests.e2e.kit import leftovers
 from tests.helpers import EXAMPLE, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -38,15 +39,6 @@ def cli(folder: Path, *args: str, ok: bool | None = True, timeout: float = 300) 
     return result
 
 
-def leftovers() -> dict[str, list[str]]:
-    def lines(*argv: str) -> list[str]:
-        return [x for x in subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout.split() if x]
-    return {"containers": lines("docker", "ps", "-aq", "--filter", f"label=io.pdcompose.cluster={CLUSTER}"),
-            "networks": [n for n in lines("docker", "network", "ls", "--format", "{{.Name}}") if n.startswith(CLUSTER)],
-            "contexts": [c for c in lines("docker", "context", "ls", "--format", "{{.Name}}")
-                         if c.startswith(f"rehearsal-{CLUSTER}-")]}
-
-
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("e2e")
@@ -54,7 +46,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory):
     (folder / "pdcompose.yaml").write_text(text + f"\nrehearsal:\n  enabled: true\n  first_address: {FIRST}\n")
     yield folder
     run_cli("down", cwd=folder, timeout=300)     # whatever happened above
-    for cid in leftovers()["containers"]:
+    for cid in leftovers(CLUSTER)["containers"]:
         subprocess.run(["docker", "rm", "-f", cid], capture_output=True, timeout=60)
 
 
@@ -75,7 +67,7 @@ def router_health() -> int:
 
 
 def test_the_guide_rehearsed_end_to_end(folder: Path):
-    assert leftovers() == {"containers": [], "networks": [], "contexts": []}
+    assert leftovers(CLUSTER) == {"containers": [], "networks": [], "contexts": []}
 
     cli(folder, "render")
     assert sorted(p.parent.name for p in (folder / "out-rehearsal").glob("*/compose.yaml")) == \
@@ -143,4 +135,4 @@ def test_the_guide_rehearsed_end_to_end(folder: Path):
     assert json.loads(cli(folder, "status", "--json").stdout)["status"] == "ok"
 
     cli(folder, "down")
-    assert leftovers() == {"containers": [], "networks": [], "contexts": []}
+    assert leftovers(CLUSTER) == {"containers": [], "networks": [], "contexts": []}
