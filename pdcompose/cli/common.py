@@ -34,6 +34,9 @@ RehearsalOpt = Annotated[bool, typer.Option("--rehearsal", help=(
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Treat warnings as errors")]
 EngineOpt = Annotated[str | None, typer.Option("--engine", show_default=False, help=(
     "Rehearsal engine, overriding rehearsal.engine: mock (fast) or vllm (real vLLM on CPU; implies --rehearsal)"))]
+AccessOpt = Annotated[str | None, typer.Option("--access", envvar="PDCOMPOSE_ACCESS", show_default=False, help=(
+    "How to reach the API servers and the router: direct (HTTP from here), context (from inside each host, "
+    "through its Docker context) or auto (default: direct where it works, decided once per host)"))]
 
 
 def topology_path(positional: Path | None, option: Path | None) -> Path:

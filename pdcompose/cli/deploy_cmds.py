@@ -8,6 +8,7 @@ import typer
 
 from pdcompose.cli import output
 from pdcompose.cli.common import (
+    AccessOpt,
     EngineOpt,
     FileOpt,
     JsonOpt,
@@ -36,18 +37,19 @@ def deploy(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
                "--smoke/--no-smoke", help="Send a one-token request through the router at the end")] = True,
            skip_doctor: Annotated[bool, typer.Option(
                "--skip-doctor", help="Skip the image and free-port checks (reachability is always checked)")] = False,
-           engine: EngineOpt = None, as_json: JsonOpt = False) -> None:
+           engine: EngineOpt = None, access: AccessOpt = None, as_json: JsonOpt = False) -> None:
     """Render, then start every host in order: vLLM nodes in parallel, health gate, router, smoke test."""
     from pdcompose.cli.progress import reporter
     from pdcompose.deploy.run import DeployFailed, DeployOptions
     from pdcompose.deploy.run import deploy as run_deploy
+    from pdcompose.engine.access import mode_of
     from pdcompose.render import render
 
     plan, _ = load_plan(topology_path(topology, file), rehearsal, quiet=as_json, engine=engine)
     out = bundle_dir(out, plan.rehearsal)
     render(plan, out)
     opts = DeployOptions(contexts=tuple(context or ()), timeout=timeout, rollback=rollback, smoke=smoke,
-                         skip_doctor=skip_doctor)
+                         skip_doctor=skip_doctor, access=mode_of(access))
     try:
         with reporter() as progress:
             report = run_deploy(plan, out, opts, progress)
@@ -56,7 +58,8 @@ def deploy(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
         raise
     if as_json:
         output.print_json({"status": "ok", "fingerprint": plan.fingerprint, "started": report.started,
-                           "unchanged": report.unchanged, "timings": report.timings, "smoke": report.smoke})
+                           "unchanged": report.unchanged, "timings": report.timings, "smoke": report.smoke,
+                           "access": report.access})
         return
     started = sum(len(v) for v in report.started.values())
     unchanged = sum(len(v) for v in report.unchanged.values())

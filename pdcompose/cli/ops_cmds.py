@@ -11,6 +11,7 @@ import typer
 
 from pdcompose.cli import output
 from pdcompose.cli.common import (
+    AccessOpt,
     FileOpt,
     JsonOpt,
     OutOpt,
@@ -60,26 +61,39 @@ def _hosts(plan, context):  # type: ignore[no-untyped-def]
 
 @handles_errors
 def status(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None,
-           context: ContextOpt = None, rehearsal: RehearsalOpt = False, as_json: JsonOpt = False) -> None:
+           context: ContextOpt = None, rehearsal: RehearsalOpt = False, access: AccessOpt = None,
+           as_json: JsonOpt = False) -> None:
     """Every container's state, its endpoint's /health and the router's view of it (exit 1 if any is not ok)."""
     from pdcompose.cli.views import status_table
+    from pdcompose.engine.access import Access, mode_of
     from pdcompose.ops.status import collect
 
     plan = deployed_plan(topology_path(topology, file), out, rehearsal)
-    report = collect(plan, _hosts(plan, context))
+    ways = Access(mode_of(access))
+    report = collect(plan, _hosts(plan, context), ways)
     if as_json:
         output.print_json({"status": "ok" if report.ok else "degraded", "fingerprint": plan.fingerprint,
+                           "access": ways.ways(),
                            "warnings": report.warnings, "containers": [_row_json(r) for r in report.rows],
                            "broken_groups": [{"instance": g.instance, "reason": g.reason, "fix": g.fix}
                                              for g in report.groups]})
     else:
         output.console().print(status_table(plan, report))
+        _say_ways(ways.ways())
         for group in report.groups:
             output.error_line(group.message())
         for warning in report.warnings:
             output.warn(warning)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _say_ways(ways: dict[str, str]) -> None:
+    """One line per way the hosts were reached (a host whose servers never answered is in neither)."""
+    for way, words in (("direct", "reached directly"), ("context", "reached through their Docker contexts")):
+        named = sorted(h for h, w in ways.items() if w == way)
+        if named:
+            output.note(f"{words}: {', '.join(named)}")
 
 
 def _row_json(r) -> dict:  # type: ignore[no-untyped-def]
@@ -141,14 +155,16 @@ def restart(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = No
             role: RoleOpt = None, instance: InstanceOpt = None, context: ContextOpt = None,
             rehearsal: RehearsalOpt = False,
             timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds to wait for health per role")]
-            = None) -> None:
+            = None, access: AccessOpt = None) -> None:
     """Restart roles or instances in order (a prefill restart also restarts decode; a node of a multi-node
     instance restarts with its whole group, master first), waiting for health after each role."""
     from pdcompose.cli.progress import reporter
+    from pdcompose.engine.access import Access, mode_of
     from pdcompose.ops.restart import restart as run_restart
 
     plan = deployed_plan(topology_path(topology, file), out, rehearsal)
+    mode = mode_of(access)
     with _state_on_failure(plan.hosts), reporter() as progress:
         done = run_restart(plan, _hosts(plan, context), list(role or ()), timeout or plan.health_timeout, progress,
-                           list(instance or ()))
+                           list(instance or ()), Access(mode, progress.step))
     output.say(f"restarted {', '.join(done)} of {plan.cluster}")

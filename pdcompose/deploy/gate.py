@@ -7,47 +7,89 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import httpx
-
 from pdcompose.deploy import containers, health
 from pdcompose.deploy.model import DeployFailed, Failure, Reporter
+from pdcompose.engine.access import Access
 from pdcompose.engine.fanout import parallel
+from pdcompose.engine.inside import Answer, Request
+from pdcompose.errors import PdcomposeError
 from pdcompose.plan.models import Container, Host, Plan, Role
 
 R = TypeVar("R")
 
 
 def gate_workers(plan: Plan, gated: list[tuple[Host, Container]], watch: list[Host], before: dict,
-                 timeout: float, report: Reporter) -> health.GateResult:
+                 timeout: float, report: Reporter, access: Access) -> health.GateResult:
     """Wait until every given API server is ready; raise DeployFailed (with log tails) otherwise."""
     model = plan.served_model_name
     services = {(h.name, c.service) for h, c in gated}
     failures: list[Failure] = []
+    asks = {(h.name, c.service): [Request(f"{c.url}/health", timeout=health.PROBE_TIMEOUT),
+                                  Request(f"{c.url}/v1/models", timeout=health.PROBE_TIMEOUT)] for h, c in gated}
+    rounds = _Rounds(access, {h.name: h for h, _ in gated}, asks)
+
+    async def check(target: health.Target) -> health.Probe:
+        up, models = await rounds.answers(target)
+        return health.judge_api(up.status, models.body if up.status == 200 else None, model, up.error)
 
     async def run() -> health.GateResult:
-        async with httpx.AsyncClient() as client:
-            checks: dict[health.Target, Callable[[], Awaitable[health.Probe]]] = {
-                (h.name, c.service): _bind(health.probe_api, client, c.url, model) for h, c in gated}
-            return await health.wait_until_ready(checks, timeout, report.target,
-                                                 _watchdog(watch, services, before, failures))
+        checks: dict[health.Target, Callable[[], Awaitable[health.Probe]]] = {t: _bind(check, t) for t in asks}
+        return await health.wait_until_ready(checks, timeout, report.target,
+                                             _watchdog(watch, services, before, failures))
 
     return _conclude(asyncio.run(run()), failures, "API servers", watch)
 
 
-def gate_router(plan: Plan, host: Host, before: dict, timeout: float, report: Reporter) -> None:
+def gate_router(plan: Plan, host: Host, before: dict, timeout: float, report: Reporter, access: Access) -> None:
     failures: list[Failure] = []
     url = plan.router.url
     counts = (_engines(plan, "prefill"), _engines(plan, "decode"))
+    target = (host.name, "router")
+    rounds = _Rounds(access, {host.name: host}, {target: [Request(f"{url}/health", timeout=health.PROBE_TIMEOUT),
+                                                          Request(f"{url}/readiness", timeout=health.PROBE_TIMEOUT)]})
+
+    async def check() -> health.Probe:
+        up, ready = await rounds.answers(target)
+        return health.judge_router(up.status, ready.body if up.status == 200 else None, *counts, error=up.error)
 
     async def run() -> health.GateResult:
-        async with httpx.AsyncClient() as client:
-            checks: dict[health.Target, Callable[[], Awaitable[health.Probe]]] = {
-                (host.name, "router"): _bind(health.probe_router, client, url, *counts)}
-            return await health.wait_until_ready(checks, timeout, report.target,
-                                                 _watchdog([host], {(host.name, "router")}, before, failures,
-                                                           lagging_health=True))
+        return await health.wait_until_ready({target: check}, timeout, report.target,
+                                             _watchdog([host], {target}, before, failures, lagging_health=True))
 
     _conclude(asyncio.run(run()), failures, "the router", [host])
+
+
+class _Rounds:
+    """One fetch per host per poll, whichever way the host is reached (through its context that is one
+    `docker exec`, so the gate's latency stays one round trip): the first target of a host to ask in a poll
+    starts the host's fetch of every target's requests, the host's other targets share its answers."""
+
+    def __init__(self, access: Access, hosts: dict[str, Host], asks: dict[health.Target, list[Request]]):
+        self.access, self.hosts, self.asks = access, hosts, asks
+        self._fetch: dict[str, asyncio.Future[dict[health.Target, list[Answer]]]] = {}
+        self._asked: dict[str, set[health.Target]] = {}
+
+    async def answers(self, target: health.Target) -> list[Answer]:
+        host = target[0]
+        asked = self._asked.setdefault(host, set())
+        if host not in self._fetch or target in asked:          # a new poll
+            asked.clear()
+            self._fetch[host] = asyncio.ensure_future(asyncio.to_thread(self._host, host))
+        asked.add(target)
+        try:
+            return (await asyncio.shield(self._fetch[host]))[target]
+        except PdcomposeError as exc:       # the context could not run the requests: this poll's verdict
+            return [Answer(None, b"", str(exc))] * len(self.asks[target])
+
+    def _host(self, host: str) -> dict[health.Target, list[Answer]]:
+        targets = [t for t in self.asks if t[0] == host]
+        flat = [r for t in targets for r in self.asks[t]]
+        answers = self.access.fetch(self.hosts[host], flat, via=targets[0][1])
+        out, i = {}, 0
+        for t in targets:
+            out[t] = answers[i:i + len(self.asks[t])]
+            i += len(self.asks[t])
+        return out
 
 
 def _engines(plan: Plan, role: Role) -> int:

@@ -3,7 +3,8 @@
 A vLLM node is ready when `/health` answers 200 AND `/v1/models` lists the served model (the same
 pair srtctl and llm-d's no-Kubernetes guide wait for): /health alone turns 200 before the model is
 servable on some versions. The router is ready when its `/health` is 200 and `/readiness` counts
-every worker of the topology healthy.
+every worker of the topology healthy. The (status, body) they judge come from whichever way the host
+is reached (engine/access.py: directly, or from inside the host through its Docker context).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import httpx
 from pydantic import ValidationError
 
 from pdcompose.protocol import ModelList, RouterReadiness, model_served
@@ -58,32 +58,6 @@ def judge_router(health_status: int | None, readiness_body: bytes | None, prefil
         return Probe(False, f"router sees prefill {got[0]}/{got[1]}, decode {got[2]}/{got[3]} engines healthy; "
                             f"the topology has {prefill} and {decode}")
     return Probe(True, f"routing to {prefill} prefill and {decode} decode engines")
-
-
-async def probe_api(client: httpx.AsyncClient, url: str, model: str) -> Probe:
-    try:
-        health = await client.get(f"{url}/health", timeout=PROBE_TIMEOUT)
-        models = await client.get(f"{url}/v1/models", timeout=PROBE_TIMEOUT) if health.status_code == 200 else None
-    except httpx.HTTPError as exc:
-        return judge_api(None, None, model, _transport_error(exc))
-    return judge_api(health.status_code, models.content if models else None, model)
-
-
-async def probe_router(client: httpx.AsyncClient, url: str, prefill: int, decode: int) -> Probe:
-    try:
-        health = await client.get(f"{url}/health", timeout=PROBE_TIMEOUT)
-        ready = await client.get(f"{url}/readiness", timeout=PROBE_TIMEOUT) if health.status_code == 200 else None
-    except httpx.HTTPError as exc:
-        return judge_router(None, None, prefill, decode, _transport_error(exc))
-    return judge_router(health.status_code, ready.content if ready else None, prefill, decode)
-
-
-def _transport_error(exc: httpx.HTTPError) -> str:
-    if isinstance(exc, httpx.ConnectError):
-        return "connection refused" if "refused" in str(exc).lower() else "cannot connect"
-    if isinstance(exc, httpx.TimeoutException):
-        return "no answer within 3 s"
-    return type(exc).__name__
 
 
 Target = tuple[str, str]                     # (host, service)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from pdcompose.deploy import health
+from pdcompose.engine.access import Mode
 from pdcompose.errors import PdcomposeError
 
 
@@ -22,6 +23,7 @@ class DeployOptions:
     smoke: bool = True
     reach_timeout: float = 10.0
     skip_doctor: bool = False               # the fast doctor (reachability, images, ports) before anything starts
+    access: Mode = "auto"                   # how the endpoints are reached: directly, through the contexts, or auto
 
 
 @dataclass(frozen=True)
@@ -46,3 +48,4 @@ class DeployReport:
     not_gated: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     smoke: str | None = None
+    access: dict[str, str] = field(default_factory=dict)     # host -> "direct" or "context", as decided

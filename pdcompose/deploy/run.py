@@ -8,11 +8,11 @@ Compose itself makes a re-run with nothing changed a no-op.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 from python_on_whales import DockerException
 
 from pdcompose.deploy import containers
@@ -21,10 +21,12 @@ from pdcompose.deploy.model import DeployFailed, DeployOptions, DeployReport, Fa
 from pdcompose.deploy.preflight import require_reachable, require_secrets
 from pdcompose.deploy.selection import Scope, relevant_hosts, scope, select_hosts
 from pdcompose.doctor import require_fast_checks
+from pdcompose.engine.access import Access
 from pdcompose.engine.clients import deploy_client, project_client
 from pdcompose.engine.contexts import ensure_rehearsal_contexts
 from pdcompose.engine.errors import one_line, wrapped
 from pdcompose.engine.fanout import parallel
+from pdcompose.engine.inside import Request
 from pdcompose.errors import PdcomposeError
 from pdcompose.plan.models import Host, Plan
 
@@ -50,8 +52,9 @@ def deploy(plan: Plan, bundle: Path, opts: DeployOptions, report: Reporter) -> D
     running = {h: {s for s, st in states.items() if st.status == "running"} for h, states in before.items()}
     sc = scope(plan, hosts, running)
     result = DeployReport([h.name for h in hosts], not_gated=sc.not_gated, timings={"preflight": time.monotonic() - t0})
+    access = Access(opts.access, report.step)
     try:
-        _run(plan, bundle, opts, report, sc, before, result, t0)
+        _run(plan, bundle, opts, report, sc, before, result, t0, access)
     except (DeployFailed, KeyboardInterrupt) as exc:
         _on_failure(plan, hosts, before, opts, report, exc)
         raise
@@ -69,11 +72,13 @@ def deploy(plan: Plan, bundle: Path, opts: DeployOptions, report: Reporter) -> D
         result.unchanged[host.name] = same
         result.started[host.name] = [s for s in mine if s not in same]
     result.timings["total"] = time.monotonic() - t0
+    result.access = access.ways()
     return result
 
 
 def _run(plan: Plan, bundle: Path, opts: DeployOptions, report: Reporter, sc: Scope,
-         before: dict[str, dict[str, containers.ContainerState]], result: DeployReport, t0: float) -> None:
+         before: dict[str, dict[str, containers.ContainerState]], result: DeployReport, t0: float,
+         access: Access) -> None:
     worker_hosts = [h for h in sc.hosts if any(c.role != "router" for c in h.containers)]
     _stop_broken_groups(bundle, worker_hosts, before, report)
     if worker_hosts:
@@ -86,7 +91,7 @@ def _run(plan: Plan, bundle: Path, opts: DeployOptions, report: Reporter, sc: Sc
     if sc.gated:
         report.step(f"waiting for {len(sc.gated)} API server(s): /health and /v1/models listing "
                     f"{plan.served_model_name} (up to {timeout:.0f} s)")
-        gate = gate_workers(plan, sc.gated, sc.watch, before, timeout, report)
+        gate = gate_workers(plan, sc.gated, sc.watch, before, timeout, report, access)
         result.timings["workers_ready"] = time.monotonic() - t0
         result.timings["last_worker_ready"] = max(gate.became_ready.values()) - t0
     if sc.router:
@@ -94,10 +99,10 @@ def _run(plan: Plan, bundle: Path, opts: DeployOptions, report: Reporter, sc: Sc
         report.step(f"all API servers ready; starting the router on {router_host.name}")
         result.timings["router_started"] = time.monotonic() - t0
         _up_all(bundle, [router_host], lambda h: ["router"])
-        gate_router(plan, router_host, before, min(timeout, 600.0), report)
+        gate_router(plan, router_host, before, min(timeout, 600.0), report, access)
         result.timings["router_ready"] = time.monotonic() - t0
         if opts.smoke:
-            result.smoke = _smoke(plan)
+            result.smoke = _smoke(plan, access)
             report.step(f"smoke request through the router: {result.smoke}")
 
 
@@ -147,25 +152,28 @@ def _up_all(bundle: Path, hosts: list[Host], services: Callable[[Host], list[str
         raise DeployFailed(f"`compose up` failed on {', '.join(errors)}", failures, "")
 
 
-def _smoke(plan: Plan) -> str:
+def _smoke(plan: Plan, access: Access) -> str:
     body = {"model": plan.served_model_name, "prompt": "pdcompose smoke test", "max_tokens": 1, "temperature": 0}
+    request = Request(f"{plan.router.url}/v1/completions", "POST", body, timeout=120)
     t = time.monotonic()
     try:
-        response = httpx.post(f"{plan.router.url}/v1/completions", json=body, timeout=120)
-    except httpx.HTTPError as exc:
+        answer = access.fetch(plan.host(plan.router.host), [request], via="router")[0]
+    except PdcomposeError as exc:
         raise DeployFailed(f"smoke request through the router failed: {exc}", [], "") from None
-    if response.status_code != 200 or not _has_choices(response):
-        raise DeployFailed(f"smoke request through the router answered {response.status_code}: "
-                           f"{response.text[:300]}", [], "")
+    if answer.status is None:
+        raise DeployFailed(f"smoke request through the router failed: {answer.error}", [], "")
+    if answer.status != 200 or not _has_choices(answer.body):
+        raise DeployFailed(f"smoke request through the router answered {answer.status}: "
+                           f"{answer.body.decode(errors='replace')[:300]}", [], "")
     return f"200 in {1000 * (time.monotonic() - t):.0f} ms"
 
 
-def _has_choices(response: httpx.Response) -> bool:
+def _has_choices(body: bytes) -> bool:
     try:
-        body = response.json()
+        parsed = json.loads(body)
     except ValueError:                  # not JSON (a proxy's HTML page, a truncated body)
         return False
-    return isinstance(body, dict) and bool(body.get("choices"))
+    return isinstance(parsed, dict) and bool(parsed.get("choices"))
 
 
 def _on_failure(plan: Plan, hosts: list[Host], before: dict, opts: DeployOptions, report: Reporter,

@@ -20,6 +20,7 @@ from pdcompose.deploy.containers import states
 from pdcompose.deploy.gate import gate_router, gate_workers
 from pdcompose.deploy.model import Reporter
 from pdcompose.deploy.selection import Instance, instance_of
+from pdcompose.engine.access import Access
 from pdcompose.engine.clients import project_client
 from pdcompose.engine.errors import wrapped
 from pdcompose.engine.fanout import parallel
@@ -71,7 +72,8 @@ def targets(plan: Plan, hosts: list[Host], requested: list[str],
 
 
 def restart(plan: Plan, hosts: list[Host], requested: list[str], timeout: float, report: Reporter,
-            instance_names: list[str] | None = None) -> list[str]:
+            instance_names: list[str] | None = None, access: Access | None = None) -> list[str]:
+    access = access or Access("auto", report.step)
     instances = parse_instances(plan, instance_names or [])
     roles, chosen = targets(plan, hosts, requested, instances)
     asked = set(requested) | {role for role, _ in instances}
@@ -89,14 +91,14 @@ def restart(plan: Plan, hosts: list[Host], requested: list[str], timeout: float,
         if role == "router":
             before = parallel(states, role_hosts)
             parallel(lambda h: _restart(h, [c.service for c in h.containers if c.role == "router"]), role_hosts)
-            gate_router(plan, plan.host(plan.router.host), before, min(timeout, 600.0), report)
+            gate_router(plan, plan.host(plan.router.host), before, min(timeout, 600.0), report, access)
             continue
         for inst in sorted({i for _, c in members if c.dp and c.dp.nodes > 1 and (i := instance_of(c))}):
             nodes = [f"{c.service} on {h.name}" for h, c in members if instance_of(c) == inst]
             report.step(f"{inst[0]}-{inst[1]} is one multi-node DP group: restarting all {len(nodes)} of its nodes "
                         f"({', '.join(nodes)}), master first")
         _restart_workers(members, role_hosts)
-        gate_workers(plan, members, role_hosts, {}, timeout, report)
+        gate_workers(plan, members, role_hosts, {}, timeout, report, access)
     return done
 
 

@@ -10,13 +10,14 @@ from datetime import timedelta
 from functools import partial
 from typing import cast
 
-import httpx
 from pydantic import ValidationError
 
 from pdcompose.deploy.containers import ContainerState, states
+from pdcompose.engine.access import Access
 from pdcompose.engine.fanout import each, parallel, together
+from pdcompose.engine.inside import NO_ROUTE, REFUSED, Answer, Request
 from pdcompose.errors import PdcomposeError
-from pdcompose.plan.models import Container, Host, Plan
+from pdcompose.plan.models import Host, Plan
 from pdcompose.protocol import RouterWorkers, worker_base_url
 
 TIMEOUT = 3.0
@@ -71,21 +72,21 @@ class Status:
         return all(r.ok for r in self.rows) and not self.groups
 
 
-def collect(plan: Plan, hosts: list[Host]) -> Status:
+def collect(plan: Plan, hosts: list[Host], access: Access | None = None) -> Status:
+    access = access or Access()
     containers = [(h, c) for h in hosts for c in h.containers]
-    # Docker on every host, every endpoint and the router, all at once: status costs the slowest of them.
-    calls: list[Callable[[], object]] = [partial(parallel, _states, hosts),
-                                         partial(each, _endpoint, [c for _, c in containers]),
-                                         partial(router_view, plan)]
+    # Docker on every host, and every host's endpoints (the router's /workers with its host's), all at once:
+    # status costs the slowest of them.
+    calls: list[Callable[[], object]] = [partial(parallel, _states, hosts), partial(_probes, plan, hosts, access)]
     answers = together(calls)
     by_host = cast(dict[str, tuple[dict[str, ContainerState] | None, str | None]], answers[0])
-    endpoints, view = cast(list[str], answers[1]), cast(dict[str, str], answers[2])
+    endpoints, view = cast(tuple[dict[str, str], dict[str, str]], answers[1])
     rows = []
-    for (host, c), endpoint in zip(containers, endpoints, strict=True):
+    for host, c in containers:
         found, error = by_host[host.name]
         state = found.get(c.service) if found else None
         # The host answered and has no such container: whatever answers at its address is not it.
-        probed = "-" if found is not None and state is None else endpoint
+        probed = "-" if found is not None and state is None else endpoints[c.service]
         rows.append(Row(host.name, c.service, c.role, c.url, state, error,
                         probed, view.get(c.url, "unknown") if c.role in ("prefill", "decode") else "-",
                         c.instance, c.node, c.dp.nodes if c.dp else 1))
@@ -99,24 +100,49 @@ def _states(host: Host) -> tuple[dict[str, ContainerState] | None, str | None]:
         return None, str(exc)
 
 
-def _endpoint(c: Container) -> str:
-    try:
-        return str(httpx.get(f"{c.url}{c.health_path}", timeout=TIMEOUT).status_code)
-    except httpx.ConnectError:
+def _probes(plan: Plan, hosts: list[Host], access: Access) -> tuple[dict[str, str], dict[str, str]]:
+    """(service -> its endpoint's /health, API server URL -> the router's view of it): one fetch per host,
+    the router's host asked for /workers too (even when only other hosts are shown)."""
+    router_host = plan.host(plan.router.host)
+    asked = [*hosts, *([router_host] if router_host not in hosts else [])]
+
+    def one(host: Host) -> tuple[dict[str, str], dict[str, str]]:
+        mine = [c for c in host.containers if host in hosts]
+        requests = [Request(f"{c.url}{c.health_path}", timeout=TIMEOUT) for c in mine]
+        if host is router_host:
+            requests.append(Request(f"{plan.router.url}/workers", timeout=TIMEOUT))
+        try:
+            answers = access.fetch(host, requests, via=(mine[0].service if mine else "router"))
+        except PdcomposeError:
+            answers = [Answer(None, b"", "unreachable")] * len(requests)
+        endpoints = {c.service: endpoint_text(a) for c, a in zip(mine, answers, strict=False)}
+        return endpoints, (router_view(answers[-1]) if host is router_host else {})
+
+    endpoints: dict[str, str] = {}
+    view: dict[str, str] = {}
+    for e, v in each(one, asked):
+        endpoints |= e
+        view |= v
+    return endpoints, view
+
+
+def endpoint_text(answer: Answer) -> str:
+    """"200", "503", "refused" (nothing listens, or no route), "timeout", "unreachable" (neither way worked)."""
+    if answer.status is not None:
+        return str(answer.status)
+    if answer.error in (REFUSED, NO_ROUTE):
         return "refused"
-    except httpx.HTTPError as exc:
-        return type(exc).__name__
+    return "timeout" if (answer.error or "").startswith("no answer") else (answer.error or "unknown")
 
 
-def router_view(plan: Plan) -> dict[str, str]:
+def router_view(workers: Answer) -> dict[str, str]:
     """API server URL -> what the router's /workers says about it (all of its DP targets)."""
     try:
-        response = httpx.get(f"{plan.router.url}/workers", timeout=TIMEOUT)
-        workers = RouterWorkers.model_validate_json(response.content).workers
-    except (httpx.HTTPError, ValidationError):
+        parsed = RouterWorkers.model_validate_json(workers.body).workers if workers.status == 200 else []
+    except ValidationError:
         return {}
     targets: dict[str, list[bool]] = {}
-    for w in workers:
+    for w in parsed:
         targets.setdefault(worker_base_url(w.url), []).append(w.is_healthy)
     return {url: "healthy" if all(ok) else f"{sum(ok)}/{len(ok)} healthy" for url, ok in targets.items()}
 

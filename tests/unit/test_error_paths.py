@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
-import httpx
 import pytest
 import typer
 from python_on_whales import DockerException
@@ -102,9 +101,13 @@ def test_the_cli_backstop_turns_any_docker_error_into_one_line(capsys):
 
 @pytest.mark.parametrize("body", [b"<html>bad gateway</html>", b"[]", b'{"choices": []}'])
 def test_a_smoke_answer_that_is_not_a_completion_is_a_clean_failure(plan, monkeypatch, body):
-    monkeypatch.setattr(deploy_run.httpx, "post", lambda *a, **k: httpx.Response(200, content=body))
+    from pdcompose.engine.access import Access
+    from pdcompose.engine.inside import Answer
+
+    access = Access("direct")
+    monkeypatch.setattr(access, "fetch", lambda *a, **k: [Answer(200, body)])
     with pytest.raises(DeployFailed, match="smoke request through the router answered 200"):
-        deploy_run._smoke(plan)
+        deploy_run._smoke(plan, access)
 
 
 def test_a_docker_error_in_the_run_ends_with_the_state_and_rolls_back(plan, monkeypatch):
