@@ -1,0 +1,127 @@
+"""`make e2e`: the operator who reaches the cluster only through its Docker contexts (SSH to each host's
+engine, no route to the hosts' addresses), reproduced on one machine.
+
+pdcompose runs in a container with no network at all (`--network none`): the rehearsed hosts' 127.0.x.y
+addresses are that container's own loopback, where nothing listens. Its only way out is the Docker
+engine's socket, mounted in; its contexts are created inside it and point at that socket. Its topology,
+bundle and bench results live in the container's own filesystem, not on the engine's. From there it
+deploys the guide rehearsed (7 hosts, real vllm-router, mock vLLM), reads status, restarts the decodes,
+and takes everything down; every step must say the hosts were reached through their contexts.
+
+The container runs this checkout's own pdcompose (the repository and the interpreter its .venv was made
+from, mounted read-only) with the host's docker CLI and Compose plugin (static binaries, mounted).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pdcompose import defaults
+from tests.e2e.kit import leftovers
+from tests.helpers import EXAMPLE
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
+CLUSTER = "e2e-isolated"
+FIRST = "127.0.21.10"                  # host i listens on 127.0.21.(10+i): clear of other tests' addresses
+ROUTER = "http://127.0.21.16:8123"
+CANARY = "hf_iso_CANARY_do_not_print_0123456789"
+NAME = f"pdc-isolated-operator-{os.getpid()}"
+
+
+def docker(*args: str, stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
+def compose_plugin() -> str:
+    path = docker("info", "--format",
+                  '{{range .ClientInfo.Plugins}}{{if eq .Name "compose"}}{{.Path}}{{end}}{{end}}').stdout.strip()
+    assert path, "no Docker Compose plugin (make setup installs it)"
+    return path
+
+
+@pytest.fixture(scope="module")
+def operator() -> Iterator[str]:
+    """The isolated operator's container: no network, the engine's socket, this checkout's pdcompose."""
+    python_prefix = Path(sys.base_prefix).resolve()
+    mounts = {"/var/run/docker.sock": "/var/run/docker.sock",
+              str(Path(shutil.which("docker") or "docker").resolve()): "/usr/local/bin/docker",
+              compose_plugin(): "/usr/local/lib/docker/cli-plugins/docker-compose",
+              str(REPO): str(REPO), str(python_prefix): str(python_prefix)}
+    volumes = [arg for src, dst in mounts.items()
+               for arg in ("-v", f"{src}:{dst}" + (":ro" if dst != "/var/run/docker.sock" else ""))]
+    started = docker("run", "-d", "--name", NAME, "--network", "none", *volumes, "-e", "COLUMNS=200",
+                     "--entrypoint", "sleep", defaults.BASE_IMAGE, "infinity")
+    assert started.returncode == 0, started.stderr
+    topology = EXAMPLE.read_text().replace("name: dsr1-gb200", f"name: {CLUSTER}")
+    topology += f"\nrehearsal:\n  enabled: true\n  first_address: {FIRST}\n"
+    wrote = docker("exec", "-i", NAME, "sh", "-c", "mkdir -p /op && cat > /op/pdcompose.yaml", stdin=topology)
+    assert wrote.returncode == 0, wrote.stderr
+    try:
+        yield NAME
+    finally:
+        pdc(NAME, "down", ok=None)                  # whatever happened above
+        docker("rm", "-f", NAME)
+        for cid in leftovers(CLUSTER)["containers"]:
+            docker("rm", "-f", cid)
+
+
+def pdc(name: str, *args: str, ok: bool | None = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    result = docker("exec", "-w", "/op", "-e", f"HF_TOKEN={CANARY}", name, str(REPO / ".venv/bin/pdcompose"), *args,
+                    timeout=timeout)
+    print(f"$ pdcompose {' '.join(args)}  -> {result.returncode}\n{result.stderr[-3000:]}")
+    assert CANARY not in result.stdout + result.stderr, "a secret reached the output"
+    if ok is not None:
+        assert (result.returncode == 0) == ok, result.stdout + result.stderr
+    return result
+
+
+def reaches_router_from_inside(name: str) -> str:
+    probe = (f"import urllib.request\ntry:\n    print(urllib.request.urlopen('{ROUTER}/health', timeout=2).status)\n"
+             "except Exception as e:\n    print(type(e).__name__, e)\n")
+    return docker("exec", name, str(REPO / ".venv/bin/python"), "-c", probe).stdout.strip()
+
+
+HOSTS = {f"gb200-n{i}" for i in range(7)}
+
+
+def test_an_operator_with_only_the_docker_contexts_deploys_inspects_restarts_and_removes(operator: str):
+    assert leftovers(CLUSTER) == {"containers": [], "networks": [], "contexts": []}
+
+    deploy = pdc(operator, "deploy", "--json")
+    report = json.loads(deploy.stdout)
+    assert report["status"] == "ok" and report["smoke"].startswith("200"), report
+    assert report["access"] == dict.fromkeys(HOSTS, "context"), report["access"]
+    assert f"gb200-n6: reached through its Docker context rehearsal-{CLUSTER}-gb200-n6" in deploy.stderr
+    print(f"deploy timings through the contexts: {report['timings']}")
+    # The router serves (asked from this machine, which can reach the rehearsal) while the operator cannot
+    # open its address: everything above went through the contexts.
+    assert httpx.get(f"{ROUTER}/health", timeout=5).status_code == 200
+    assert "refused" in reaches_router_from_inside(operator).lower()
+
+    status = pdc(operator, "status", "--json")
+    rows = json.loads(status.stdout)
+    assert rows["status"] == "ok" and rows["access"] == dict.fromkeys(HOSTS, "context")
+    assert len(rows["containers"]) == 7
+    assert all(c["state"] == "running" and c["endpoint"] == "200" for c in rows["containers"])
+    assert {c["router_view"] for c in rows["containers"] if c["role"] != "router"} == {"healthy"}
+    text = pdc(operator, "status")
+    assert "reached through their Docker contexts: gb200-n0, gb200-n1" in text.stderr
+
+    restarted = pdc(operator, "restart", "--role", "decode")
+    assert "restarted decode" in restarted.stdout
+    assert "gb200-n4: reached through its Docker context" in restarted.stderr
+
+    pdc(operator, "down")
+    assert leftovers(CLUSTER) == {"containers": [], "networks": [], "contexts": []}
+    helpers = docker("ps", "-aq", "--filter", "label=io.pdcompose.helper").stdout.split()
+    assert helpers == [], "a helper container was left behind"
