@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 from pdcompose.cli import output
 from pdcompose.cli.common import (
+    AccessOpt,
     FileOpt,
     JsonOpt,
     OutOpt,
@@ -60,7 +61,7 @@ def bench(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None
               "Sweep: its name in reports and comparisons (default: cluster and fingerprint)"))] = None,
           report: Annotated[bool, typer.Option("--report/--no-report", help=(
               "Sweep: draw its charts and HTML page into <folder>/report (needs matplotlib)"))] = True,
-          as_json: JsonOpt = False) -> None:
+          access: AccessOpt = None, as_json: JsonOpt = False) -> None:
     """Load the router like `vllm bench serve --dataset-name random`; exit 1 if any request failed.
 
     --sweep: a result file per point, summary.json, PNG charts and an HTML page; exit 1 on an early stop.
@@ -69,8 +70,10 @@ def bench(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None
     """
     from pdcompose.bench import BenchConfig
     from pdcompose.bench.vllm_cmd import vllm_bench_command
+    from pdcompose.engine.access import Access, mode_of
 
     plan = deployed_plan(topology_path(topology, file), out, rehearsal)
+    ways = Access(mode_of(access or plan.access), output.note)
     if endpoint not in ENDPOINTS:
         raise typer.BadParameter(f"--endpoint must be one of {', '.join(ENDPOINTS)}")
     config = BenchConfig(base_url=plan.router.url, model=plan.served_model_name, endpoint=ENDPOINTS[endpoint],
@@ -82,12 +85,12 @@ def bench(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None
         return
     if sweep:
         _sweep(plan, config, sweep, folder=result_file, max_failure_rate=max_failure_rate, name=name,
-               report=report, check_pairing=bool(verify_pairing), as_json=as_json)
+               report=report, check_pairing=bool(verify_pairing), as_json=as_json, access=ways)
         return
     # The pairing proof reads the mock's records; a real-engine rehearsal (plan.substitutions) has none:
     # there the decode's vllm:nixl_* metrics show the transfers.
     check = verify_pairing if verify_pairing is not None else plan.rehearsal and not plan.substitutions
-    result, pairing, unverified = _run(plan, config, check)
+    result, pairing, unverified = _run(plan, config, check, ways)
     path = result.save(result_file or _default_path(plan))
     failed = result.metrics.failed > 0 or unverified is not None or (pairing is not None and not pairing.ok)
     if as_json:
@@ -103,26 +106,47 @@ def bench(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None
         raise typer.Exit(1)
 
 
-def _run(plan, config, check_pairing: bool, point: str = ""):  # type: ignore[no-untyped-def]
+def _run(plan, config, check_pairing: bool, access, point: str = ""):  # type: ignore[no-untyped-def]
     from pdcompose.bench import run_bench
-    from pdcompose.bench.pairing import PairingError, verify_pairing
+    from pdcompose.bench.pairing import PairingError
+    from pdcompose.bench.pairing import check_pairing as check
+    from pdcompose.bench.remote import run_on_host, stats_through
 
     labels = {"cluster": plan.cluster, "rehearsal": str(plan.rehearsal).lower(), "router": plan.router.url}
     if point:
         labels["sweep_point"] = point
+    router_host = plan.host(plan.router.host)
+    inside = _router_way(plan, access) == "context"
+    if inside:
+        labels["load_generator"] = f"{router_host.name} (through its Docker context)"
     output.note(f"benchmarking {plan.router.url}: {config.num_prompts} requests, concurrency "
                 f"{config.max_concurrency or 'unbounded'}, {config.random_input_len} in / "
-                f"{config.random_output_len} out" + (f" (point {point})" if point else ""))
-    with LiveProgress(output.console(stderr=True), point or "bench") as progress:
-        result = run_bench(config, fingerprint=plan.fingerprint, labels=labels, progress=progress)
+                f"{config.random_output_len} out" + (f" (point {point})" if point else "")
+                + (f", from {router_host.name} through its Docker context" if inside else ""))
+    if inside:
+        result = run_on_host(router_host, config, plan.fingerprint, labels)
+    else:
+        with LiveProgress(output.console(stderr=True), point or "bench") as progress:
+            result = run_bench(config, fingerprint=plan.fingerprint, labels=labels, progress=progress)
     pairing, unverified = None, None
     if check_pairing:
-        workers = [c.url for _, c in plan.workers()]
         try:
-            pairing = verify_pairing(result.traceparents_ok, workers)
+            pairing = check(result.traceparents_ok, stats_through(plan, access))
         except PairingError as exc:  # e.g. a worker died during the run: the metrics still stand
             unverified = str(exc)
     return result, pairing, unverified
+
+
+def _router_way(plan, access) -> str:  # type: ignore[no-untyped-def]
+    """How the router is reached: asked once (its /health both ways, in auto); a router that answers
+    neither way is benchmarked from here, as before, and its requests fail with their own errors."""
+    from pdcompose.engine.inside import Request
+
+    if access.mode != "auto":
+        return str(access.mode)
+    host = plan.host(plan.router.host)
+    access.fetch(host, [Request(f"{plan.router.url}/health")], via="router")
+    return str(access.ways().get(host.name, "direct"))
 
 
 class LiveProgress:
@@ -203,7 +227,7 @@ def _print(result, pairing, path: Path) -> None:  # type: ignore[no-untyped-def]
 
 
 def _sweep(plan, config, specs: list[str], *, folder: Path | None, max_failure_rate: float,  # type: ignore[no-untyped-def]
-           name: str | None, report: bool, check_pairing: bool, as_json: bool) -> None:
+           name: str | None, report: bool, check_pairing: bool, as_json: bool, access) -> None:
     from pdcompose.bench.report import summary_line
     from pdcompose.bench.sweep import SweepError, describe_plan, parse_sweep, run_sweep
 
@@ -216,7 +240,7 @@ def _sweep(plan, config, specs: list[str], *, folder: Path | None, max_failure_r
     problems: list[str] = []
 
     def run_point(cfg, label: str):  # type: ignore[no-untyped-def]
-        result, pairing, unverified = _run(plan, cfg, check_pairing, point=label)
+        result, pairing, unverified = _run(plan, cfg, check_pairing, access, point=label)
         if unverified or (pairing is not None and not pairing.ok):
             problems.append(f"{label}: pairing " + (unverified or f"{pairing.paired}/{pairing.checked} paired"))
         return result

@@ -117,6 +117,23 @@ def test_an_operator_with_only_the_docker_contexts_deploys_inspects_restarts_and
     text = pdc(operator, "status")
     assert "reached through their Docker contexts: gb200-n0, gb200-n1" in text.stderr
 
+    # The load generator runs on the router's host; the result comes back here, fingerprinted; every
+    # request is checked against the mock workers' records (read through the contexts too).
+    bench = pdc(operator, "bench", "-n", "300", "-c", "32", "--input-len", "128", "--output-len", "16", "--json",
+                "--result", "/op/results/run.json")
+    ran = json.loads(bench.stdout)
+    assert ran["metrics"]["completed"] == 300 and ran["metrics"]["failed"] == 0, ran["metrics"]
+    assert ran["pairing"]["paired"] == 300 and ran["pairing"]["lost"] == ran["pairing"]["duplicated"] == 0
+    assert "from gb200-n6 through its Docker context" in bench.stderr
+    saved = json.loads(docker("exec", operator, "cat", "/op/results/run.json").stdout)
+    assert saved["fingerprint"] == report["fingerprint"] and len(saved["requests"]) == 300
+    assert saved["labels"]["load_generator"] == "gb200-n6 (through its Docker context)"
+
+    logs = pdc(operator, "logs", "--role", "router", "--tail", "5")
+    assert "router" in logs.stdout and logs.stdout.strip()
+    doctor = json.loads(pdc(operator, "doctor", "--json").stdout)
+    assert doctor["status"] == "ok", doctor
+
     restarted = pdc(operator, "restart", "--role", "decode")
     assert "restarted decode" in restarted.stdout
     assert "gb200-n4: reached through its Docker context" in restarted.stderr

@@ -165,3 +165,32 @@ def test_status_words_and_the_router_view_from_answers():
     view = router_view(Answer(200, body))
     assert view == {"http://127.0.0.1:8087": "healthy", "http://127.0.0.1:8088": "1/2 healthy"}
     assert router_view(Answer(None, b"", REFUSED)) == {} and router_view(Answer(200, b"<html>")) == {}
+
+
+def test_bench_reads_every_workers_stats_with_one_fetch_per_host(plan):
+    """The pairing proof's records, whichever way each host is reached: one fetch per worker host, keyed by
+    the worker's URL; a worker that cannot answer makes the pairing unverifiable, never a traceback."""
+    from pdcompose.bench.pairing import PairingError
+    from pdcompose.bench.remote import stats_through
+
+    stats = json.dumps({"ready": True, "engine_ids": [], "requests": 0, "by_role": {}, "by_rank": {},
+                        "kv_checks": {}, "kv_failures": 0, "errors": 0, "records_dropped": 0,
+                        "records": []}).encode()
+    asked: list[tuple[str, list[str], str]] = []
+
+    class Fake:
+        status = 200
+
+        def fetch(self, host, requests, via):  # noqa: ANN001, ANN202
+            asked.append((host.name, [r.url for r in requests], via))
+            return [Answer(self.status, stats) for _ in requests]
+
+    found = stats_through(plan, Fake())  # type: ignore[arg-type]
+    workers = [c for _, c in plan.workers()]
+    assert sorted(found) == sorted(c.url for c in workers)
+    assert sorted(u for _, urls, _ in asked for u in urls) == sorted(f"{c.url}/mock/stats" for c in workers)
+    assert len(asked) == len({h.name for h, _ in plan.workers()})
+    broken = Fake()
+    broken.status = 503
+    with pytest.raises(PairingError, match="cannot read mock stats"):
+        stats_through(plan, broken)  # type: ignore[arg-type]

@@ -1,0 +1,69 @@
+"""`pdcompose bench` from inside the cluster: the load generator runs on the router's host, in a
+short-lived `--network host` container of the pdcompose image, started through the host's Docker
+context; the result comes back on its stdout and is saved here, fingerprinted like any other run.
+For operators who reach the hosts only through their contexts (engine/access.py says which).
+
+The pairing proof reads each mock worker's /mock/stats the same way (one request per host, from inside).
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+from pydantic import ValidationError
+
+from pdcompose import defaults
+from pdcompose.bench.loadgen import Job
+from pdcompose.bench.pairing import PairingError, stats_url
+from pdcompose.bench.result import BenchResult
+from pdcompose.bench.workload import BenchConfig
+from pdcompose.engine.access import Access
+from pdcompose.engine.cli import argv
+from pdcompose.engine.fanout import parallel
+from pdcompose.engine.inside import Request
+from pdcompose.errors import DockerOperationError, PdcomposeError
+from pdcompose.plan.models import Host, Plan
+from pdcompose.protocol import MockStats
+
+LABEL = "io.pdcompose.helper=bench"
+STATS_TIMEOUT = 30.0
+
+
+def run_on_host(host: Host, config: BenchConfig, fingerprint: str, labels: dict[str, str],
+                image: str = defaults.MOCK_VLLM_IMAGE) -> BenchResult:
+    """One benchmark run on `host` (the router's), its result brought back. No timeout: a run lasts as
+    long as its requests (each bounded by config.timeout), like the image transfers of engine/cli.py."""
+    job = Job(config=config, fingerprint=fingerprint, labels=labels)
+    args = ["run", "--rm", "-i", "--network", "host", "--pull", "never", "--label", LABEL,
+            "--entrypoint", "python3", image, "-m", "pdcompose.bench.loadgen"]
+    done = subprocess.run(argv(host.context, args), input=job.model_dump_json().encode(), stdout=subprocess.PIPE,
+                          stderr=None, check=False)     # stderr: the load generator's progress, as it comes
+    if done.returncode != 0:
+        raise DockerOperationError(host.name, f"the load generator ({image}, through Docker context "
+                                              f"'{host.context}') exited {done.returncode}")
+    try:
+        return BenchResult.model_validate_json(done.stdout)
+    except ValidationError:
+        raise DockerOperationError(host.name, "the load generator printed no benchmark result") from None
+
+
+def stats_through(plan: Plan, access: Access) -> dict[str, MockStats]:
+    """Every mock worker's /mock/stats, one fetch per host (directly or through its context), keyed by URL."""
+    hosts = [h for h in plan.hosts if any(c.role in ("prefill", "decode") for c in h.containers)]
+
+    def one(host: Host) -> dict[str, MockStats]:
+        workers = [c for c in host.containers if c.role in ("prefill", "decode")]
+        answers = access.fetch(host, [Request(stats_url(c.url), timeout=STATS_TIMEOUT) for c in workers],
+                               via=workers[0].service)
+        out = {}
+        for c, a in zip(workers, answers, strict=True):
+            if a.status != 200:
+                raise PairingError(f"{stats_url(c.url)}: cannot read mock stats ({a.error or a.status})")
+            out[c.url] = MockStats.model_validate_json(a.body)
+        return out
+
+    try:
+        found = parallel(one, hosts)
+    except (PdcomposeError, ValidationError) as exc:
+        raise PairingError(str(exc)) from None
+    return {url: st for per_host in found.values() for url, st in per_host.items()}
