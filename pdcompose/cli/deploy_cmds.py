@@ -49,7 +49,7 @@ def deploy(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
     out = bundle_dir(out, plan.rehearsal)
     render(plan, out)
     opts = DeployOptions(contexts=tuple(context or ()), timeout=timeout, rollback=rollback, smoke=smoke,
-                         skip_doctor=skip_doctor, access=mode_of(access))
+                         skip_doctor=skip_doctor, access=mode_of(access or plan.access))
     try:
         with reporter() as progress:
             report = run_deploy(plan, out, opts, progress)

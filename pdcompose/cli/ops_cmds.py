@@ -69,7 +69,7 @@ def status(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
     from pdcompose.ops.status import collect
 
     plan = deployed_plan(topology_path(topology, file), out, rehearsal)
-    ways = Access(mode_of(access))
+    ways = Access(mode_of(access or plan.access))
     report = collect(plan, _hosts(plan, context), ways)
     if as_json:
         output.print_json({"status": "ok" if report.ok else "degraded", "fingerprint": plan.fingerprint,
@@ -163,7 +163,7 @@ def restart(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = No
     from pdcompose.ops.restart import restart as run_restart
 
     plan = deployed_plan(topology_path(topology, file), out, rehearsal)
-    mode = mode_of(access)
+    mode = mode_of(access or plan.access)
     with _state_on_failure(plan.hosts), reporter() as progress:
         done = run_restart(plan, _hosts(plan, context), list(role or ()), timeout or plan.health_timeout, progress,
                            list(instance or ()), Access(mode, progress.step))

@@ -39,6 +39,7 @@ class Route:
 
 
 def mode_of(text: str | None) -> Mode:
+    """--access (or the topology's `access:`, validated there) -> the mode; default auto."""
     if text is None:
         return "auto"
     if text not in MODES:

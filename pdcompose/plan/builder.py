@@ -53,7 +53,7 @@ def build_plan(resolved: Resolved, *, rehearsal: bool | None = None) -> tuple[Pl
     plan = Plan(
         pdcompose_version=__version__, cluster=t.name, source=resolved.source.name, model=model or "",
         served_model_name=_served_name(workers, model or ""), rehearsal=rehearsal, fingerprint="",
-        health_timeout=t.health.deploy_timeout,
+        health_timeout=t.health.deploy_timeout, access=t.access,
         adaptations=[line for j in judges.values() for line in j.adaptations],
         substitutions=substitutions(t, model or ""),
         secrets=[Secret(name="hf_token", from_env=t.hf_token.from_env)] if t.hf_token else [],

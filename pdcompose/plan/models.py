@@ -143,6 +143,7 @@ class Plan(Frozen):
     rehearsal: bool
     fingerprint: str
     health_timeout: int             # seconds deploy waits for every API server
+    access: str = "auto"            # how the endpoints are reached: auto, direct or context (engine/access.py)
     adaptations: list[str] = []     # recipe settings changed to fit the pinned vLLM, stated
     substitutions: list[str] = []   # what a real-engine rehearsal changes (CPU, tiny model), stated
     secrets: list[Secret] = []
@@ -155,6 +156,8 @@ class Plan(Frozen):
         data = handler(self)
         if isinstance(data, dict) and not data.get("substitutions"):
             data.pop("substitutions", None)
+        if isinstance(data, dict) and data.get("access") == "auto":     # likewise for the default access
+            data.pop("access", None)
         return data
 
     def host(self, name: str) -> Host:

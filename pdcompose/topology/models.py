@@ -171,6 +171,10 @@ class Topology(Strict):
     decode: RoleField
     router: Router
     health: Health = Field(default_factory=Health)
+    access: Literal["auto", "direct", "context"] = Field("auto", description=(
+        "how deploy, status, restart and bench reach the API servers and the router: direct (HTTP from the "
+        "machine running pdcompose), context (from inside each host, through its Docker context: for hosts "
+        "on a private network) or auto (direct where it works, decided once per host); --access overrides it"))
     rehearsal: Rehearsal = Field(default_factory=Rehearsal)
     monitoring: Monitoring = Field(default_factory=Monitoring)
 
