@@ -1,7 +1,7 @@
 """`make bench`: every benchmark figure the issues ask for, printed and written to bench-results/.
 
 Whole-process timings, medians of several runs; Docker benchmarks run rehearsed stacks on the local
-engine (real vllm-router, mock vLLM workers). Usage: python benchmarks/run.py [cli] [router] [deploy] [load]
+engine (real vllm-router, mock vLLM workers). Usage: python benchmarks/run.py [cli] [router] [deploy] [load] [access]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from benchmarks import cli_speed, stack  # noqa: E402
 from benchmarks.common import REPO, Figure  # noqa: E402
 
 SECTIONS = {"cli": cli_speed.run, "router": stack.router_throughput, "deploy": stack.deploy_vs_serial,
-            "load": stack.load_held}
+            "load": stack.load_held, "access": stack.gate_by_access}
 
 
 def main(argv: list[str]) -> int:

@@ -14,7 +14,9 @@ import json
 import os
 import subprocess
 import tempfile
+import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -98,6 +100,65 @@ def deploy_vs_serial(runs: int = 3, load_delay: float = 20.0) -> list[Figure]:
             Figure(section, "gate: last worker ready -> router started", round(median(gate), 2), "s", "< 2 s",
                    median(gate) < 2, gate),
             Figure(section, "last worker ready -> router ready", round(median(gate_router), 2), "s", runs=gate_router)]
+
+
+def gate_by_access(runs: int = 3, load_delay: float = 5.0) -> list[Figure]:
+    """Issue 15: the health gate reached directly and through the Docker contexts (one `docker exec` per host
+    per round), the same rehearsed guide deployed both ways, alternately. The latency is measured outside
+    pdcompose: from the moment an independent 50 ms poller saw the last API server's /health turn 200 to
+    the router container's StartedAt (its own timings would only time the step between two lines of code)."""
+    folder = stack(guide_text(load_delay, "127.0.22.10"))
+    pdc(folder, "render", "--rehearsal")
+    plan = json.loads((folder / "out-rehearsal/plan.json").read_text())
+    urls = [c["url"] for h in plan["hosts"] for c in h["containers"] if c["role"] != "router"]
+    router = f"{plan['cluster']}-{plan['router']['host']}-router-1"
+    gates: dict[str, list[float]] = {"direct": [], "context": []}
+    totals: dict[str, list[float]] = {"direct": [], "context": []}
+    try:
+        for _ in range(runs):
+            for way in gates:
+                stop, ready = threading.Event(), {}
+                watcher = threading.Thread(target=_watch_ready, args=(urls, ready, stop), daemon=True)
+                watcher.start()
+                report = json.loads(pdc(folder, "deploy", "--json", "--no-smoke", "--access", way).stdout)
+                stop.set()
+                watcher.join()
+                started = _started_at(router)
+                gates[way].append(started - max(ready.values()))
+                totals[way].append(report["timings"]["total"])
+                pdc(folder, "down")
+    finally:
+        pdc(folder, "down", check=False)
+    section = f"health gate by access, guide rehearsed (7 hosts, {load_delay:g} s model load), median of {runs}"
+    figures = []
+    for way in gates:
+        gate = gates[way]
+        figures += [Figure(section, f"{way}: last API server ready -> router started", round(median(gate), 2), "s",
+                           "< 2 s", median(gate) < 2, gate),
+                    Figure(section, f"{way}: deploy (whole process)", round(median(totals[way]), 2), "s",
+                           runs=totals[way])]
+    return figures
+
+
+def _watch_ready(urls: list[str], ready: dict[str, float], stop: threading.Event) -> None:
+    with httpx.Client() as client:
+        while not stop.is_set():
+            for url in urls:
+                if url in ready:
+                    continue
+                try:
+                    if client.get(f"{url}/health", timeout=0.2).status_code == 200:
+                        ready[url] = time.time()
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.05)
+
+
+def _started_at(container: str) -> float:
+    text = subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}}", container], capture_output=True,
+                          text=True, check=True).stdout.strip()       # RFC 3339 with nanoseconds
+    head, _, frac = text.rstrip("Z").partition(".")
+    return datetime.fromisoformat(head).replace(tzinfo=UTC).timestamp() + float(f"0.{frac or 0}")
 
 
 def _serial_by_hand(folder: Path) -> tuple[float, list[float]]:
