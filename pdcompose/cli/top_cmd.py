@@ -9,6 +9,7 @@ import typer
 
 from pdcompose.cli import output
 from pdcompose.cli.common import (
+    AccessOpt,
     FileOpt,
     JsonOpt,
     OutOpt,
@@ -29,15 +30,17 @@ def top(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None, 
         once: Annotated[bool, typer.Option("--once", help="One sample, then exit")] = False,
         direct: Annotated[bool, typer.Option("--direct", help=(
             "Scrape the nodes' /metrics even when the plan has a Prometheus"))] = False,
-        as_json: JsonOpt = False) -> None:
+        access: AccessOpt = None, as_json: JsonOpt = False) -> None:
     """Per instance and node: requests running/waiting, TTFT and ITL p99, KV-cache usage, NIXL transfers and
     failures, request rate; the router's requests and errors. From Prometheus when monitoring is on, else
     from every node's /metrics."""
+    from pdcompose.engine.access import Access, mode_of
     from pdcompose.ops.top import source_for
 
     plan = deployed_plan(topology_path(topology, file), out, rehearsal)
-    source = source_for(plan, direct)
-    fallback = source_for(plan, direct=True)
+    ways = Access(mode_of(access or plan.access), output.note)
+    source = source_for(plan, direct, ways)
+    fallback = source_for(plan, direct=True, access=ways)
     if once:
         snap = _sample(source, fallback)
         if source.__class__ is fallback.__class__:       # direct: a second sample gives rates over `interval`

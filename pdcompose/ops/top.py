@@ -8,15 +8,20 @@ since each process started); from Prometheus they cover its rate window. Metric 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from urllib.parse import urlencode
 
 import httpx
 
-from pdcompose.plan.models import Container, Plan
+from pdcompose.engine.access import Access
+from pdcompose.engine.inside import Request
+from pdcompose.errors import PdcomposeError
+from pdcompose.plan.models import Container, Host, Plan
 
 Labels = tuple[tuple[str, str], ...]
 Samples = dict[str, list[tuple[dict[str, str], float]]]
@@ -125,8 +130,8 @@ class DirectSource:
     """Scrapes every API server's /metrics and the router's metrics port, keeping the previous sample
     so rates and percentiles cover the last interval."""
 
-    def __init__(self, plan: Plan, timeout: float = 2.0) -> None:
-        self.plan, self.timeout = plan, timeout
+    def __init__(self, plan: Plan, timeout: float = 2.0, access: Access | None = None) -> None:
+        self.plan, self.timeout, self.access = plan, timeout, access
         self._before: dict[str, tuple[float, Samples]] = {}
 
     def targets(self) -> list[tuple[NodeRow, str]]:
@@ -145,7 +150,8 @@ class DirectSource:
         from pdcompose.engine.fanout import each
 
         targets = self.targets()
-        texts = each(lambda t: self._get(t[1]), targets)
+        texts = (each(lambda t: self._get(t[1]), targets) if self.access is None
+                 else self._through(self.access, targets))
         now = time.time()
         rows = []
         for (row, url), text in zip(targets, texts, strict=True):
@@ -156,6 +162,27 @@ class DirectSource:
                 self._before[url] = (now, samples)
             rows.append(row)
         return Snapshot(source="metrics", at=now, rows=rows)
+
+    def _through(self, access: Access, targets: list[tuple[NodeRow, str]]) -> list[str | None]:
+        """Every target's /metrics by way of engine/access: one fetch per host (direct or through its context)."""
+        from pdcompose.engine.fanout import each
+
+        hosts = [h for h in self.plan.hosts if any(row.host == h.name for row, _ in targets)]
+
+        def one(host: Host) -> dict[str, str | None]:
+            urls = [url for row, url in targets if row.host == host.name]
+            try:
+                answers = access.fetch(host, [Request(u, timeout=self.timeout) for u in urls],
+                                       via=host.containers[0].service)
+            except PdcomposeError:
+                return dict.fromkeys(urls)
+            return {u: a.body.decode(errors="replace") if a.status == 200 else None
+                    for u, a in zip(urls, answers, strict=True)}
+
+        texts: dict[str, str | None] = {}
+        for found in each(one, hosts):
+            texts |= found
+        return [texts.get(url) for _, url in targets]
 
     def _get(self, url: str) -> str | None:
         try:
@@ -191,22 +218,41 @@ class DirectSource:
 class PrometheusSource:
     """The same figures through PromQL, per (role, instance, node) as the plan's targets label them."""
 
-    def __init__(self, plan: Plan, url: str, window: str, timeout: float = 3.0) -> None:
-        self.plan, self.url, self.window, self.timeout = plan, url, window, timeout
+    def __init__(self, plan: Plan, url: str, window: str, timeout: float = 3.0, access: Access | None = None) -> None:
+        self.plan, self.url, self.window, self.timeout, self.access = plan, url, window, timeout, access
 
     def query(self, expr: str) -> list[tuple[dict[str, str], float]]:
         response = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=self.timeout)
         response.raise_for_status()
+        return self._results(response.content)
+
+    def queries(self, exprs: list[str]) -> list[list[tuple[dict[str, str], float]]]:
+        """Every query at once: in parallel when direct, in one fetch on Prometheus's host otherwise."""
+        from pdcompose.engine.fanout import each
+
+        if self.access is None:
+            return each(self.query, exprs)
+        host, service = next((h, c.service) for h, c in self.plan.containers("monitoring"))
+        requests = [Request(f"{self.url}/api/v1/query?{urlencode({'query': e})}", timeout=self.timeout) for e in exprs]
+        try:
+            answers = self.access.fetch(host, requests, via=service)
+        except PdcomposeError as exc:
+            raise ValueError(str(exc)) from None          # top falls back to the nodes' /metrics
+        for a in answers:
+            if a.status != 200:
+                raise ValueError(f"Prometheus answered {a.status or a.error}")
+        return [self._results(a.body) for a in answers]
+
+    @staticmethod
+    def _results(body: bytes) -> list[tuple[dict[str, str], float]]:
         out = []
-        for item in response.json()["data"]["result"]:
+        for item in json.loads(body)["data"]["result"]:
             value = float(item["value"][1])
             if not math.isnan(value):
                 out.append((item["metric"], value))
         return out
 
     def sample(self) -> Snapshot:
-        from pdcompose.engine.fanout import each
-
         w, by = self.window, "by (role, instance, node)"
         queries = {
             "up": f"max {by} (up)",
@@ -222,7 +268,7 @@ class PrometheusSource:
             "nixl_failures": f"sum {by} ({NIXL_FAILED})",
         }
         names = list(queries)
-        results = each(lambda n: self.query(queries[n]), names)
+        results = self.queries([queries[n] for n in names])
         rows = {(r.role, r.instance, str(r.node)): r for r in _plan_rows(self.plan)}
         for name, result in zip(names, results, strict=True):
             for labels, value in result:
@@ -266,11 +312,12 @@ def prometheus_of(plan: Plan) -> tuple[str, str] | None:
     return None
 
 
-def source_for(plan: Plan, direct: bool = False) -> DirectSource | PrometheusSource:
+def source_for(plan: Plan, direct: bool = False, access: Access | None = None) -> DirectSource | PrometheusSource:
+    """`access`: reach the nodes (or Prometheus) by way of engine/access; None: HTTP from here, as before."""
     found = None if direct else prometheus_of(plan)
     if found:
-        return PrometheusSource(plan, *found)
-    return DirectSource(plan)
+        return PrometheusSource(plan, *found, access=access)
+    return DirectSource(plan, access=access)
 
 
 def fmt_seconds(value: float | None) -> str:

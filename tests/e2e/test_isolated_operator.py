@@ -129,6 +129,11 @@ def test_an_operator_with_only_the_docker_contexts_deploys_inspects_restarts_and
     assert saved["fingerprint"] == report["fingerprint"] and len(saved["requests"]) == 300
     assert saved["labels"]["load_generator"] == "gb200-n6 (through its Docker context)"
 
+    # The monitoring view, from every node's /metrics (the guide has no Prometheus), through the contexts
+    top = json.loads(pdc(operator, "top", "--once", "--json", "--interval", "1").stdout)
+    assert top["source"] == "metrics" and len(top["rows"]) == 7 and all(r["up"] for r in top["rows"]), top
+    assert sum(r["requests"] or 0 for r in top["rows"] if r["role"] == "prefill") >= 300
+
     logs = pdc(operator, "logs", "--role", "router", "--tail", "5")
     assert "router" in logs.stdout and logs.stdout.strip()
     doctor = json.loads(pdc(operator, "doctor", "--json").stdout)

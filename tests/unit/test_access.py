@@ -194,3 +194,25 @@ def test_bench_reads_every_workers_stats_with_one_fetch_per_host(plan):
     broken.status = 503
     with pytest.raises(PairingError, match="cannot read mock stats"):
         stats_through(plan, broken)  # type: ignore[arg-type]
+
+
+def test_top_scrapes_each_host_once_by_way_of_access(plan):
+    """`top` without Prometheus: every node's /metrics, one fetch per host; a host that cannot be asked shows
+    its nodes down instead of failing the view."""
+    from pdcompose.ops.top import DirectSource
+
+    metrics = b'vllm:num_requests_running{engine="0"} 3\n'
+    asked: list[str] = []
+
+    class Fake:
+        def fetch(self, host, requests, via):  # noqa: ANN001, ANN202
+            asked.append(host.name)
+            if host.name == plan.router.host:
+                raise DockerOperationError(host.name, "context gone")
+            return [Answer(200, metrics) for _ in requests]
+
+    snap = DirectSource(plan, access=Fake()).sample()  # type: ignore[arg-type]
+    assert sorted(asked) == sorted(h.name for h in plan.hosts)
+    rows = {r.instance: r for r in snap.rows}
+    assert rows["router"].up is False
+    assert all(r.up and r.running == 3 for r in snap.rows if r.role != "router")
