@@ -216,3 +216,13 @@ def test_top_scrapes_each_host_once_by_way_of_access(plan):
     rows = {r.instance: r for r in snap.rows}
     assert rows["router"].up is False
     assert all(r.up and r.running == 3 for r in snap.rows if r.role != "router")
+
+
+def test_the_topology_says_how_to_reach_its_hosts_and_the_default_leaves_plans_as_they_were(tmp_path, plan):
+    path = tmp_path / "ctx.yaml"
+    path.write_text(TOPOLOGY.format(name="acc", decode_extra="", delay=0.5, extra="access: context\n",
+                                    first="127.0.7.10"))
+    forced = build_plan(topology.load(path))[0]
+    assert forced.access == "context" and json.loads(forced.model_dump_json())["access"] == "context"
+    assert plan.access == "auto" and "access" not in json.loads(plan.model_dump_json())
+    assert forced.fingerprint != plan.fingerprint
