@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from pdcompose import defaults
 from pdcompose.engine.cli import run
 from pdcompose.errors import DockerOperationError
 from pdcompose.plan.models import Host
@@ -88,11 +89,14 @@ def fetch(host: Host, requests: list[Request], via: str) -> list[Answer]:
     limit = sum(r.timeout for r in requests) + 15       # the requests, plus docker exec (and ssh) overhead
     result = run(host.name, host.context, ["exec", container_name(host, via), "python3", "-c", SCRIPT, payload],
                  limit)
-    if not result.ok and _not_running(result.stderr):
-        image = next(c.image for c in host.containers if c.service == via)
-        result = run(host.name, host.context, ["run", "--rm", "--network", "host", "--entrypoint", "python3",
-                                               "--label", "io.pdcompose.helper=http", image, "-c", SCRIPT, payload],
-                     limit + 30)
+    if not result.ok and (_not_running(result.stderr) or _no_python(result.stderr)):
+        # Not running: the same image, which the host has. No python3 in it (an image of the user's own):
+        # the pdcompose image, which `bench` through the context needs on that host too.
+        image = (defaults.MOCK_VLLM_IMAGE if _no_python(result.stderr)
+                 else next(c.image for c in host.containers if c.service == via))
+        result = run(host.name, host.context, ["run", "--rm", "--network", "host", "--pull", "never",
+                                               "--entrypoint", "python3", "--label", "io.pdcompose.helper=http",
+                                               image, "-c", SCRIPT, payload], limit + 30)
     if not result.ok:
         raise DockerOperationError(host.name, f"requests from inside the host through Docker context "
                                               f"'{host.context}' failed: {result.last_error()}")
@@ -115,6 +119,10 @@ def _answer(row: list[Any], request: Request) -> Answer:
         return Answer(int(status), base64.b64decode(body))
     words = {"refused": REFUSED, "connect": NO_ROUTE, "timeout": timeout_error(request.timeout)}
     return Answer(None, b"", words[error])
+
+
+def _no_python(stderr: str) -> bool:
+    return "executable file not found" in stderr
 
 
 def _not_running(stderr: str) -> bool:

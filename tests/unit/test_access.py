@@ -226,3 +226,38 @@ def test_the_topology_says_how_to_reach_its_hosts_and_the_default_leaves_plans_a
     assert forced.access == "context" and json.loads(forced.model_dump_json())["access"] == "context"
     assert plan.access == "auto" and "access" not in json.loads(plan.model_dump_json())
     assert forced.fingerprint != plan.fingerprint
+
+
+@pytest.mark.parametrize(("stderr", "image"), [
+    ("Error response from daemon: container abc is not running", None),
+    ("Error: No such container: acc-p-prefill-0-node-0-1", None),
+    ('OCI runtime exec failed: exec: "python3": executable file not found in $PATH: unknown', "pdcompose")])
+def test_a_stopped_container_or_one_without_python_gets_a_helper_container(plan, monkeypatch, stderr, image):
+    from pdcompose import defaults
+    from pdcompose.engine.cli import CliResult
+
+    host = next(h for h in plan.hosts if any(c.role == "prefill" for c in h.containers))
+    service = host.containers[0]
+    calls: list[list[str]] = []
+
+    def run(name, context, args, timeout):  # noqa: ANN001, ANN202
+        calls.append(args)
+        if args[0] == "exec":
+            return CliResult(1, "", stderr)
+        return CliResult(0, json.dumps([[200, "", None]]) + "\n", "")
+
+    monkeypatch.setattr(inside, "run", run)
+    assert inside.fetch(host, [Request("http://x/health")], service.service) == [Answer(200, b"")]
+    assert calls[0][:2] == ["exec", f"{host.project}-{service.service}-1"]
+    helper = calls[1]
+    assert helper[:4] == ["run", "--rm", "--network", "host"] and "io.pdcompose.helper=http" in helper
+    assert (defaults.MOCK_VLLM_IMAGE if image else service.image) in helper
+
+
+def test_a_context_that_cannot_exec_is_an_error_naming_host_and_context(plan, monkeypatch):
+    from pdcompose.engine.cli import CliResult
+
+    host = plan.hosts[0]
+    monkeypatch.setattr(inside, "run", lambda *a: CliResult(1, "", "error during connect: ssh: no route to host"))
+    with pytest.raises(DockerOperationError, match=f"{host.name}: .*Docker context '{host.context}'.*no route"):
+        inside.fetch(host, [Request("http://x/health")], host.containers[0].service)
