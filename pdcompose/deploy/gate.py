@@ -10,7 +10,7 @@ from typing import TypeVar
 from pdcompose.deploy import containers, health
 from pdcompose.deploy.model import DeployFailed, Failure, Reporter
 from pdcompose.engine.access import Access
-from pdcompose.engine.fanout import parallel
+from pdcompose.engine.fanout import parallel, size_asyncio_threads
 from pdcompose.engine.inside import Answer, Request
 from pdcompose.errors import PdcomposeError
 from pdcompose.plan.models import Container, Host, Plan, Role
@@ -33,6 +33,7 @@ def gate_workers(plan: Plan, gated: list[tuple[Host, Container]], watch: list[Ho
         return health.judge_api(up.status, models.body if up.status == 200 else None, model, up.error)
 
     async def run() -> health.GateResult:
+        size_asyncio_threads()
         checks: dict[health.Target, Callable[[], Awaitable[health.Probe]]] = {t: _bind(check, t) for t in asks}
         return await health.wait_until_ready(checks, timeout, report.target,
                                              _watchdog(watch, services, before, failures))
@@ -53,6 +54,7 @@ def gate_router(plan: Plan, host: Host, before: dict, timeout: float, report: Re
         return health.judge_router(up.status, ready.body if up.status == 200 else None, *counts, error=up.error)
 
     async def run() -> health.GateResult:
+        size_asyncio_threads()
         return await health.wait_until_ready({target: check}, timeout, report.target,
                                              _watchdog([host], {target}, before, failures, lagging_health=True))
 

@@ -4,6 +4,7 @@ right tool, and N slow hosts cost one wait. The one thread pool of pdcompose: no
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,6 +44,13 @@ def parallel(fn: Callable[[Host], T], hosts: list[Host], raise_first: bool = Tru
     """Run fn for every host at once; results by host name (or the exception, when not raising)."""
     results = each(fn, hosts) if raise_first else each_or_error(fn, hosts)
     return dict(zip((h.name for h in hosts), results, strict=True))  # type: ignore[arg-type]
+
+
+def size_asyncio_threads() -> None:
+    """Inside a running event loop (the health gates): its to_thread calls get as many threads as any fan-out.
+    asyncio's default executor has min(32, CPUs + 4), 6 on a 2-core machine: fewer than the hosts a gate asks
+    at once, so a poll of 7 hosts through their contexts would take two rounds of `docker exec`."""
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=LIMIT))
 
 
 def _call(fn: Callable[[], T]) -> T:
