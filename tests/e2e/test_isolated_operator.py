@@ -52,14 +52,19 @@ def compose_plugin() -> str:
 @pytest.fixture(scope="module")
 def operator() -> Iterator[str]:
     """The isolated operator's container: no network, the engine's socket, this checkout's pdcompose."""
-    python_prefix = Path(sys.base_prefix).resolve()
+    # The docker CLI goes on PATH and the Compose plugin into ~/.docker, both outside the interpreter's prefix,
+    # which is mounted where it is here unless it is the system's /usr (the base image's own Python 3.11 then).
     mounts = {"/var/run/docker.sock": "/var/run/docker.sock",
-              str(Path(shutil.which("docker") or "docker").resolve()): "/usr/local/bin/docker",
-              compose_plugin(): "/usr/local/lib/docker/cli-plugins/docker-compose",
-              str(REPO): str(REPO), str(python_prefix): str(python_prefix)}
+              str(Path(shutil.which("docker") or "docker").resolve()): "/opt/pdc-cli/docker",
+              compose_plugin(): "/root/.docker/cli-plugins/docker-compose", str(REPO): str(REPO)}
+    prefix = Path(sys.base_prefix).resolve()
+    if prefix != Path("/usr"):
+        mounts[str(prefix)] = str(prefix)
     volumes = [arg for src, dst in mounts.items()
                for arg in ("-v", f"{src}:{dst}" + (":ro" if dst != "/var/run/docker.sock" else ""))]
-    started = docker("run", "-d", "--name", NAME, "--network", "none", *volumes, "-e", "COLUMNS=200",
+    path = "/opt/pdc-cli:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    started = docker("run", "-d", "--name", NAME, "--network", "none", *volumes, "-e", "COLUMNS=200", "-e",
+                     f"PATH={path}",
                      "--entrypoint", "sleep", defaults.BASE_IMAGE, "infinity")
     assert started.returncode == 0, started.stderr
     topology = EXAMPLE.read_text().replace("name: dsr1-gb200", f"name: {CLUSTER}")
