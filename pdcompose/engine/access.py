@@ -74,7 +74,7 @@ class Access:
         """Answers to requests for the host's endpoints; `via` is the host's service to make them from when
         they go through the context."""
         if self.mode != "auto":
-            self._decide(host, Route(self.mode, f"--access {self.mode}"))
+            self._decide(host, Route(self.mode, f"access: {self.mode}"))
         route = self.routes.get(host.name)
         if route is None:
             return self._both(host, requests, via)

@@ -120,7 +120,7 @@ def test_a_forced_way_is_used_and_said(plan, monkeypatch):
     said: list[str] = []
     assert Access("context", said.append).fetch(plan.hosts[0], [Request("http://x/")], "v") == [Answer(201, b"")]
     assert said == [f"{plan.hosts[0].name}: reached through its Docker context {plan.hosts[0].context} "
-                    "(--access context)"]
+                    "(access: context)"]
     with pytest.raises(PdcomposeError, match="--access ssh: choose one of auto, direct, context"):
         access_mod.mode_of("ssh")
 
