@@ -134,6 +134,13 @@ def test_an_operator_with_only_the_docker_contexts_deploys_inspects_restarts_and
     assert saved["fingerprint"] == report["fingerprint"] and len(saved["requests"]) == 300
     assert saved["labels"]["load_generator"] == "gb200-n6 (through its Docker context)"
 
+    # A sweep: each point's load generated on the router's host and paired, the summary written here
+    sweep = json.loads(pdc(operator, "bench", "--sweep", "concurrency=1,8", "-n", "40", "--input-len", "64",
+                           "--output-len", "8", "--verify-pairing", "--no-report", "--json", "--result",
+                           "/op/sweep").stdout)
+    assert sweep["status"] == "ok" and len(sweep["points"]) == 2 and not sweep["problems"], sweep
+    assert report["fingerprint"] in docker("exec", operator, "cat", "/op/sweep/summary.json").stdout
+
     # The monitoring view, from every node's /metrics (the guide has no Prometheus), through the contexts
     top = json.loads(pdc(operator, "top", "--once", "--json", "--interval", "1").stdout)
     assert top["source"] == "metrics" and len(top["rows"]) == 7 and all(r["up"] for r in top["rows"]), top
