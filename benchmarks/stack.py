@@ -114,6 +114,7 @@ def gate_by_access(runs: int = 3, load_delay: float = 5.0) -> list[Figure]:
     router = f"{plan['cluster']}-{plan['router']['host']}-router-1"
     gates: dict[str, list[float]] = {"direct": [], "context": []}
     totals: dict[str, list[float]] = {"direct": [], "context": []}
+    statuses: dict[str, list[float]] = {"direct": [], "context": [], "auto": []}
     try:
         for _ in range(runs):
             for way in gates:
@@ -126,6 +127,10 @@ def gate_by_access(runs: int = 3, load_delay: float = 5.0) -> list[Figure]:
                 started = _started_at(router)
                 gates[way].append(started - max(ready.values()))
                 totals[way].append(report["timings"]["total"])
+                for status_way in (way, "auto") if way == "context" else (way,):
+                    t0 = time.perf_counter()
+                    pdc(folder, "status", "--access", status_way)
+                    statuses[status_way].append(time.perf_counter() - t0)
                 pdc(folder, "down")
     finally:
         pdc(folder, "down", check=False)
@@ -137,6 +142,8 @@ def gate_by_access(runs: int = 3, load_delay: float = 5.0) -> list[Figure]:
                            "< 2 s", median(gate) < 2, gate),
                     Figure(section, f"{way}: deploy (whole process)", round(median(totals[way]), 2), "s",
                            runs=totals[way])]
+    figures += [Figure(section, f"status --access {way} (whole process)", round(median(runs_of), 2), "s",
+                       runs=runs_of) for way, runs_of in statuses.items()]
     return figures
 
 
