@@ -17,7 +17,7 @@ from pdcompose.deploy.containers import ContainerState, states
 from pdcompose.engine.fanout import each, parallel, together
 from pdcompose.errors import PdcomposeError
 from pdcompose.plan.models import Container, Host, Plan
-from pdcompose.protocol import RouterWorkers, worker_base_url
+from pdcompose.wire.router import RouterWorkers, worker_base_url
 
 TIMEOUT = 3.0
 STALE_AFTER = timedelta(seconds=60)    # one deploy starts every node within seconds of the others

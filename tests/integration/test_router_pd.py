@@ -32,7 +32,7 @@ import httpx
 import pytest
 
 from pdcompose.bench.sse import payloads as sse_payloads
-from pdcompose.protocol import MockStats
+from pdcompose.wire.mock import MockStats
 from tests.integration.conftest import Images, StartContainer, say
 from tests.integration.dockerkit import HostNetContainer, http_status, port_open, wait_healthy, wait_until
 
