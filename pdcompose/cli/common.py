@@ -146,6 +146,7 @@ def bundle_dir(out: Path | None, rehearsal: bool) -> Path:
 
 def deployed_plan(path: Path, out: Path | None, rehearsal: bool):  # type: ignore[no-untyped-def]
     """The plan day-2 commands act on: the rendered plan.json (what was deployed), else the topology's.
+    Reads only (a rehearsal's Docker contexts are the caller's to create: `ensure_rehearsal_contexts`).
     Warns when the topology has changed since the render. The topology is loaded once: it says whether
     this is a rehearsal (`rehearsal: {enabled: true}`), and it is what the render is compared with."""
     from pdcompose import topology
@@ -158,10 +159,6 @@ def deployed_plan(path: Path, out: Path | None, rehearsal: bool):  # type: ignor
     plan = _bundle_plan(path, out, rehearsal, resolved)
     if not plan.rehearsal and out is None:
         plan = _or_running_rehearsal(plan, path, resolved)
-    if plan.rehearsal:  # its contexts are ours to (re)create: a down or a crash may have removed them
-        from pdcompose.engine.contexts import ensure_rehearsal_contexts
-
-        ensure_rehearsal_contexts(plan)
     return plan
 
 

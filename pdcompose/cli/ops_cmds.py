@@ -23,7 +23,7 @@ from pdcompose.cli.common import (
 from pdcompose.cli.deploy_cmds import ContextOpt
 
 if TYPE_CHECKING:
-    from pdcompose.plan.models import Host
+    from pdcompose.plan.models import Host, Plan
 
 RoleOpt = Annotated[list[str] | None, typer.Option("--role", "-r", help="prefill, decode or router (repeatable)")]
 InstanceOpt = Annotated[list[str] | None, typer.Option(
@@ -52,6 +52,15 @@ def _state_on_failure(hosts: list[Host]) -> Iterator[None]:
         raise
 
 
+def _with_contexts(plan: Plan) -> Plan:
+    """The plan, after (re)creating its rehearsal's Docker contexts (a down or a crash may have removed
+    them); the commands below reach the hosts through them."""
+    from pdcompose.engine.contexts import ensure_rehearsal_contexts
+
+    ensure_rehearsal_contexts(plan)
+    return plan
+
+
 def _hosts(plan, context):  # type: ignore[no-untyped-def]
     from pdcompose.deploy.selection import select_hosts
 
@@ -65,7 +74,7 @@ def status(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
     from pdcompose.cli.views import status_table
     from pdcompose.ops.status import collect
 
-    plan = deployed_plan(topology_path(topology, file), out, rehearsal)
+    plan = _with_contexts(deployed_plan(topology_path(topology, file), out, rehearsal))
     report = collect(plan, _hosts(plan, context))
     if as_json:
         output.print_json({"status": "ok" if report.ok else "degraded", "fingerprint": plan.fingerprint,
@@ -100,7 +109,7 @@ def logs(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None,
     """Merged logs of every container, each line prefixed with host/container."""
     from pdcompose.ops import logs as ops_logs
 
-    plan = deployed_plan(topology_path(topology, file), out, rehearsal)
+    plan = _with_contexts(deployed_plan(topology_path(topology, file), out, rehearsal))
     srcs = ops_logs.sources(_hosts(plan, host), list(role or ()))
     width = max((len(s.prefix) for s in srcs), default=0)
     console = output.console()
@@ -127,7 +136,7 @@ def down(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None,
     from pdcompose.engine.contexts import remove_rehearsal_contexts
     from pdcompose.ops.down import down as run_down
 
-    plan = deployed_plan(topology_path(topology, file), out, rehearsal)
+    plan = _with_contexts(deployed_plan(topology_path(topology, file), out, rehearsal))
     hosts = _hosts(plan, context)
     with _state_on_failure(hosts), reporter() as progress:
         removed = run_down(hosts, progress)
@@ -147,7 +156,7 @@ def restart(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = No
     from pdcompose.cli.progress import reporter
     from pdcompose.ops.restart import restart as run_restart
 
-    plan = deployed_plan(topology_path(topology, file), out, rehearsal)
+    plan = _with_contexts(deployed_plan(topology_path(topology, file), out, rehearsal))
     with _state_on_failure(plan.hosts), reporter() as progress:
         done = run_restart(plan, _hosts(plan, context), list(role or ()), timeout or plan.health_timeout, progress,
                            list(instance or ()))

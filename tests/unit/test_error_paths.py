@@ -21,6 +21,7 @@ from pdcompose.errors import DockerOperationError, PdcomposeError
 from pdcompose.ops import logs as ops_logs
 from pdcompose.plan import build_plan
 from tests.faults.conftest import TOPOLOGY
+from tests.helpers import Steps
 
 
 def docker_error(*command: str, stderr: str = "Error: boom") -> DockerException:
@@ -38,16 +39,6 @@ def plan(tmp_path: Path):  # noqa: ANN201
     path = tmp_path / "pdcompose.yaml"
     path.write_text(TOPOLOGY.format(name="errs", decode_extra="", delay=0.5, extra="", first="127.0.7.10"))
     return build_plan(topology.load(path))[0]
-
-
-class Steps:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def step(self, text: str) -> None:
-        self.lines.append(text)
-
-    def target(self, target: object, probe: object) -> None: ...
 
 
 def test_listing_contexts_fails_cleanly(plan, monkeypatch):
@@ -112,7 +103,7 @@ def test_a_docker_error_in_the_run_ends_with_the_state_and_rolls_back(plan, monk
     state, --rollback still removes what the run made, and a rollback that fails is reported."""
     hosts = plan.hosts
     monkeypatch.setattr(deploy_run, "select_hosts", lambda p, c: hosts)
-    monkeypatch.setattr(deploy_run, "require_secrets", lambda p, h: [])
+    monkeypatch.setattr(deploy_run, "missing_secrets", lambda h: [])
     monkeypatch.setattr(deploy_run, "ensure_rehearsal_contexts", lambda p: [])
     monkeypatch.setattr(deploy_run, "require_reachable", lambda h, t: None)
     monkeypatch.setattr(deploy_run.containers, "states", lambda host: {})
@@ -139,7 +130,7 @@ def test_a_docker_error_in_the_run_ends_with_the_state_and_rolls_back(plan, monk
 
 def test_a_pdcompose_error_in_the_run_also_ends_with_the_state(plan, monkeypatch):
     monkeypatch.setattr(deploy_run, "select_hosts", lambda p, c: plan.hosts)
-    monkeypatch.setattr(deploy_run, "require_secrets", lambda p, h: [])
+    monkeypatch.setattr(deploy_run, "missing_secrets", lambda h: [])
     monkeypatch.setattr(deploy_run, "ensure_rehearsal_contexts", lambda p: [])
     monkeypatch.setattr(deploy_run, "require_reachable", lambda h, t: None)
     monkeypatch.setattr(deploy_run.containers, "states", lambda host: {})
