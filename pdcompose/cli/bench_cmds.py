@@ -14,8 +14,17 @@ from typer.core import TyperCommand
 
 # typer vendors click: TyperCommand's methods take typer's own copy of click's Context
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.progress import Progress, TaskID
+    from rich.table import Table
     from typer._click.core import Context as ClickContext
+
+    from pdcompose.bench.client import Progress as BenchProgress
+    from pdcompose.bench.pairing import PairingReport
+    from pdcompose.bench.result import BenchResult
+    from pdcompose.bench.sweep import PointSummary, SweepSummary
+    from pdcompose.bench.workload import BenchConfig
+    from pdcompose.plan.models import Plan
 
 from pdcompose.cli import output
 from pdcompose.cli.common import (
@@ -103,7 +112,8 @@ def bench(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None
         raise typer.Exit(1)
 
 
-def _run(plan, config, check_pairing: bool, point: str = ""):  # type: ignore[no-untyped-def]
+def _run(plan: Plan, config: BenchConfig, check_pairing: bool,
+         point: str = "") -> tuple[BenchResult, PairingReport | None, str | None]:
     from pdcompose.bench import run_bench
     from pdcompose.bench.pairing import PairingError, verify_pairing
 
@@ -132,7 +142,7 @@ class LiveProgress:
     WINDOW = 5.0          # seconds the current rates are measured over
     MIN_INTERVAL = 0.1    # seconds between two updates of the line
 
-    def __init__(self, console, description: str) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, console: Console, description: str) -> None:
         self.console, self.description = console, description
         self.enabled = bool(console.is_terminal)
         self._progress: Progress | None = None
@@ -165,7 +175,7 @@ class LiveProgress:
         span = now - t0
         return ((done - d0) / span, (tokens - k0) / span) if span > 0 else (0.0, 0.0)
 
-    def __call__(self, p) -> None:  # type: ignore[no-untyped-def]
+    def __call__(self, p: BenchProgress) -> None:
         if self._progress is None or self._task is None:
             return
         now = time.monotonic()
@@ -178,14 +188,14 @@ class LiveProgress:
                               rates=f"{failed}{rps:.1f} req/s {tps:.0f} tok/s")
 
 
-def _default_path(plan, kind: str = "") -> Path:  # type: ignore[no-untyped-def]
+def _default_path(plan: Plan, kind: str = "") -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     if kind:
         return Path("bench-results") / f"{plan.cluster}-{plan.fingerprint}-{kind}-{stamp}"
     return Path("bench-results") / f"{plan.cluster}-{plan.fingerprint}-{stamp}.json"
 
 
-def _print(result, pairing, path: Path) -> None:  # type: ignore[no-untyped-def]
+def _print(result: BenchResult, pairing: PairingReport | None, path: Path) -> None:
     from pdcompose.bench.report import render_table
 
     output.console().print(render_table(result))
@@ -202,7 +212,7 @@ def _print(result, pairing, path: Path) -> None:  # type: ignore[no-untyped-def]
     output.say(f"result: {path}")
 
 
-def _sweep(plan, config, specs: list[str], *, folder: Path | None, max_failure_rate: float,  # type: ignore[no-untyped-def]
+def _sweep(plan: Plan, config: BenchConfig, specs: list[str], *, folder: Path | None, max_failure_rate: float,
            name: str | None, report: bool, check_pairing: bool, as_json: bool) -> None:
     from pdcompose.bench.report import summary_line
     from pdcompose.bench.sweep import SweepError, describe_plan, parse_sweep, run_sweep
@@ -215,13 +225,15 @@ def _sweep(plan, config, specs: list[str], *, folder: Path | None, max_failure_r
     output.note(f"sweep of {len(points)} points into {folder}: {info.title}")
     problems: list[str] = []
 
-    def run_point(cfg, label: str):  # type: ignore[no-untyped-def]
+    def run_point(cfg: BenchConfig, label: str) -> BenchResult:
         result, pairing, unverified = _run(plan, cfg, check_pairing, point=label)
-        if unverified or (pairing is not None and not pairing.ok):
-            problems.append(f"{label}: pairing " + (unverified or f"{pairing.paired}/{pairing.checked} paired"))
+        if unverified:
+            problems.append(f"{label}: pairing {unverified}")
+        elif pairing is not None and not pairing.ok:
+            problems.append(f"{label}: pairing {pairing.paired}/{pairing.checked} paired")
         return result
 
-    def done(point, result) -> None:  # type: ignore[no-untyped-def]
+    def done(point: PointSummary, result: BenchResult) -> None:
         if not as_json:
             output.say(f"{point.label}: {summary_line(result)}")
 
@@ -258,7 +270,7 @@ def _sweep(plan, config, specs: list[str], *, folder: Path | None, max_failure_r
         raise typer.Exit(1)
 
 
-def _sweep_table(summary):  # type: ignore[no-untyped-def]
+def _sweep_table(summary: SweepSummary) -> Table:
     from rich.table import Table
 
     def f(x: float | None, digits: int = 1) -> str:

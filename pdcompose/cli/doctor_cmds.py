@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,6 +21,9 @@ from pdcompose.cli.common import (
 )
 from pdcompose.cli.deploy_cmds import ContextOpt
 
+if TYPE_CHECKING:
+    from pdcompose.plan.models import Host, Plan
+
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help=(
     "Seconds each Docker call may take (a probe container gets 3x); an unreachable host fails after this"))]
 
@@ -27,7 +31,8 @@ images_app = typer.Typer(name="images", no_args_is_help=True, help=(
     "Images without a registry: copy them from this machine's engine to the hosts (push), or compare (status)."))
 
 
-def _plan_and_hosts(topology, file, context, rehearsal, quiet):  # type: ignore[no-untyped-def]
+def _plan_and_hosts(topology: Path | None, file: Path | None, context: list[str] | None, rehearsal: bool,
+                    quiet: bool) -> tuple[Path, Plan, list[Host]]:
     from pdcompose.deploy.selection import select_hosts
     from pdcompose.engine.contexts import ensure_rehearsal_contexts
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,6 +23,7 @@ from pdcompose.cli.common import (
 from pdcompose.cli.deploy_cmds import ContextOpt
 
 if TYPE_CHECKING:
+    from pdcompose.ops.status import Row
     from pdcompose.plan.models import Host, Plan
 
 RoleOpt = Annotated[list[str] | None, typer.Option("--role", "-r", help="prefill, decode or router (repeatable)")]
@@ -61,7 +62,7 @@ def _with_contexts(plan: Plan) -> Plan:
     return plan
 
 
-def _hosts(plan, context):  # type: ignore[no-untyped-def]
+def _hosts(plan: Plan, context: list[str] | None) -> list[Host]:
     from pdcompose.deploy.selection import select_hosts
 
     return select_hosts(plan, tuple(context or ()))
@@ -91,7 +92,7 @@ def status(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
         raise typer.Exit(1)
 
 
-def _row_json(r) -> dict:  # type: ignore[no-untyped-def]
+def _row_json(r: Row) -> dict[str, Any]:
     state = r.state
     return {"host": r.host, "service": r.service, "role": r.role, "url": r.url,
             "state": state.status if state else ("unreachable" if r.state_error else "missing"),

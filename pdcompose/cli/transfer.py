@@ -66,7 +66,7 @@ class BarProgress(LineProgress):
                              TimeElapsedColumn(), console=output.console(stderr=True), transient=False)
         self._tasks: dict[str, Any] = {}
 
-    def __enter__(self) -> BarProgress:  # type: ignore[override]
+    def __enter__(self) -> BarProgress:
         self.bars.start()
         return self
 

@@ -33,4 +33,4 @@ def require_reachable(hosts: list[Host], timeout: float) -> dict[str, EngineInfo
     dead = [r for r in results.values() if isinstance(r, HostUnreachable)]
     if dead:
         raise PdcomposeError("unreachable, nothing was started:\n  " + "\n  ".join(str(d) for d in dead))
-    return results  # type: ignore[return-value]
+    return {name: r for name, r in results.items() if isinstance(r, EngineInfo)}

@@ -10,6 +10,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -77,7 +78,7 @@ def query(expr: str) -> list[dict]:
     return response.json()["data"]["result"]
 
 
-def wait_for(predicate, timeout: float, interval: float = 0.2) -> float:  # type: ignore[no-untyped-def]
+def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.2) -> float:
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         try:
