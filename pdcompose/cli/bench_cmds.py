@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
-from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -14,12 +12,9 @@ from typer.core import TyperCommand
 
 # typer vendors click: TyperCommand's methods take typer's own copy of click's Context
 if TYPE_CHECKING:
-    from rich.console import Console
-    from rich.progress import Progress, TaskID
     from rich.table import Table
     from typer._click.core import Context as ClickContext
 
-    from pdcompose.bench.client import Progress as BenchProgress
     from pdcompose.bench.pairing import PairingReport
     from pdcompose.bench.result import BenchResult
     from pdcompose.bench.sweep import PointSummary, SweepSummary
@@ -116,6 +111,7 @@ def _run(plan: Plan, config: BenchConfig, check_pairing: bool,
          point: str = "") -> tuple[BenchResult, PairingReport | None, str | None]:
     from pdcompose.bench import run_bench
     from pdcompose.bench.pairing import PairingError, verify_pairing
+    from pdcompose.cli.progress import reporter
 
     labels = {"cluster": plan.cluster, "rehearsal": str(plan.rehearsal).lower(), "router": plan.router.url}
     if point:
@@ -123,8 +119,8 @@ def _run(plan: Plan, config: BenchConfig, check_pairing: bool,
     output.note(f"benchmarking {plan.router.url}: {config.num_prompts} requests, concurrency "
                 f"{config.max_concurrency or 'unbounded'}, {config.random_input_len} in / "
                 f"{config.random_output_len} out" + (f" (point {point})" if point else ""))
-    with LiveProgress(output.console(stderr=True), point or "bench") as progress:
-        result = run_bench(config, fingerprint=plan.fingerprint, labels=labels, progress=progress)
+    with reporter(point or "bench") as progress:
+        result = run_bench(config, fingerprint=plan.fingerprint, labels=labels, progress=progress.requests)
     pairing, unverified = None, None
     if check_pairing:
         workers = [c.url for _, c in plan.workers()]
@@ -133,59 +129,6 @@ def _run(plan: Plan, config: BenchConfig, check_pairing: bool,
         except PairingError as exc:  # e.g. a worker died during the run: the metrics still stand
             unverified = str(exc)
     return result, pairing, unverified
-
-
-class LiveProgress:
-    """Requests done, failed, and the current request and output-token rates (over the last few seconds),
-    as a live line on a terminal; nothing at all when the stream is piped or redirected."""
-
-    WINDOW = 5.0          # seconds the current rates are measured over
-    MIN_INTERVAL = 0.1    # seconds between two updates of the line
-
-    def __init__(self, console: Console, description: str) -> None:
-        self.console, self.description = console, description
-        self.enabled = bool(console.is_terminal)
-        self._progress: Progress | None = None
-        self._task: TaskID | None = None
-        self._window: deque[tuple[float, int, int]] = deque()
-        self._last = 0.0
-
-    def __enter__(self) -> LiveProgress:
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                      TextColumn("{task.fields[rates]}"), TimeElapsedColumn(),
-                                      console=self.console, transient=True)
-            self._progress.start()
-            self._task = self._progress.add_task(self.description, total=None, rates="")
-        self._window.append((time.monotonic(), 0, 0))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def rates(self, now: float, done: int, tokens: int) -> tuple[float, float]:
-        """(requests/s, output tokens/s) since the oldest sample of the window."""
-        self._window.append((now, done, tokens))
-        while len(self._window) > 2 and now - self._window[1][0] >= self.WINDOW:
-            self._window.popleft()
-        t0, d0, k0 = self._window[0]
-        span = now - t0
-        return ((done - d0) / span, (tokens - k0) / span) if span > 0 else (0.0, 0.0)
-
-    def __call__(self, p: BenchProgress) -> None:
-        if self._progress is None or self._task is None:
-            return
-        now = time.monotonic()
-        if now - self._last < self.MIN_INTERVAL and p.done != p.total:
-            return
-        self._last = now
-        rps, tps = self.rates(now, p.done, p.output_tokens)
-        failed = f"[red]{p.failed} failed[/] " if p.failed else ""
-        self._progress.update(self._task, total=p.total, completed=p.done,
-                              rates=f"{failed}{rps:.1f} req/s {tps:.0f} tok/s")
 
 
 def _default_path(plan: Plan, kind: str = "") -> Path:

@@ -71,14 +71,14 @@ def push(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None,
          gzip: Annotated[bool, typer.Option("--gzip", help="Compress the saved images (level 1): less to send")]
          = False, timeout: TimeoutOpt = 10.0, as_json: JsonOpt = False) -> None:
     """Copy the images each host lacks from this machine's engine (save/load), pin them in the lock, re-render."""
-    from pdcompose.cli.transfer import transfer_progress
+    from pdcompose.cli.progress import reporter
     from pdcompose.errors import PdcomposeError
     from pdcompose.images import push as run_push
     from pdcompose.images import update_lock
     from pdcompose.render import render
 
     path, plan, hosts = _plan_and_hosts(topology, file, context, rehearsal, as_json)
-    with transfer_progress() as progress:
+    with reporter() as progress:
         report = run_push(hosts, progress, compress=gzip, timeout=timeout)
     if not report.ok:
         raise PdcomposeError("images push failed, the images lock was not changed (push again: hosts that "
