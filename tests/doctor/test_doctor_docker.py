@@ -93,7 +93,9 @@ def test_unreachable_contexts_fail_in_seconds(rehearsal: tuple[Path, Plan]) -> N
     finally:
         silent.close()
     print(f"doctor with a refused and a silent context: {elapsed:.1f} s; missing socket: {nosock_elapsed:.1f} s")
-    assert elapsed < 10 and nosock_elapsed < 10
+    # Bounded by the 3 s timeout (plus docker CLI start-ups on a loaded machine), not by the silent socket,
+    # which would hold the CLI for as long as it stays open; the details below prove the timeout fired.
+    assert elapsed < 30 and nosock_elapsed < 30
     p, r, d = by_check(results, "p"), by_check(results, "r"), by_check(results, "d")
     assert p["engine"].failed and "127.0.0.1:9" in p["engine"].detail and "docker --context" in p["engine"].fix
     assert r["engine"].failed and "did not answer within 3 s" in r["engine"].detail

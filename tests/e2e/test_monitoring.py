@@ -188,15 +188,23 @@ def test_monitoring_rehearsed(folder: Path):
     killed = time.monotonic()
     subprocess.run(["docker", "kill", f"{CLUSTER}-d1-decode-1-node-0-1"], check=True, capture_output=True)
 
+    polls = [killed]
+
     def firing() -> bool:
-        alerts = httpx.get(f"{PROMETHEUS}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
+        try:
+            alerts = httpx.get(f"{PROMETHEUS}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
+        finally:
+            polls.append(time.monotonic())
         return any(a["labels"]["alertname"] == "PdcomposeApiServerDown" and a["state"] == "firing"
                    and a["labels"]["instance"] == "decode-1" for a in alerts)
     wait_for(firing, timeout=60, interval=0.1)
     took = time.monotonic() - killed
+    # How late this test can see it: its longest poll (a `docker kill`, then API round trips), 0.1 s idle,
+    # seconds on a loaded machine. Prometheus's own timers are the bound; 0.5 s for its evaluation tick.
+    resolution = max(b - a for a, b in zip(polls, polls[1:], strict=False))
     print(f"PdcomposeApiServerDown fired {took:.1f} s after the decode was killed "
-          f"(bound: 2 x {SCRAPE:g} s scrape + {HOLD:g} s for)")
-    assert took <= 2 * SCRAPE + HOLD + 0.5          # 0.5 s: this test's polling and the API round trip
+          f"(bound: 2 x {SCRAPE:g} s scrape + {HOLD:g} s for + 0.5 s + polls up to {resolution:.1f} s apart)")
+    assert took <= 2 * SCRAPE + HOLD + 0.5 + resolution
     alerts = httpx.get(f"{PROMETHEUS}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
     assert not any(a["labels"]["alertname"] == "PdcomposeApiServerDown" and a["labels"]["instance"] != "decode-1"
                    for a in alerts)
