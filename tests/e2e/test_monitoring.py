@@ -17,34 +17,22 @@ import httpx
 import pytest
 
 from tests.helpers import run_cli
+from tests.topologies import pd_topology
 
 pytestmark = pytest.mark.e2e
 CLUSTER = "e2e-mon"
 FIRST = "127.0.4.10"                 # hosts p, d0, d1, r: 127.0.4.10-13; clear of other tests' addresses
 PROMETHEUS = "http://127.0.4.13:9190"
 SCRAPE, HOLD = 1.0, 3.0              # scrape_interval and the alerts' for:, short for the test
-TOPOLOGY = f"""\
-name: {CLUSTER}
-model: org/model
-image: vllm/vllm-openai:v0.13.0
-args:
-  kv-transfer-config: {{kv_connector: NixlConnector, kv_role: kv_both, kv_load_failure_policy: fail}}
-hosts:
-  p: {{address: 10.0.0.1, gpus: [0]}}
-  d0: {{address: 10.0.0.2, gpus: [0]}}
-  d1: {{address: 10.0.0.3, gpus: [0]}}
-  r: {{address: 10.0.0.4}}
-prefill: [{{nodes: [p]}}]
-decode: [{{nodes: [d0]}}, {{nodes: [d1]}}]
-router: {{host: r}}
-rehearsal: {{enabled: true, first_address: {FIRST}, load_delay: 1}}
+TOPOLOGY = pd_topology(CLUSTER, first=FIRST, decodes=[("d0",), ("d1",)], model="org/model",
+                       image="vllm/vllm-openai:v0.13.0", rehearsal="load_delay: 1", extra=f"""\
 monitoring:
   enabled: true
   port: 9190
   scrape_interval: {SCRAPE:g}s
   alert_for: {HOLD:g}s
   slo: {{ttft_p99: 5s, itl_p99: 1s}}
-"""
+""")
 
 
 def cli(folder: Path, *args: str, ok: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -20,8 +20,8 @@ from pdcompose.engine import contexts
 from pdcompose.errors import DockerOperationError, PdcomposeError
 from pdcompose.ops import logs as ops_logs
 from pdcompose.plan import build_plan
-from tests.faults.conftest import TOPOLOGY
 from tests.helpers import Steps
+from tests.topologies import pd_topology
 
 
 def docker_error(*command: str, stderr: str = "Error: boom") -> DockerException:
@@ -37,7 +37,7 @@ def raising(exc: Exception):  # noqa: ANN201
 @pytest.fixture
 def plan(tmp_path: Path):  # noqa: ANN201
     path = tmp_path / "pdcompose.yaml"
-    path.write_text(TOPOLOGY.format(name="errs", decode_extra="", delay=0.5, extra="", first="127.0.7.10"))
+    path.write_text(pd_topology("errs", first="127.0.7.10"))
     return build_plan(topology.load(path))[0]
 
 
@@ -149,9 +149,8 @@ def test_down_that_fails_midway_says_what_it_left(tmp_path: Path, monkeypatch):
     from pdcompose.deploy import containers
     from pdcompose.ops import down as ops_down
 
-    text = TOPOLOGY.format(name="errs", decode_extra="", delay=0.5, first="127.0.7.10", extra="")
-    (tmp_path / "pdcompose.yaml").write_text(text.replace("enabled: true", "enabled: false")
-                                             + "image: vllm/vllm-openai:v0.13.0\n")
+    (tmp_path / "pdcompose.yaml").write_text(pd_topology("errs", first="127.0.7.10", enabled=False,
+                                                         image="vllm/vllm-openai:v0.13.0"))
 
     def client(host):  # noqa: ANN001, ANN202
         def stop(**_k: object) -> None:

@@ -9,14 +9,13 @@ import pytest
 
 from pdcompose.cli import common
 from pdcompose.ops import locate
-from tests.faults.conftest import TOPOLOGY
+from tests.topologies import pd_topology
 
 
 @pytest.fixture
 def topology(tmp_path: Path, monkeypatch) -> Path:  # noqa: ANN001
-    text = TOPOLOGY.format(name="found", decode_extra="", delay=0.5, extra="", first="127.0.7.10")
     path = tmp_path / "pdcompose.yaml"
-    path.write_text(text.replace("enabled: true", "enabled: false") + "image: vllm/vllm-openai:v0.13.0\n")
+    path.write_text(pd_topology("found", first="127.0.7.10", enabled=False, image="vllm/vllm-openai:v0.13.0"))
     monkeypatch.chdir(tmp_path)
     # Loading a plan reads only: the commands that reach hosts create a rehearsal's contexts themselves.
     monkeypatch.setattr("pdcompose.engine.contexts.ensure_rehearsal_contexts",
