@@ -1,4 +1,5 @@
-"""`make bench`: every benchmark figure the issues ask for, printed and written to bench-results/.
+"""`make bench`: every benchmark figure the issues ask for, printed and written to bench-results/; a full
+run also becomes the README's figures table (benchmarks/readme.py).
 
 Whole-process timings, medians of several runs; Docker benchmarks run rehearsed stacks on the local
 engine (real vllm-router, mock vLLM workers). Usage: python benchmarks/run.py [cli] [router] [deploy] [load] [access]
@@ -13,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import cli_speed, stack  # noqa: E402
+from benchmarks import cli_speed, readme, stack  # noqa: E402
 from benchmarks.common import REPO, Figure  # noqa: E402
 
 SECTIONS = {"cli": cli_speed.run, "router": stack.router_throughput, "deploy": stack.deploy_vs_serial,
@@ -42,6 +43,9 @@ def main(argv: list[str]) -> int:
     out.mkdir(exist_ok=True)
     (out / "summary.json").write_text(json.dumps([asdict(f) for f in figures], indent=2) + "\n")
     console.print(f"written to {out / 'summary.json'}")
+    if chosen == list(SECTIONS):       # a partial run must not replace the figures the README quotes
+        readme.publish(out / "summary.json")
+        console.print(f"README.md's figures and {readme.FIGURES.relative_to(REPO)} are this run's: review the diff")
     return 1 if any(f.met is False for f in figures) else 0
 
 

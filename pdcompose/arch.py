@@ -72,10 +72,11 @@ def _own_target(ref: str) -> str | None:
 
 
 def _check(value: Any) -> str:
-    if not isinstance(value, str) or normalize(value) is None:
+    arch = normalize(value) if isinstance(value, str) else None
+    if arch is None:
         raise ValueError(f"{value!r} is not a CPU architecture: use Docker's name, amd64 (x86_64) or arm64 "
                          "(aarch64; GB200 Grace hosts)")
-    return normalize(value)  # type: ignore[return-value]
+    return arch
 
 
 Arch = Annotated[str, PlainValidator(_check), WithJsonSchema({

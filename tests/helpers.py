@@ -64,3 +64,17 @@ def value_in_argv(argv: list[str], token: str) -> str:
     if token.endswith("="):
         return next(t for t in argv if t.startswith(token))[len(token):]
     return argv[argv.index(token) + 1]
+
+
+class Steps:
+    """A deploy/restart/doctor reporter (pdcompose.deploy.model.Reporter) that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.targets: list[tuple[object, object]] = []
+
+    def step(self, text: str) -> None:
+        self.lines.append(text)
+
+    def target(self, target: object, probe: object) -> None:
+        self.targets.append((target, probe))

@@ -3,7 +3,7 @@
 Each benchmark request carries a unique W3C `traceparent`; the router copies it to both legs, and every
 mock worker records it with the leg's role, the router's `X-Request-ID`, the `kv_transfer_params`
 (returned by a prefill, received by a decode) and the decode's simulated NIXL check (`GET /mock/stats`,
-`pdcompose.protocol.MockStats`). Requests are matched by the trace id (the 32 hex digits), so a proxy
+`pdcompose.wire.mock.MockStats`). Requests are matched by the trace id (the 32 hex digits), so a proxy
 that starts a child span on the way would not break the match.
 
 Each checked request lands in exactly one bucket, tested in this order: lost (a leg is missing),
@@ -21,7 +21,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from pdcompose.errors import PdcomposeError
-from pdcompose.protocol import MockRecord, MockStats, is_kv_failure
+from pdcompose.wire.mock import MockRecord, MockStats, is_kv_failure
 
 MAX_SAMPLES = 10
 STATS_PATH = "/mock/stats"

@@ -23,7 +23,7 @@ from pdcompose.engine.fanout import parallel
 from pdcompose.engine.inside import Request
 from pdcompose.errors import DockerOperationError, PdcomposeError
 from pdcompose.plan.models import Host, Plan
-from pdcompose.protocol import MockStats
+from pdcompose.wire.mock import MockStats
 
 LABEL = "io.pdcompose.helper=bench"
 STATS_TIMEOUT = 30.0

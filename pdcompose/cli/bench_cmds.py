@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
-from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -14,8 +12,15 @@ from typer.core import TyperCommand
 
 # typer vendors click: TyperCommand's methods take typer's own copy of click's Context
 if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
+    from rich.table import Table
     from typer._click.core import Context as ClickContext
+
+    from pdcompose.bench.pairing import PairingReport
+    from pdcompose.bench.result import BenchResult
+    from pdcompose.bench.sweep import PointSummary, SweepSummary
+    from pdcompose.bench.workload import BenchConfig
+    from pdcompose.engine.access import Access
+    from pdcompose.plan.models import Plan
 
 from pdcompose.cli import output
 from pdcompose.cli.common import (
@@ -106,11 +111,13 @@ def bench(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None
         raise typer.Exit(1)
 
 
-def _run(plan, config, check_pairing: bool, access, point: str = ""):  # type: ignore[no-untyped-def]
+def _run(plan: Plan, config: BenchConfig, check_pairing: bool, access: Access,
+         point: str = "") -> tuple[BenchResult, PairingReport | None, str | None]:
     from pdcompose.bench import run_bench
     from pdcompose.bench.pairing import PairingError
     from pdcompose.bench.pairing import check_pairing as check
     from pdcompose.bench.remote import run_on_host, stats_through
+    from pdcompose.cli.progress import reporter
 
     labels = {"cluster": plan.cluster, "rehearsal": str(plan.rehearsal).lower(), "router": plan.router.url}
     if point:
@@ -126,8 +133,8 @@ def _run(plan, config, check_pairing: bool, access, point: str = ""):  # type: i
     if inside:
         result = run_on_host(router_host, config, plan.fingerprint, labels)
     else:
-        with LiveProgress(output.console(stderr=True), point or "bench") as progress:
-            result = run_bench(config, fingerprint=plan.fingerprint, labels=labels, progress=progress)
+        with reporter(point or "bench") as progress:
+            result = run_bench(config, fingerprint=plan.fingerprint, labels=labels, progress=progress.requests)
     pairing, unverified = None, None
     if check_pairing:
         try:
@@ -137,7 +144,7 @@ def _run(plan, config, check_pairing: bool, access, point: str = ""):  # type: i
     return result, pairing, unverified
 
 
-def _router_way(plan, access) -> str:  # type: ignore[no-untyped-def]
+def _router_way(plan: Plan, access: Access) -> str:
     """How the router is reached: asked once (its /health both ways, in auto); a router that answers
     neither way is benchmarked from here, as before, and its requests fail with their own errors."""
     from pdcompose.engine.inside import Request
@@ -149,67 +156,14 @@ def _router_way(plan, access) -> str:  # type: ignore[no-untyped-def]
     return str(access.ways().get(host.name, "direct"))
 
 
-class LiveProgress:
-    """Requests done, failed, and the current request and output-token rates (over the last few seconds),
-    as a live line on a terminal; nothing at all when the stream is piped or redirected."""
-
-    WINDOW = 5.0          # seconds the current rates are measured over
-    MIN_INTERVAL = 0.1    # seconds between two updates of the line
-
-    def __init__(self, console, description: str) -> None:  # type: ignore[no-untyped-def]
-        self.console, self.description = console, description
-        self.enabled = bool(console.is_terminal)
-        self._progress: Progress | None = None
-        self._task: TaskID | None = None
-        self._window: deque[tuple[float, int, int]] = deque()
-        self._last = 0.0
-
-    def __enter__(self) -> LiveProgress:
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                      TextColumn("{task.fields[rates]}"), TimeElapsedColumn(),
-                                      console=self.console, transient=True)
-            self._progress.start()
-            self._task = self._progress.add_task(self.description, total=None, rates="")
-        self._window.append((time.monotonic(), 0, 0))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def rates(self, now: float, done: int, tokens: int) -> tuple[float, float]:
-        """(requests/s, output tokens/s) since the oldest sample of the window."""
-        self._window.append((now, done, tokens))
-        while len(self._window) > 2 and now - self._window[1][0] >= self.WINDOW:
-            self._window.popleft()
-        t0, d0, k0 = self._window[0]
-        span = now - t0
-        return ((done - d0) / span, (tokens - k0) / span) if span > 0 else (0.0, 0.0)
-
-    def __call__(self, p) -> None:  # type: ignore[no-untyped-def]
-        if self._progress is None or self._task is None:
-            return
-        now = time.monotonic()
-        if now - self._last < self.MIN_INTERVAL and p.done != p.total:
-            return
-        self._last = now
-        rps, tps = self.rates(now, p.done, p.output_tokens)
-        failed = f"[red]{p.failed} failed[/] " if p.failed else ""
-        self._progress.update(self._task, total=p.total, completed=p.done,
-                              rates=f"{failed}{rps:.1f} req/s {tps:.0f} tok/s")
-
-
-def _default_path(plan, kind: str = "") -> Path:  # type: ignore[no-untyped-def]
+def _default_path(plan: Plan, kind: str = "") -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     if kind:
         return Path("bench-results") / f"{plan.cluster}-{plan.fingerprint}-{kind}-{stamp}"
     return Path("bench-results") / f"{plan.cluster}-{plan.fingerprint}-{stamp}.json"
 
 
-def _print(result, pairing, path: Path) -> None:  # type: ignore[no-untyped-def]
+def _print(result: BenchResult, pairing: PairingReport | None, path: Path) -> None:
     from pdcompose.bench.report import render_table
 
     output.console().print(render_table(result))
@@ -226,8 +180,8 @@ def _print(result, pairing, path: Path) -> None:  # type: ignore[no-untyped-def]
     output.say(f"result: {path}")
 
 
-def _sweep(plan, config, specs: list[str], *, folder: Path | None, max_failure_rate: float,  # type: ignore[no-untyped-def]
-           name: str | None, report: bool, check_pairing: bool, as_json: bool, access) -> None:
+def _sweep(plan: Plan, config: BenchConfig, specs: list[str], *, folder: Path | None, max_failure_rate: float,
+           name: str | None, report: bool, check_pairing: bool, as_json: bool, access: Access) -> None:
     from pdcompose.bench.report import summary_line
     from pdcompose.bench.sweep import SweepError, describe_plan, parse_sweep, run_sweep
 
@@ -239,13 +193,15 @@ def _sweep(plan, config, specs: list[str], *, folder: Path | None, max_failure_r
     output.note(f"sweep of {len(points)} points into {folder}: {info.title}")
     problems: list[str] = []
 
-    def run_point(cfg, label: str):  # type: ignore[no-untyped-def]
+    def run_point(cfg: BenchConfig, label: str) -> BenchResult:
         result, pairing, unverified = _run(plan, cfg, check_pairing, access, point=label)
-        if unverified or (pairing is not None and not pairing.ok):
-            problems.append(f"{label}: pairing " + (unverified or f"{pairing.paired}/{pairing.checked} paired"))
+        if unverified:
+            problems.append(f"{label}: pairing {unverified}")
+        elif pairing is not None and not pairing.ok:
+            problems.append(f"{label}: pairing {pairing.paired}/{pairing.checked} paired")
         return result
 
-    def done(point, result) -> None:  # type: ignore[no-untyped-def]
+    def done(point: PointSummary, result: BenchResult) -> None:
         if not as_json:
             output.say(f"{point.label}: {summary_line(result)}")
 
@@ -282,7 +238,7 @@ def _sweep(plan, config, specs: list[str], *, folder: Path | None, max_failure_r
         raise typer.Exit(1)
 
 
-def _sweep_table(summary):  # type: ignore[no-untyped-def]
+def _sweep_table(summary: SweepSummary) -> Table:
     from rich.table import Table
 
     def f(x: float | None, digits: int = 1) -> str:

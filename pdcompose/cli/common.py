@@ -9,12 +9,16 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
 
 from pdcompose.cli import output
 from pdcompose.errors import Issue, PdcomposeError, TopologyError
+
+if TYPE_CHECKING:
+    from pdcompose.plan.models import Plan
+    from pdcompose.topology import Resolved
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_FILE = "pdcompose.yaml"
@@ -79,7 +83,7 @@ def handles_errors(fn: F) -> F:
             sys.stderr.flush()
             os._exit(130)
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)     # functools.wraps keeps fn's signature; its declared type does not say so
 
 
 def _report_error(message: str, as_json: bool) -> None:
@@ -106,8 +110,8 @@ def report_issues(issues: list[Issue], as_json: bool) -> None:
         output.note(f"{count} error{'s' if count > 1 else ''}; nothing was written")
 
 
-def load_plan(path: Path, rehearsal: bool, strict: bool = False, quiet: bool = False,  # type: ignore[no-untyped-def]
-              engine: str | None = None):
+def load_plan(path: Path, rehearsal: bool, strict: bool = False, quiet: bool = False,
+              engine: str | None = None) -> tuple[Plan, list[Issue]]:
     """Topology file -> (plan, warnings); warnings printed on stderr unless quiet. `engine` (mock|vllm)
     overrides the topology's rehearsal engine and implies a rehearsal."""
     from pdcompose import topology
@@ -125,7 +129,7 @@ def load_plan(path: Path, rehearsal: bool, strict: bool = False, quiet: bool = F
     return plan, warnings
 
 
-def with_engine(resolved, engine: str):  # type: ignore[no-untyped-def]
+def with_engine(resolved: Resolved, engine: str) -> Resolved:
     import dataclasses
 
     if engine not in ("mock", "vllm"):
@@ -135,7 +139,7 @@ def with_engine(resolved, engine: str):  # type: ignore[no-untyped-def]
     return dataclasses.replace(resolved, topology=t.model_copy(update={"rehearsal": rehearsal}))
 
 
-def _plan_of(resolved, rehearsal: bool):  # type: ignore[no-untyped-def]
+def _plan_of(resolved: Resolved, rehearsal: bool) -> tuple[Plan, list[Issue]]:
     from pdcompose.plan import build_plan
 
     plan, warnings = build_plan(resolved, rehearsal=rehearsal or None)
@@ -147,8 +151,9 @@ def bundle_dir(out: Path | None, rehearsal: bool) -> Path:
     return out if out is not None else Path(REHEARSAL_OUT if rehearsal else DEFAULT_OUT)
 
 
-def deployed_plan(path: Path, out: Path | None, rehearsal: bool):  # type: ignore[no-untyped-def]
+def deployed_plan(path: Path, out: Path | None, rehearsal: bool) -> Plan:
     """The plan day-2 commands act on: the rendered plan.json (what was deployed), else the topology's.
+    Reads only (a rehearsal's Docker contexts are the caller's to create: `ensure_rehearsal_contexts`).
     Warns when the topology has changed since the render. The topology is loaded once: it says whether
     this is a rehearsal (`rehearsal: {enabled: true}`), and it is what the render is compared with."""
     from pdcompose import topology
@@ -161,14 +166,10 @@ def deployed_plan(path: Path, out: Path | None, rehearsal: bool):  # type: ignor
     plan = _bundle_plan(path, out, rehearsal, resolved)
     if not plan.rehearsal and out is None:
         plan = _or_running_rehearsal(plan, path, resolved)
-    if plan.rehearsal:  # its contexts are ours to (re)create: a down or a crash may have removed them
-        from pdcompose.engine.contexts import ensure_rehearsal_contexts
-
-        ensure_rehearsal_contexts(plan)
     return plan
 
 
-def _bundle_plan(path: Path, out: Path | None, rehearsal: bool, resolved):  # type: ignore[no-untyped-def]
+def _bundle_plan(path: Path, out: Path | None, rehearsal: bool, resolved: Resolved | None) -> Plan:
     plan_file = bundle_dir(out, rehearsal) / "plan.json"
     if plan_file.is_file():
         plan = _read_plan(plan_file)
@@ -179,7 +180,7 @@ def _bundle_plan(path: Path, out: Path | None, rehearsal: bool, resolved):  # ty
     return load_plan(path, rehearsal, quiet=True)[0]    # raises the topology's own error
 
 
-def _or_running_rehearsal(plan, path: Path, resolved):  # type: ignore[no-untyped-def]
+def _or_running_rehearsal(plan: Plan, path: Path, resolved: Resolved | None) -> Plan:
     """The real plan, unless its hosts have nothing and a rehearsal of it runs on the local engine: then
     that rehearsal, said in one line. (Without --rehearsal, a user who just rehearsed would otherwise see
     every real container "unreachable".)"""
@@ -195,7 +196,7 @@ def _or_running_rehearsal(plan, path: Path, resolved):  # type: ignore[no-untype
     return _bundle_plan(path, None, True, resolved)
 
 
-def _read_plan(plan_file: Path):  # type: ignore[no-untyped-def]
+def _read_plan(plan_file: Path) -> Plan:
     from pdcompose.plan.models import Plan
 
     try:
@@ -206,7 +207,7 @@ def _read_plan(plan_file: Path):  # type: ignore[no-untyped-def]
     return plan
 
 
-def _warn_if_changed(plan, plan_file: Path, path: Path, resolved, rehearsal: bool) -> None:  # type: ignore[no-untyped-def]
+def _warn_if_changed(plan: Plan, plan_file: Path, path: Path, resolved: Resolved | None, rehearsal: bool) -> None:
     if not path.is_file():
         return
     fresh = None

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from pdcompose.deploy.model import DeployFailed
 
 from pdcompose.cli import output
 from pdcompose.cli.common import (
@@ -68,7 +71,7 @@ def deploy(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
                f"in {report.timings['total']:.1f} s")
 
 
-def _print_failure(exc) -> None:  # type: ignore[no-untyped-def]
+def _print_failure(exc: DeployFailed) -> None:
     err = output.console(stderr=True)
     for failure in exc.failures:
         err.print(f"[bold red]failed:[/] {failure.host}/{failure.service}: {output._escape(failure.reason)}")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,6 +21,9 @@ from pdcompose.cli.common import (
 )
 from pdcompose.cli.deploy_cmds import ContextOpt
 
+if TYPE_CHECKING:
+    from pdcompose.plan.models import Host, Plan
+
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help=(
     "Seconds each Docker call may take (a probe container gets 3x); an unreachable host fails after this"))]
 
@@ -27,7 +31,8 @@ images_app = typer.Typer(name="images", no_args_is_help=True, help=(
     "Images without a registry: copy them from this machine's engine to the hosts (push), or compare (status)."))
 
 
-def _plan_and_hosts(topology, file, context, rehearsal, quiet):  # type: ignore[no-untyped-def]
+def _plan_and_hosts(topology: Path | None, file: Path | None, context: list[str] | None, rehearsal: bool,
+                    quiet: bool) -> tuple[Path, Plan, list[Host]]:
     from pdcompose.deploy.selection import select_hosts
     from pdcompose.engine.contexts import ensure_rehearsal_contexts
 
@@ -66,14 +71,14 @@ def push(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None,
          gzip: Annotated[bool, typer.Option("--gzip", help="Compress the saved images (level 1): less to send")]
          = False, timeout: TimeoutOpt = 10.0, as_json: JsonOpt = False) -> None:
     """Copy the images each host lacks from this machine's engine (save/load), pin them in the lock, re-render."""
-    from pdcompose.cli.transfer import transfer_progress
+    from pdcompose.cli.progress import reporter
     from pdcompose.errors import PdcomposeError
     from pdcompose.images import push as run_push
     from pdcompose.images import update_lock
     from pdcompose.render import render
 
     path, plan, hosts = _plan_and_hosts(topology, file, context, rehearsal, as_json)
-    with transfer_progress() as progress:
+    with reporter() as progress:
         report = run_push(hosts, progress, compress=gzip, timeout=timeout)
     if not report.ok:
         raise PdcomposeError("images push failed, the images lock was not changed (push again: hosts that "

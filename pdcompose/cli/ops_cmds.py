@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,7 +24,8 @@ from pdcompose.cli.common import (
 from pdcompose.cli.deploy_cmds import ContextOpt
 
 if TYPE_CHECKING:
-    from pdcompose.plan.models import Host
+    from pdcompose.ops.status import Row
+    from pdcompose.plan.models import Host, Plan
 
 RoleOpt = Annotated[list[str] | None, typer.Option("--role", "-r", help="prefill, decode or router (repeatable)")]
 InstanceOpt = Annotated[list[str] | None, typer.Option(
@@ -53,7 +54,16 @@ def _state_on_failure(hosts: list[Host]) -> Iterator[None]:
         raise
 
 
-def _hosts(plan, context):  # type: ignore[no-untyped-def]
+def _with_contexts(plan: Plan) -> Plan:
+    """The plan, after (re)creating its rehearsal's Docker contexts (a down or a crash may have removed
+    them); the commands below reach the hosts through them."""
+    from pdcompose.engine.contexts import ensure_rehearsal_contexts
+
+    ensure_rehearsal_contexts(plan)
+    return plan
+
+
+def _hosts(plan: Plan, context: list[str] | None) -> list[Host]:
     from pdcompose.deploy.selection import select_hosts
 
     return select_hosts(plan, tuple(context or ()))
@@ -68,7 +78,7 @@ def status(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
     from pdcompose.engine.access import Access, mode_of
     from pdcompose.ops.status import collect
 
-    plan = deployed_plan(topology_path(topology, file), out, rehearsal)
+    plan = _with_contexts(deployed_plan(topology_path(topology, file), out, rehearsal))
     ways = Access(mode_of(access or plan.access))
     report = collect(plan, _hosts(plan, context), ways)
     if as_json:
@@ -96,7 +106,7 @@ def _say_ways(ways: dict[str, str]) -> None:
             output.note(f"{words}: {', '.join(named)}")
 
 
-def _row_json(r) -> dict:  # type: ignore[no-untyped-def]
+def _row_json(r: Row) -> dict[str, Any]:
     state = r.state
     return {"host": r.host, "service": r.service, "role": r.role, "url": r.url,
             "state": state.status if state else ("unreachable" if r.state_error else "missing"),
@@ -114,7 +124,7 @@ def logs(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None,
     """Merged logs of every container, each line prefixed with host/container."""
     from pdcompose.ops import logs as ops_logs
 
-    plan = deployed_plan(topology_path(topology, file), out, rehearsal)
+    plan = _with_contexts(deployed_plan(topology_path(topology, file), out, rehearsal))
     srcs = ops_logs.sources(_hosts(plan, host), list(role or ()))
     width = max((len(s.prefix) for s in srcs), default=0)
     console = output.console()
@@ -141,7 +151,7 @@ def down(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None,
     from pdcompose.engine.contexts import remove_rehearsal_contexts
     from pdcompose.ops.down import down as run_down
 
-    plan = deployed_plan(topology_path(topology, file), out, rehearsal)
+    plan = _with_contexts(deployed_plan(topology_path(topology, file), out, rehearsal))
     hosts = _hosts(plan, context)
     with _state_on_failure(hosts), reporter() as progress:
         removed = run_down(hosts, progress)
@@ -162,7 +172,7 @@ def restart(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = No
     from pdcompose.engine.access import Access, mode_of
     from pdcompose.ops.restart import restart as run_restart
 
-    plan = deployed_plan(topology_path(topology, file), out, rehearsal)
+    plan = _with_contexts(deployed_plan(topology_path(topology, file), out, rehearsal))
     mode = mode_of(access or plan.access)
     with _state_on_failure(plan.hosts), reporter() as progress:
         done = run_restart(plan, _hosts(plan, context), list(role or ()), timeout or plan.health_timeout, progress,

@@ -59,8 +59,9 @@ def console(stderr: bool = False) -> Any:
     if id(stream) not in _consoles:
         from rich.console import Console
 
-        _consoles[id(stream)] = Console(file=RedactingStream(stream), stderr=stderr,  # type: ignore[arg-type]
-                                        highlight=False, soft_wrap=True)
+        _consoles[id(stream)] = Console(
+            file=RedactingStream(stream),  # type: ignore[arg-type]  # rich only writes, flushes, asks isatty
+            stderr=stderr, highlight=False, soft_wrap=True)
     return _consoles[id(stream)]
 
 

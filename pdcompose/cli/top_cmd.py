@@ -21,6 +21,8 @@ from pdcompose.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from rich.console import JustifyMethod
+
     from pdcompose.ops.top import Snapshot
 
 
@@ -81,11 +83,12 @@ def _table(cluster: str, snap: Snapshot, interval: float) -> Any:
     table = Table(title=f"pdcompose top: {cluster}  {stamp}  every {interval:g} s  from {snap.source}",
                   title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False,
                   padding=(0, 1), collapse_padding=True)
-    for name, justify in (("node", "left"), ("host", "left"), ("up", "left"), ("run", "right"),
-                          ("wait", "right"), ("KV", "right"), ("TTFT99", "right"), ("ITL99", "right"),
-                          ("req/s", "right"), ("reqs", "right"), ("err", "right"), ("xfer", "right"),
-                          ("xfail", "right")):
-        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("node", "left"), ("host", "left"), ("up", "left"), ("run", "right"), ("wait", "right"), ("KV", "right"),
+        ("TTFT99", "right"), ("ITL99", "right"), ("req/s", "right"), ("reqs", "right"), ("err", "right"),
+        ("xfer", "right"), ("xfail", "right"))
+    for name, justify in columns:
+        table.add_column(name, justify=justify, no_wrap=True)
     for r in snap.rows:
         up = "[green]up[/]" if r.up else "[bold red]DOWN[/]"
         fails = fmt_number(r.nixl_failures)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from pdcompose.protocol import ModelList, RouterReadiness, model_served
+from pdcompose.wire.router import RouterReadiness
+from pdcompose.wire.vllm import ModelList, model_served
 
 PROBE_TIMEOUT = 3.0
 

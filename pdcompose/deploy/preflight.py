@@ -7,27 +7,25 @@ import os
 
 from pdcompose.engine.reach import EngineInfo, probe_all
 from pdcompose.errors import HostUnreachable, PdcomposeError
-from pdcompose.plan.models import Host, Plan, SecretRef
+from pdcompose.plan.models import Host, SecretRef
 
 REHEARSAL_PLACEHOLDER = "rehearsal-placeholder-secret"
 
 
-def secret_variables(plan: Plan, hosts: list[Host]) -> set[str]:
+def secret_variables(hosts: list[Host]) -> set[str]:
     names = {s.from_env for h in hosts for s in h.secrets}
     names |= {v.from_env for h in hosts for c in h.containers for v in c.env.values() if isinstance(v, SecretRef)}
     return names
 
 
-def require_secrets(plan: Plan, hosts: list[Host]) -> list[str]:
-    """Every variable the hosts' files read at `up` must be set. A rehearsal gives missing ones a
-    placeholder (the mocks never use them); returns the names it filled in."""
-    missing = sorted(n for n in secret_variables(plan, hosts) if not os.environ.get(n))
-    if missing and not plan.rehearsal:
-        raise PdcomposeError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: the topology "
-                             "reads secrets from your environment when the containers start (export it first)")
-    for name in missing:
-        os.environ[name] = REHEARSAL_PLACEHOLDER
-    return missing
+def missing_secrets(hosts: list[Host]) -> list[str]:
+    """The variables the hosts' files read at `up` that this environment does not set (reads only)."""
+    return sorted(n for n in secret_variables(hosts) if not os.environ.get(n))
+
+
+def unset_secrets_error(missing: list[str]) -> PdcomposeError:
+    return PdcomposeError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: the topology "
+                          "reads secrets from your environment when the containers start (export it first)")
 
 
 def require_reachable(hosts: list[Host], timeout: float) -> dict[str, EngineInfo]:
@@ -35,4 +33,4 @@ def require_reachable(hosts: list[Host], timeout: float) -> dict[str, EngineInfo
     dead = [r for r in results.values() if isinstance(r, HostUnreachable)]
     if dead:
         raise PdcomposeError("unreachable, nothing was started:\n  " + "\n  ".join(str(d) for d in dead))
-    return results  # type: ignore[return-value]
+    return {name: r for name, r in results.items() if isinstance(r, EngineInfo)}

@@ -9,6 +9,7 @@ Compose itself makes a re-run with nothing changed a no-op.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,12 @@ from python_on_whales import DockerException
 from pdcompose.deploy import containers
 from pdcompose.deploy.gate import gate_router, gate_workers
 from pdcompose.deploy.model import DeployFailed, DeployOptions, DeployReport, Failure, Reporter
-from pdcompose.deploy.preflight import require_reachable, require_secrets
+from pdcompose.deploy.preflight import (
+    REHEARSAL_PLACEHOLDER,
+    missing_secrets,
+    require_reachable,
+    unset_secrets_error,
+)
 from pdcompose.deploy.selection import Scope, relevant_hosts, scope, select_hosts
 from pdcompose.doctor import require_fast_checks
 from pdcompose.engine.access import Access
@@ -36,9 +42,14 @@ __all__ = ["DeployFailed", "DeployOptions", "DeployReport", "deploy", "state_sum
 def deploy(plan: Plan, bundle: Path, opts: DeployOptions, report: Reporter) -> DeployReport:
     t0 = time.monotonic()
     hosts = select_hosts(plan, opts.contexts)
-    filled = require_secrets(plan, hosts)
-    if filled:
-        report.step(f"rehearsal: {', '.join(filled)} unset; the mocks get a placeholder")
+    missing = missing_secrets(hosts)
+    if missing and not plan.rehearsal:
+        raise unset_secrets_error(missing)
+    if missing:
+        # The mocks never read them, but `compose up` interpolates `${NAME:?...}`: a placeholder for this
+        # process, which runs one deploy (python-on-whales cannot pass an environment to `compose up`).
+        os.environ.update(dict.fromkeys(missing, REHEARSAL_PLACEHOLDER))
+        report.step(f"rehearsal: {', '.join(missing)} unset; the mocks get a placeholder")
     if plan.rehearsal:
         ensure_rehearsal_contexts(plan)
     relevant = relevant_hosts(plan, hosts)

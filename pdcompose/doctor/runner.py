@@ -115,12 +115,17 @@ def _probed(plan: Plan, host: Host, n: Needs, image: str, timeout: float, checks
         out += hw_checks.gpu_checks(host, n, *done["gpus"])
     else:
         out += hw_checks.gpu_checks(host, n, None, None) if not n.uses_gpus else []
-    found_paths = {p: (done["path", p][0] or done["path", p][1]) for p in paths}
-    out.append(hw_checks.path_checks(host, n, found_paths, plan.model))  # type: ignore[arg-type]
+    found_paths = {p: _answer_or_error(done["path", p]) for p in paths}
+    out.append(hw_checks.path_checks(host, n, found_paths, plan.model))
     return out
 
 
 Attempt = tuple[dict[str, Any] | None, str | None]
+
+
+def _answer_or_error(attempt: Attempt) -> dict[str, Any] | str:
+    found, error = attempt
+    return found or error or "the probe gave no answer"
 
 
 def _attempt(fn: Any, *args: Any) -> Attempt:

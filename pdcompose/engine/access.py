@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 import httpx
 
@@ -44,7 +44,7 @@ def mode_of(text: str | None) -> Mode:
         return "auto"
     if text not in MODES:
         raise PdcomposeError(f"--access {text}: choose one of {', '.join(MODES)}")
-    return text  # type: ignore[return-value]
+    return cast(Mode, text)                 # checked against MODES just above
 
 
 def judge(inner: list[Answer], outer: list[Answer]) -> Route | None:

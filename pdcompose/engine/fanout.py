@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar, overload
 
 from pdcompose.plan.models import Host
 
@@ -40,10 +40,19 @@ def together(calls: Sequence[Callable[[], T]], limit: int = LIMIT) -> list[T]:
     return each(_call, calls, limit)
 
 
-def parallel(fn: Callable[[Host], T], hosts: list[Host], raise_first: bool = True) -> dict[str, T]:
+@overload
+def parallel(fn: Callable[[Host], T], hosts: list[Host], raise_first: Literal[True] = True) -> dict[str, T]: ...
+@overload
+def parallel(fn: Callable[[Host], T], hosts: list[Host], raise_first: Literal[False]) -> dict[str, T | Exception]: ...
+
+
+def parallel(fn: Callable[[Host], T], hosts: list[Host],
+             raise_first: bool = True) -> dict[str, T] | dict[str, T | Exception]:
     """Run fn for every host at once; results by host name (or the exception, when not raising)."""
-    results = each(fn, hosts) if raise_first else each_or_error(fn, hosts)
-    return dict(zip((h.name for h in hosts), results, strict=True))  # type: ignore[arg-type]
+    names = [h.name for h in hosts]
+    if raise_first:
+        return dict(zip(names, each(fn, hosts), strict=True))
+    return dict(zip(names, each_or_error(fn, hosts), strict=True))
 
 
 def size_asyncio_threads() -> None:

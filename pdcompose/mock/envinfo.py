@@ -6,15 +6,17 @@ prove they arrived by comparing `sha256:<hex>` digests, so no secret value ever 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from pdcompose.mock.argv import canonical_name
-from pdcompose.protocol import looks_secret, sha256_tag
 
 # vLLM flags whose value is a secret: shown as sha256:<hex> like secret environment values.
 SECRET_FLAGS = frozenset({"api-key", "hf-token"})
+# Words in an environment variable's name that make its value a secret.
+_SECRET_WORDS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "CREDENTIAL")
 
 
 def argv_report(argv: Iterable[str], environ: Iterable[tuple[str, str]]) -> dict[str, Any]:
@@ -51,3 +53,15 @@ def _file_digest(path: str | None) -> str | None:
         return sha256_tag(Path(path).read_bytes())
     except OSError:
         return None
+
+
+def looks_secret(name: str) -> bool:
+    """Whether an environment variable's name suggests its value must never be shown."""
+    upper = name.upper()
+    return any(word in upper for word in _SECRET_WORDS)
+
+
+def sha256_tag(data: str | bytes) -> str:
+    """`sha256:<hex>`: how secrets are reported so a test can match them without printing them."""
+    raw = data.encode() if isinstance(data, str) else data
+    return "sha256:" + hashlib.sha256(raw).hexdigest()

@@ -71,7 +71,7 @@ class Latencies:
 def render(engines: list, model: str) -> list[str]:  # engines: pdcompose.mock.engine.Engine
     lines: list[str] = []
 
-    def labels(e) -> str:  # type: ignore[no-untyped-def]
+    def labels(e) -> str:  # e: pdcompose.mock.engine.Engine
         return f'engine="{e.local_rank}",model_name="{model}"'
 
     for attr, name, help_text, _ in HISTOGRAMS:

@@ -24,7 +24,8 @@ from pydantic import ValidationError
 
 from pdcompose.mock.config import MockConfig
 from pdcompose.mock.engine import Engine
-from pdcompose.protocol import KVCheck, KVTransferParams
+from pdcompose.wire.mock import KVCheck
+from pdcompose.wire.vllm import KVTransferParams
 
 log = logging.getLogger("pdcompose.mock.nixl")
 

@@ -12,7 +12,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
 
-from pdcompose.protocol import is_kv_failure
+from pdcompose.wire.mock import is_kv_failure
 
 
 @dataclass(frozen=True)

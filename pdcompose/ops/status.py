@@ -18,7 +18,7 @@ from pdcompose.engine.fanout import each, parallel, together
 from pdcompose.engine.inside import NO_ROUTE, REFUSED, Answer, Request
 from pdcompose.errors import PdcomposeError
 from pdcompose.plan.models import Host, Plan
-from pdcompose.protocol import RouterWorkers, worker_base_url
+from pdcompose.wire.router import RouterWorkers, worker_base_url
 
 TIMEOUT = 3.0
 STALE_AFTER = timedelta(seconds=60)    # one deploy starts every node within seconds of the others
@@ -150,13 +150,13 @@ def router_view(workers: Answer) -> dict[str, str]:
 def stale_nixl(rows: list[Row]) -> list[str]:
     """A decode keeps the NIXL agent of the prefill it first talked to; after a prefill restarts, the
     decode fails or segfaults until it restarts too (vllm#49238)."""
-    running = [r for r in rows if r.state and r.state.status == "running" and r.state.started_at]
-    prefills = [r for r in running if r.role == "prefill"]
-    latest = max(prefills, key=lambda r: r.state.started_at, default=None)  # type: ignore[union-attr, arg-type, return-value]
-    if latest is None:
+    running = [(r, r.state.started_at) for r in rows
+               if r.state and r.state.status == "running" and r.state.started_at]
+    prefills = [(started, r) for r, started in running if r.role == "prefill"]
+    if not prefills:
         return []
-    stale = [r for r in running if r.role == "decode"
-             and r.state.started_at + STALE_AFTER < latest.state.started_at]  # type: ignore[union-attr, operator]
+    last, latest = max(prefills, key=lambda p: p[0])
+    stale = [r for r, started in running if r.role == "decode" and started + STALE_AFTER < last]
     if not stale:
         return []
     names = ", ".join(f"{r.service} on {r.host}" for r in stale)

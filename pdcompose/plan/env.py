@@ -12,8 +12,6 @@ from pdcompose.plan.models import SecretRef
 from pdcompose.topology.models import FromEnv
 from pdcompose.topology.source import Loc
 
-PLACEHOLDERS = ("{interface}", "{address}", "{host}")
-
 
 def layered_env(layers: Iterable[tuple[Mapping[str, Any], Loc]], host: HostFacts,
                 findings: Findings) -> dict[str, tuple[str | SecretRef, Loc]]:

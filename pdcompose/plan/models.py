@@ -6,9 +6,9 @@ status, doctor and bench work from a render without re-deriving anything.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, model_serializer
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 Role = Literal["prefill", "decode", "router", "monitoring"]
 
@@ -119,7 +119,7 @@ class Host(Frozen):
     configs: list[ConfigFile] = []  # only with monitoring: Prometheus's configuration and targets
 
     @model_serializer(mode="wrap")
-    def _drop_empty_configs(self, handler):  # type: ignore[no-untyped-def]
+    def _drop_empty_configs(self, handler: SerializerFunctionWrapHandler) -> Any:
         # Hosts without monitoring serialise (and fingerprint) exactly as before it existed.
         data = handler(self)
         if isinstance(data, dict) and not data.get("configs"):
@@ -151,7 +151,7 @@ class Plan(Frozen):
     router: Router
 
     @model_serializer(mode="wrap")
-    def _drop_empty_substitutions(self, handler):  # type: ignore[no-untyped-def]
+    def _drop_empty_substitutions(self, handler: SerializerFunctionWrapHandler) -> Any:
         # Only real-engine rehearsals have substitutions: every other plan (and its fingerprint) stays as it was.
         data = handler(self)
         if isinstance(data, dict) and not data.get("substitutions"):

@@ -14,11 +14,15 @@ import dataclasses
 import ipaddress
 import json
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from pdcompose import defaults
 from pdcompose.catalog import image_version
 from pdcompose.topology import Resolved
-from pdcompose.topology.models import Role
+from pdcompose.topology.models import Role, Topology
+
+if TYPE_CHECKING:
+    from pdcompose.plan.flags import FlagLayers
 
 CONTEXT_PREFIX = "rehearsal-"
 
@@ -81,11 +85,11 @@ def _without_images(role: Role) -> Role:
     return role.model_copy(update={"image": None, "instances": instances})
 
 
-def real_engine(t) -> bool:  # type: ignore[no-untyped-def]
+def real_engine(t: Topology) -> bool:
     return bool(t.rehearsal.enabled and t.rehearsal.engine == "vllm")
 
 
-def cpu_flags(t, flags) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def cpu_flags(t: Topology, flags: FlagLayers) -> dict[str, object]:
     """The flags the real engine adds or replaces on every node (`flags`: the node's FlagLayers)."""
     out: dict[str, object] = {k: v for k, (v, _) in CPU_FLAGS.items()}
     kv = flags.get("kv-transfer-config")
@@ -95,7 +99,7 @@ def cpu_flags(t, flags) -> dict[str, object]:  # type: ignore[no-untyped-def]
             config = json.loads(config)
         except ValueError:
             config = None              # the planner reports it
-    if isinstance(config, dict):       # NIXL on CPU: "cpu with cuda kv_buffer is not supported"
+    if kv is not None and isinstance(config, dict):  # NIXL on CPU: "cpu with cuda kv_buffer is not supported"
         out[kv.name] = {**config, "kv_buffer_device": "cpu"}
     limit = flags.get("max-model-len")
     if limit is None or not isinstance(limit.value, int) or limit.value > defaults.VLLM_CPU_MAX_MODEL_LEN:
@@ -108,7 +112,7 @@ def cpu_env(env: Mapping[str, object]) -> dict[str, str]:
     return {k: v for k, (v, _) in CPU_ENV.items() if not (k == "HF_HOME" and k in env)}
 
 
-def substitutions(t, model: str) -> list[str]:  # type: ignore[no-untyped-def]
+def substitutions(t: Topology, model: str) -> list[str]:
     """What a rehearsal changes, one line each, for the plan's output."""
     if not t.rehearsal.enabled:
         return []

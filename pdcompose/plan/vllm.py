@@ -103,7 +103,8 @@ def vllm_container(r: Resolved, n: NodeInputs, flags: F.FlagLayers, findings: Fi
                       start_rank=ref.node * n.shape.dp_local, address=n.master.address,
                       rpc_port=n.rpc_port, nodes=n.shape.nodes)
     derived = _derived_flags(n, dp, rehearsal)
-    _check_reserved(flags, derived, findings)
+    for name in _check_reserved(flags, derived, findings):
+        flags.pop(name)  # says what pdcompose derives anyway: redundant, not a conflict
     model = n.model
     if real_engine(t):  # the real engine on CPU: the tiny local model, served under the plan's name
         flags.apply(cpu_flags(t, flags), ("rehearsal", "engine"))
@@ -167,19 +168,23 @@ def _derived_flags(n: NodeInputs, dp: DataParallel, rehearsal: bool) -> dict[str
     return {k: F.Flag(k, v, False, ("derived",)) for k, v in values.items()}
 
 
-def _check_reserved(flags: F.FlagLayers, derived: dict[str, F.Flag], findings: Findings) -> None:
+def _check_reserved(flags: F.FlagLayers, derived: dict[str, F.Flag], findings: Findings) -> list[str]:
+    """A flag pdcompose sets is an error unless it repeats the derived value: those are returned, for
+    the caller to drop (the check itself leaves `flags` as they are)."""
+    redundant = []
     for name, why in RESERVED.items():
         flag = flags.get(name)
         if flag is None:
             continue
         mine = derived.get(name)
         if mine is not None and F.same_value(flag, mine.value):
-            flags.pop(name)  # says what pdcompose derives anyway: redundant, not a conflict
+            redundant.append(name)
             continue
         shown = " ".join(F.tokens(flag))
         derived_text = f"pdcompose derives {' '.join(F.tokens(mine))} here" if mine else "pdcompose sets it"
         findings.error("conflicting-arg", flag.origin, f"`{shown}` conflicts with the topology: "
                                                       f"{derived_text}; {why}")
+    return redundant
 
 
 def _merge_configs(flags: F.FlagLayers, findings: Findings) -> None:

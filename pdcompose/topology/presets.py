@@ -126,17 +126,20 @@ def _is_path(ref: str) -> bool:
 def _resolve(kind: Literal["profiles", "recipes"], ref: str, base_dir: Path) -> Path:
     if _is_path(ref):
         path = (base_dir / ref).resolve()
-        if not path.is_file():
+        try:
+            found = path.is_file()
+        except OSError as exc:          # a name too long for the filesystem, a folder we may not read
+            raise PresetNotFound(kind, ref, f"cannot read {path}: {exc.strerror}") from None
+        if not found:
             raise PresetNotFound(kind, ref, f"no such file: {path}")
         return path
-    path = PRESETS / kind / f"{ref}.yaml"
-    if not path.is_file():
-        known = builtin(kind)
+    known = builtin(kind)
+    if ref not in known:                # a name, not a path: one of ours or nothing (never stat'ed)
         close = difflib.get_close_matches(ref, known, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise PresetNotFound(kind, ref, f"unknown {kind[:-1]} '{ref}'; {hint}built-in: {', '.join(known)} "
                                         f"(or give a path to your own YAML file)")
-    return path
+    return PRESETS / kind / f"{ref}.yaml"
 
 
 class PresetNotFound(Exception):

@@ -10,7 +10,7 @@ import httpx
 from pdcompose.bench import BenchConfig, BenchResult, Progress, run_bench
 from pdcompose.bench.pairing import verify_pairing
 from pdcompose.bench.workload import Workload
-from pdcompose.protocol import MockStats
+from pdcompose.wire.mock import MockStats
 
 from .conftest import MockServer
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pdcompose.bench.pairing import PairingError, check_pairing, fetch_stats, stats_url, trace_id
-from pdcompose.protocol import MockStats
+from pdcompose.wire.mock import MockStats
 
 
 def tp(n: int) -> str:

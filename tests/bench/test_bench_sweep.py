@@ -20,7 +20,7 @@ from pdcompose.bench import BenchConfig, BenchResult, Progress
 from pdcompose.bench.charts import CHARTS, SERIES_KEY, best_within, gains, render_report, report_sweep
 from pdcompose.bench.stats import RequestOutcome, compute_metrics
 from pdcompose.bench.sweep import PlanInfo, SweepError, SweepSummary, describe_plan, parse_sweep, run_sweep
-from pdcompose.cli.bench_cmds import LiveProgress
+from pdcompose.cli.progress import LiveReporter, reporter
 from pdcompose.plan import build_plan
 from tests.helpers import EXAMPLE, run_cli
 
@@ -177,21 +177,23 @@ def test_cli_compare_and_report(tmp_path: Path) -> None:
 
 def test_progress_is_live_on_a_terminal_and_silent_when_piped() -> None:
     piped = io.StringIO()
-    with LiveProgress(Console(file=piped, force_terminal=False), "c=4") as live:
+    with reporter("c=4", Console(file=piped, force_terminal=False)) as lines:
         for i in range(1, 11):
-            live(Progress(i, 0, 10, i * 16))
-    assert piped.getvalue() == "" and not live.enabled
+            lines.requests(Progress(i, 0, 10, i * 16))
+    assert piped.getvalue() == "" and not isinstance(lines, LiveReporter)
     tty = io.StringIO()
-    with LiveProgress(Console(file=tty, force_terminal=True, width=120), "c=4") as live:
+    with reporter("c=4", Console(file=tty, force_terminal=True, width=120)) as live:
+        assert isinstance(live, LiveReporter)
         live.MIN_INTERVAL = 0
         for i in range(1, 11):
-            live(Progress(i, i // 5, 10, i * 16))
+            live.requests(Progress(i, i // 5, 10, i * 16))
     shown = tty.getvalue()
-    assert live.enabled and "c=4" in shown and "10/10" in shown and "2 failed" in shown and "req/s" in shown
+    assert "c=4" in shown and "10/10" in shown and "2 failed" in shown and "req/s" in shown
 
 
 def test_rates_are_over_a_recent_window() -> None:
-    live = LiveProgress(Console(file=io.StringIO()), "x")
+    live = LiveReporter(Console(file=io.StringIO()), "x")
+    live._window.clear()
     live._window.append((0.0, 0, 0))
     assert live.rates(1.0, 10, 100) == (10.0, 100.0)
     live.rates(6.0, 60, 600)

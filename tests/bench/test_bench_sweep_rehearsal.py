@@ -26,25 +26,13 @@ from pdcompose.bench.workload import WORDS
 from tests.faults.conftest import leftover_containers
 from tests.figures import LINES
 from tests.helpers import REPO, run_cli
+from tests.topologies import pd_topology
 
 pytestmark = pytest.mark.docker
 CLUSTER = "bench-sweep"
 ROUTER_HOST, ROUTER_PORT = "127.0.8.12", 8123
-TOPOLOGY = f"""\
-name: {CLUSTER}
-model: sweep/model
-args:
-  kv-transfer-config: {{kv_connector: NixlConnector, kv_role: kv_both, kv_load_failure_policy: fail}}
-hosts:
-  p: {{address: 10.0.0.1, gpus: [0]}}
-  d: {{address: 10.0.0.2, gpus: [0]}}
-  r: {{address: 10.0.0.3}}
-prefill: [{{nodes: [p]}}]
-decode: [{{nodes: [d]}}]
-router: {{host: r}}
-rehearsal: {{enabled: true, first_address: 127.0.8.10, load_delay: 0.5, prefill_ms_per_1k: 200,
-             decode_ms_per_token: 20}}
-"""
+TOPOLOGY = pd_topology(CLUSTER, first="127.0.8.10", model="sweep/model",
+                       rehearsal="load_delay: 0.5, prefill_ms_per_1k: 200, decode_ms_per_token: 20")
 WORKLOAD = ("-n", "32", "--input-len", "128", "--output-len", "16")
 
 

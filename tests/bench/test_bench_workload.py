@@ -40,7 +40,7 @@ def test_config_is_frozen_and_trailing_slash_is_dropped() -> None:
     c = cfg(base_url="http://r:8123/")
     assert c.url == "http://r:8123/v1/completions"
     with pytest.raises(ValidationError):
-        c.num_prompts = 3  # type: ignore[misc]
+        c.num_prompts = 3  # type: ignore[misc]  # the point: assigning to a frozen model fails
 
 
 def test_lengths_follow_vllm_bounds_and_the_seed() -> None:

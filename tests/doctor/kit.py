@@ -19,30 +19,10 @@ from python_on_whales import DockerClient, DockerException
 from pdcompose import defaults, topology
 from pdcompose.plan import build_plan
 from pdcompose.plan.models import Plan
+from tests.topologies import pd_topology
 
 TEST_LABEL = "io.pdcompose.test"
 SUITE = "doctor"
-
-TOPOLOGY = """\
-name: {name}
-image: vllm/vllm-openai:v0.13.0
-model: org/model
-args:
-  kv-transfer-config: {{kv_connector: NixlConnector, kv_role: kv_both, kv_load_failure_policy: fail}}
-hosts:
-  p: {{address: 198.51.100.1, gpus: [0]}}
-  d: {{address: 198.51.100.2, gpus: [0]}}
-  r: {{address: 198.51.100.3}}
-prefill: [{{nodes: [p]}}]
-decode: [{{nodes: [d]}}]
-router: {{host: r}}
-health: {{deploy_timeout: 120}}
-rehearsal:
-  enabled: true
-  first_address: {first}
-  load_delay: 0.2
-{images}"""
-
 
 def unique_name(prefix: str = "dt") -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
@@ -50,10 +30,13 @@ def unique_name(prefix: str = "dt") -> str:
 
 def write_topology(folder: Path, mock_image: str | None = None, router_image: str | None = None) -> Path:
     """A 3-host rehearsal topology (p: prefill, d: decode, r: router) in a fresh loopback block."""
-    images = "".join(f"  {k}: {v}\n" for k, v in (("mock_image", mock_image), ("router_image", router_image)) if v)
+    images = "".join(f", {k}: {v}" for k, v in (("mock_image", mock_image), ("router_image", router_image)) if v)
     first = f"127.77.{random.randint(1, 250)}.10"
     path = folder / "pdcompose.yaml"
-    path.write_text(TOPOLOGY.format(name=unique_name(), first=first, images=images))
+    # TEST-NET-2 addresses: the real hosts of a topology no test may reach, in a rehearsal never used
+    path.write_text(pd_topology(unique_name(), first=first, model="org/model", image="vllm/vllm-openai:v0.13.0",
+                                network="198.51.100", rehearsal=f"load_delay: 0.2{images}",
+                                extra="health: {deploy_timeout: 120}\n"))
     return path
 
 

@@ -34,17 +34,9 @@ from tests.doctor.kit import (
     with_contexts,
     write_topology,
 )
-from tests.helpers import run_cli
+from tests.helpers import Steps, run_cli
 
 pytestmark = pytest.mark.docker
-
-
-class Quiet:
-    def step(self, text: str) -> None:
-        pass
-
-    def target(self, target: object, probe: object) -> None:
-        pass
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -93,7 +85,9 @@ def test_unreachable_contexts_fail_in_seconds(rehearsal: tuple[Path, Plan]) -> N
     finally:
         silent.close()
     print(f"doctor with a refused and a silent context: {elapsed:.1f} s; missing socket: {nosock_elapsed:.1f} s")
-    assert elapsed < 10 and nosock_elapsed < 10
+    # Bounded by the 3 s timeout (plus docker CLI start-ups on a loaded machine), not by the silent socket,
+    # which would hold the CLI for as long as it stays open; the details below prove the timeout fired.
+    assert elapsed < 30 and nosock_elapsed < 30
     p, r, d = by_check(results, "p"), by_check(results, "r"), by_check(results, "d")
     assert p["engine"].failed and "127.0.0.1:9" in p["engine"].detail and "docker --context" in p["engine"].fix
     assert r["engine"].failed and "did not answer within 3 s" in r["engine"].detail
@@ -150,7 +144,7 @@ def test_taken_ports_name_the_container_and_the_process(rehearsal: tuple[Path, P
             bundle = tmp_path / "out"
             render(plan, bundle)
             with pytest.raises(PdcomposeError, match="doctor found problems, nothing was started") as info:
-                deploy(plan, bundle, DeployOptions(smoke=False), Quiet())
+                deploy(plan, bundle, DeployOptions(smoke=False), Steps())
             assert f"p: ports: {api}" in str(info.value) and name in str(info.value)
             assert all(not project_client(h).compose.ps(all=True) for h in plan.hosts)   # nothing started
     finally:
@@ -163,7 +157,7 @@ def test_fresh_rehearsal_passes_and_redeploys(rehearsal: tuple[Path, Plan], tmp_
     path, plan = rehearsal
     bundle = tmp_path / "out"
     render(plan, bundle)
-    deploy(plan, bundle, DeployOptions(smoke=False), Quiet())
+    deploy(plan, bundle, DeployOptions(smoke=False), Steps())
     t = time.monotonic()
     done = run_cli("doctor", path, "--json", cwd=tmp_path)
     elapsed = time.monotonic() - t
@@ -173,7 +167,7 @@ def test_fresh_rehearsal_passes_and_redeploys(rehearsal: tuple[Path, Plan], tmp_
     ports = [c for c in answer["checks"] if c["check"] == "ports"]
     assert len(ports) == 3 and all("held by this deployment's own containers" in c["detail"] for c in ports)
     print(f"doctor CLI on a deployed 3-host rehearsal: {elapsed:.1f} s")
-    again = deploy(plan, bundle, DeployOptions(smoke=False), Quiet())          # the fast doctor passes too
+    again = deploy(plan, bundle, DeployOptions(smoke=False), Steps())          # the fast doctor passes too
     assert sum(len(v) for v in again.unchanged.values()) == 3
 
 

@@ -212,9 +212,9 @@ def test_table_merges_skips_and_json_counts(guide: Plan) -> None:
 
 
 def test_line_progress_reports_quarters(capsys: pytest.CaptureFixture[str]) -> None:
-    from pdcompose.cli.transfer import LineProgress
+    from pdcompose.cli.progress import LineReporter
 
-    with LineProgress() as progress:
+    with LineReporter() as progress:
         progress.start("h img", "h: img", 400)
         for _ in range(4):
             progress.advance("h img", 100)

@@ -9,21 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import run_cli
-
-TOPOLOGY = """\
-name: {name}
-model: faults/model
-args:
-  kv-transfer-config: {{kv_connector: NixlConnector, kv_role: kv_both, kv_load_failure_policy: fail}}
-hosts:
-  p: {{address: 10.0.0.1, gpus: [0]}}
-  d: {{address: 10.0.0.2, gpus: [0]}}
-  r: {{address: 10.0.0.3}}
-prefill: [{{nodes: [p]}}]
-decode: [{{nodes: [d]{decode_extra}}}]
-router: {{host: r}}
-rehearsal: {{enabled: true, first_address: {first}, load_delay: {delay}}}
-{extra}"""
+from tests.topologies import pd_topology
 
 
 def leftover_containers(cluster: str) -> list[str]:
@@ -41,8 +27,8 @@ def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..., Path]
              first: str = "127.0.7.10") -> Path:
         folder = tmp_path / name
         folder.mkdir()
-        (folder / "pdcompose.yaml").write_text(TOPOLOGY.format(name=name, decode_extra=decode_extra, delay=delay,
-                                                               extra=extra, first=first))
+        (folder / "pdcompose.yaml").write_text(pd_topology(name, first=first, decode_extra=decode_extra,
+                                                           rehearsal=f"load_delay: {delay}", extra=extra))
         made.append((folder, name))
         return folder
 

@@ -13,25 +13,12 @@ import pytest
 from tests.faults.conftest import leftover_containers
 from tests.figures import LINES
 from tests.helpers import run_cli
+from tests.topologies import pd_topology
 
 pytestmark = pytest.mark.docker
 
 CLUSTER = "faults-dpgroup"
-TOPOLOGY = f"""\
-name: {CLUSTER}
-model: faults/model
-args:
-  kv-transfer-config: {{kv_connector: NixlConnector, kv_role: kv_both, kv_load_failure_policy: fail}}
-hosts:
-  p: {{address: 10.0.0.1, gpus: [0]}}
-  d0: {{address: 10.0.0.2, gpus: [0]}}
-  d1: {{address: 10.0.0.3, gpus: [0]}}
-  r: {{address: 10.0.0.4}}
-prefill: [{{nodes: [p]}}]
-decode: [{{nodes: [d0, d1]}}]
-router: {{host: r}}
-rehearsal: {{enabled: true, first_address: 127.0.14.10, load_delay: 0.5}}
-"""
+TOPOLOGY = pd_topology(CLUSTER, first="127.0.14.10", decodes=[("d0", "d1")])   # a 2-node decode group
 MASTER, WORKER = f"{CLUSTER}-d0-decode-0-node-0-1", f"{CLUSTER}-d1-decode-0-node-1-1"
 
 

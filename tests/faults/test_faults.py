@@ -21,7 +21,7 @@ from pdcompose.errors import PdcomposeError
 from pdcompose.plan import build_plan
 from tests.faults.conftest import leftover_containers
 from tests.figures import LINES
-from tests.helpers import run_cli
+from tests.helpers import Steps, run_cli
 
 pytestmark = pytest.mark.docker
 survived: list[str] = []
@@ -35,14 +35,9 @@ def _report():
                      f"on a re-run: {'; '.join(survived)}")
 
 
-class Silent:
-    def step(self, text: str) -> None: ...
-    def target(self, target, probe) -> None: ...
-
-
 def test_a_hung_host_fails_in_seconds_not_after_a_hang(stack, tmp_path: Path):
     """A Docker endpoint that accepts the connection and never answers (what an ssh context to a dead
-    host does): deploy names the host and gives up within its 10 s probe timeout; nothing starts."""
+    host does): deploy names the host and gives up when its probe times out (5 s here); nothing starts."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(16)
@@ -58,12 +53,14 @@ def test_a_hung_host_fails_in_seconds_not_after_a_hang(stack, tmp_path: Path):
         plan = plan.model_copy(update={"hosts": hosts})
         t0 = time.monotonic()
         with pytest.raises(PdcomposeError) as info:
-            deploy(plan, folder / "out-rehearsal", DeployOptions(reach_timeout=5), Silent())
+            deploy(plan, folder / "out-rehearsal", DeployOptions(reach_timeout=5), Steps())
         elapsed = time.monotonic() - t0
     finally:
         subprocess.run(["docker", "context", "rm", "-f", context], capture_output=True)
         server.close()
-    assert elapsed < 10, elapsed
+    # The 5 s timeout, plus the CLI's own start on a loaded machine; without it the deploy would wait on a
+    # socket that never answers for as long as it stays open (the error text proves the timeout fired).
+    assert elapsed < 30, elapsed
     assert "d: " in str(info.value) and "did not answer within 5 s" in str(info.value)
     assert leftover_containers("faults-hung") == []
     survived.append(f"hung host refused in {elapsed:.1f} s")
@@ -73,10 +70,12 @@ def test_a_node_that_crashes_at_start_is_reported_with_its_logs(stack):
     crash = ", env: {PDCOMPOSE_MOCK_EXIT_CODE: '3', PDCOMPOSE_MOCK_EXIT_AFTER: '1'}"
     folder = stack("faults-crash", decode_extra=crash)
     t0 = time.monotonic()
-    result = run_cli("deploy", "--timeout", "120", cwd=folder)
+    result = run_cli("deploy", "--timeout", "600", cwd=folder, timeout=900)
     elapsed = time.monotonic() - t0
     assert result.returncode == 1, result.stderr
-    assert elapsed < 60, f"the crash was only noticed after {elapsed:.0f} s"
+    # The container watch reports the exit at once; a gate that only timed out would take the full 600 s.
+    # Half of it holds however loaded the machine is (a rehearsed deploy of three mocks takes ~15 s).
+    assert elapsed < 300, f"the crash was only noticed after {elapsed:.0f} s"
     assert "failed: d/decode-0-node-0:" in result.stderr
     assert "EngineCore failed to start" in result.stderr          # its log tail, as vLLM would print it
     assert "state of the hosts now:" in result.stderr

@@ -92,7 +92,7 @@ def test_push_reports_unreachable_hosts_and_missing_local_images(tmp_path: Path,
         plan = with_contexts(plan, {"p": ctx["dead"], "d": ctx["local"], "r": ctx["local"]})
         t = time.monotonic()
         report = push(plan.hosts, Recorder(), timeout=5)
-        assert time.monotonic() - t < 10
+        assert time.monotonic() - t < 30       # the 5 s timeout and CLI start-ups under load; never a hang
         assert set(report.failed) == {"p"} and ctx["dead"] in report.failed["p"]
         assert report.skipped == {"d": [tiny_image], "r": [tiny_image]}
 

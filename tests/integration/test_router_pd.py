@@ -32,7 +32,7 @@ import httpx
 import pytest
 
 from pdcompose.bench.sse import payloads as sse_payloads
-from pdcompose.protocol import MockStats
+from pdcompose.wire.mock import MockStats
 from tests.integration.conftest import Images, StartContainer, say
 from tests.integration.dockerkit import HostNetContainer, http_status, port_open, wait_healthy, wait_until
 
@@ -120,6 +120,11 @@ class Startup:
 
     def first(self, predicate) -> Sample | None:
         return next((s for s in self.samples if predicate(s)), None)
+
+    def resolution(self) -> float:
+        """The longest gap between two samples: an event is seen up to this late. ~0.15 s on an idle
+        machine, seconds on a loaded one; the windows below allow twice it rather than a fixed margin."""
+        return max((b.t - a.t for a, b in zip(self.samples, self.samples[1:], strict=False)), default=0.0)
 
 
 @dataclass
@@ -230,7 +235,7 @@ def test_router_listens_only_after_a_healthy_worker_in_each_group(cluster: Clust
     assert not any(s.router_open for s in waiting)
     # ... and it listened within one check interval (+ slack) of the last group getting a healthy worker.
     gate = max(first_prefill.t, first_decode.t)
-    assert gate <= st.bound.t <= gate + CHECK_INTERVAL + 2.5, (gate, st.bound.t)
+    assert gate <= st.bound.t <= gate + CHECK_INTERVAL + 1.0 + 2 * st.resolution(), (gate, st.bound.t, st.resolution())
     # It counted prefill-a's two engines from /metrics: 2 + 1 prefill targets.
     assert "Worker http://127.0.0.51:8087 reports 2 engine(s)" in st.router_log
     say(pytestconfig, f"router refused {len(waiting)} probes while waiting; first prefill healthy at "
@@ -250,7 +255,7 @@ def test_router_does_not_wait_for_every_worker(cluster: Cluster, pytestconfig: p
     marked = st.first(lambda s: s.router_health == 503 and s.workers[PREFILL_B.name] == 503)
     b_up = st.first(lambda s: s.workers[PREFILL_B.name] == 200)
     assert marked is not None and b_up is not None and marked.t < b_up.t
-    assert marked.t - st.bound.t <= FAILURE_THRESHOLD * CHECK_INTERVAL + 2.0
+    assert marked.t - st.bound.t <= FAILURE_THRESHOLD * CHECK_INTERVAL + 1.0 + 2 * st.resolution()
     recovered = st.first(lambda s: s.t > b_up.t and s.router_health == 200)
     assert recovered is not None
     say(pytestconfig, f"router listened at {st.bound.t:.1f} s with prefill-b loading; probes {st.probe_statuses}; "
@@ -362,6 +367,8 @@ def check_client_view(o: Outcome, request_id: str) -> list[str]:
 
 
 def test_pd_traffic_through_the_real_router(cluster: Cluster, pytestconfig: pytest.Config) -> None:
+    for w in WORKERS:       # only this test's requests in the records, whichever test ran before
+        httpx.post(f"{w.url}/mock/reset", timeout=5).raise_for_status()
     planned = plan_requests(per_kind=40)
     start = time.monotonic()
     outcomes = asyncio.run(send_all(planned))
@@ -433,24 +440,37 @@ def test_pd_traffic_through_the_real_router(cluster: Cluster, pytestconfig: pyte
 
 
 # ---------------------------------------------------------------------------------------------------
-# 3. A decode worker dies (runs last: it leaves the cluster degraded)
+# 3. A decode worker dies (and is started again after, so the tests run in any order)
 # ---------------------------------------------------------------------------------------------------
 
 
 def test_router_health_turns_503_when_a_decode_stops(cluster: Cluster, pytestconfig: pytest.Config) -> None:
+    try:
+        _decode_stops(cluster, pytestconfig)
+    finally:
+        cluster.containers[DECODE_B.name].get_wrapped_container().start()
+        wait_until("router sees decode-b again", lambda: http_status(f"{ROUTER}/health") == 200, timeout=90)
+
+
+def _decode_stops(cluster: Cluster, pytestconfig: pytest.Config) -> None:
     assert http_status(f"{ROUTER}/health") == 200
     before = _fetch_stats(DECODE_A).requests
     cluster.containers[DECODE_B.name].get_wrapped_container().stop(timeout=10)   # SIGTERM, like `docker stop`
-    budget = FAILURE_THRESHOLD * CHECK_INTERVAL + 2.0
+    window = FAILURE_THRESHOLD * CHECK_INTERVAL + 1.0
     statuses: list[int] = []                  # requests sent while the router has not noticed yet
+    polls: list[float] = [time.monotonic()]
 
     def router_noticed() -> bool:
         statuses.append(httpx.post(f"{ROUTER}/v1/completions", timeout=10,
                                    json={"model": MODEL, "prompt": "during", "max_tokens": 1}).status_code)
-        return http_status(f"{ROUTER}/health") == 503
+        noticed = http_status(f"{ROUTER}/health") == 503
+        polls.append(time.monotonic())
+        return noticed
 
-    took = wait_until("router /health 503", router_noticed, timeout=budget + 10, interval=0.1)
-    assert took <= budget, f"router took {took:.1f} s to notice; budget {budget:.1f} s"
+    took = wait_until("router /health 503", router_noticed, timeout=window + 30, interval=0.1)
+    # One poll (a request through the router, then /health) is how late we can see it: seconds under load.
+    resolution = max(b - a for a, b in zip(polls, polls[1:], strict=False))
+    assert took <= window + resolution, f"router took {took:.1f} s to notice; window {window:.1f} + {resolution:.1f} s"
     health = httpx.get(f"{ROUTER}/health", timeout=2)
     assert DECODE_B.url in health.text, health.text
     assert httpx.get(f"{ROUTER}/readiness", timeout=2).json()["decode"] == {"healthy": 1, "total": 2}
@@ -461,5 +481,6 @@ def test_router_health_turns_503_when_a_decode_stops(cluster: Cluster, pytestcon
     assert after == [200] * 20
     assert _fetch_stats(DECODE_A).requests - before == 20 + statuses.count(200)
     say(pytestconfig, f"router /health 503 {took:.1f} s after "
-          f"decode-b stopped (budget {budget:.0f} s); requests meanwhile: {Counter(statuses)}; "
+          f"decode-b stopped (window {window:.0f} s, polls up to {resolution:.1f} s apart); "
+          f"requests meanwhile: {Counter(statuses)}; "
           f"afterwards 20/20 served by decode-a")

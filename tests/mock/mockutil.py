@@ -8,6 +8,7 @@ process it started. A plain module rather than conftest so test files can import
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -24,6 +25,21 @@ from pdcompose.mock.runtime import Runtime
 # Zero simulated cost: tests of the wire format must not wait on the timing model.
 FAST = {"PDCOMPOSE_MOCK_PREFILL_MS_PER_1K": "0", "PDCOMPOSE_MOCK_DECODE_MS_PER_TOKEN": "0"}
 NIXL = '{"kv_connector":"NixlConnector","kv_role":"kv_both"}'
+_ENGINE_LABEL = re.compile(r'[{,]\s*engine="([^"]*)"')
+
+
+def engine_labels(metrics_text: str) -> list[str]:
+    """Distinct `engine="N"` label values in Prometheus text, in order of appearance.
+
+    The router splits a worker into this many DP targets (protocol notes, section 2).
+    """
+    seen: dict[str, None] = {}
+    for line in metrics_text.splitlines():
+        if line.startswith("#"):
+            continue
+        for value in _ENGINE_LABEL.findall(line):
+            seen.setdefault(value, None)
+    return list(seen)
 
 
 def make_config(*args: str, env: Mapping[str, str] | None = None) -> MockConfig:

@@ -9,9 +9,9 @@ import time
 
 import httpx
 import pytest
-from mockutil import NIXL
+from mockutil import NIXL, engine_labels
 
-from pdcompose.protocol import MockStats, engine_labels
+from pdcompose.wire.mock import MockStats
 
 NIXL_ARGS = ("--kv-transfer-config", NIXL)
 

@@ -8,10 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mockutil import NIXL, asgi_client, make_config
+from mockutil import NIXL, asgi_client, engine_labels, make_config
 
+from pdcompose.mock.envinfo import sha256_tag
 from pdcompose.mock.sidechannel import KVChecker
-from pdcompose.protocol import MockArgv, MockStats, engine_labels, sha256_tag
+from pdcompose.wire.mock import MockArgv, MockStats
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -139,7 +140,8 @@ def test_argv_report_hashes_secrets(tmp_path: Path) -> None:
 
 def test_mock_imports_only_what_the_image_installs() -> None:
     """The mock image installs pdcompose with --no-deps next to pydantic, fastapi and uvicorn only."""
-    probe = ("import json, sys, pdcompose.mock.server, pdcompose.protocol\n"
+    probe = ("import json, sys, pdcompose.mock.server, pdcompose.wire.vllm, pdcompose.wire.router\n"
+             "import pdcompose.wire.mock\n"
              "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     forbidden = {"typer", "rich", "jinja2", "ruamel", "python_on_whales", "httpx", "yaml"}

@@ -13,7 +13,7 @@ from mockutil import NIXL, asgi_client, make_config
 from pdcompose.bench.sse import DONE, payloads
 from pdcompose.mock.runtime import Runtime
 from pdcompose.mock.sidechannel import start_listeners
-from pdcompose.protocol import CompletionResponse, ErrorResponse, ModelList, model_served
+from pdcompose.wire.vllm import CompletionResponse, ErrorResponse, ModelList, model_served
 
 XRID = "___prefill_addr_127.0.0.1:18101___decode_addr_127.0.0.1:18201_7311ce440f254a7898c9d72f5aba5b53"
 ROUTER_HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer", "Accept": "*/*",

@@ -22,13 +22,13 @@ from pdcompose.engine.inside import REFUSED, Answer, Request
 from pdcompose.errors import DockerOperationError, PdcomposeError
 from pdcompose.ops.status import endpoint_text, router_view
 from pdcompose.plan import build_plan
-from tests.faults.conftest import TOPOLOGY
+from tests.topologies import pd_topology
 
 
 @pytest.fixture
 def plan(tmp_path: Path):  # noqa: ANN201
     path = tmp_path / "pdcompose.yaml"
-    path.write_text(TOPOLOGY.format(name="acc", decode_extra="", delay=0.5, extra="", first="127.0.7.10"))
+    path.write_text(pd_topology("acc", first="127.0.7.10"))
     return build_plan(topology.load(path))[0]
 
 
@@ -139,7 +139,7 @@ def test_the_gate_fetches_each_host_once_per_poll_for_all_its_targets(plan):
 
     asks = {(h0.name, "a"): [Request("http://a/1"), Request("http://a/2")], (h0.name, "b"): [Request("http://b/1")],
             (h1.name, "c"): [Request("http://c/1")]}
-    rounds = gate._Rounds(Fake(), {h0.name: h0, h1.name: h1}, asks)  # type: ignore[arg-type]
+    rounds = gate._Rounds(Fake(), {h0.name: h0, h1.name: h1}, asks)  # type: ignore[arg-type]  # a stand-in with Access's fetch, not an Access
 
     async def poll() -> list[list[Answer]]:
         return list(await asyncio.gather(*(rounds.answers(t) for t in asks)))
@@ -185,7 +185,7 @@ def test_bench_reads_every_workers_stats_with_one_fetch_per_host(plan):
             asked.append((host.name, [r.url for r in requests], via))
             return [Answer(self.status, stats) for _ in requests]
 
-    found = stats_through(plan, Fake())  # type: ignore[arg-type]
+    found = stats_through(plan, Fake())  # type: ignore[arg-type]  # a stand-in with Access's fetch, not an Access
     workers = [c for _, c in plan.workers()]
     assert sorted(found) == sorted(c.url for c in workers)
     assert sorted(u for _, urls, _ in asked for u in urls) == sorted(f"{c.url}/mock/stats" for c in workers)
@@ -193,7 +193,7 @@ def test_bench_reads_every_workers_stats_with_one_fetch_per_host(plan):
     broken = Fake()
     broken.status = 503
     with pytest.raises(PairingError, match="cannot read mock stats"):
-        stats_through(plan, broken)  # type: ignore[arg-type]
+        stats_through(plan, broken)  # type: ignore[arg-type]  # a stand-in with Access's fetch, not an Access
 
 
 def test_top_scrapes_each_host_once_by_way_of_access(plan):
@@ -211,7 +211,7 @@ def test_top_scrapes_each_host_once_by_way_of_access(plan):
                 raise DockerOperationError(host.name, "context gone")
             return [Answer(200, metrics) for _ in requests]
 
-    snap = DirectSource(plan, access=Fake()).sample()  # type: ignore[arg-type]
+    snap = DirectSource(plan, access=Fake()).sample()  # type: ignore[arg-type]  # a stand-in with Access's fetch, not an Access
     assert sorted(asked) == sorted(h.name for h in plan.hosts)
     rows = {r.instance: r for r in snap.rows}
     assert rows["router"].up is False
@@ -220,8 +220,7 @@ def test_top_scrapes_each_host_once_by_way_of_access(plan):
 
 def test_the_topology_says_how_to_reach_its_hosts_and_the_default_leaves_plans_as_they_were(tmp_path, plan):
     path = tmp_path / "ctx.yaml"
-    path.write_text(TOPOLOGY.format(name="acc", decode_extra="", delay=0.5, extra="access: context\n",
-                                    first="127.0.7.10"))
+    path.write_text(pd_topology("acc", first="127.0.7.10", extra="access: context\n"))
     forced = build_plan(topology.load(path))[0]
     assert forced.access == "context" and json.loads(forced.model_dump_json())["access"] == "context"
     assert plan.access == "auto" and "access" not in json.loads(plan.model_dump_json())

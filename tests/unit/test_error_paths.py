@@ -19,7 +19,8 @@ from pdcompose.engine import contexts
 from pdcompose.errors import DockerOperationError, PdcomposeError
 from pdcompose.ops import logs as ops_logs
 from pdcompose.plan import build_plan
-from tests.faults.conftest import TOPOLOGY
+from tests.helpers import Steps
+from tests.topologies import pd_topology
 
 
 def docker_error(*command: str, stderr: str = "Error: boom") -> DockerException:
@@ -35,18 +36,8 @@ def raising(exc: Exception):  # noqa: ANN201
 @pytest.fixture
 def plan(tmp_path: Path):  # noqa: ANN201
     path = tmp_path / "pdcompose.yaml"
-    path.write_text(TOPOLOGY.format(name="errs", decode_extra="", delay=0.5, extra="", first="127.0.7.10"))
+    path.write_text(pd_topology("errs", first="127.0.7.10"))
     return build_plan(topology.load(path))[0]
-
-
-class Steps:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def step(self, text: str) -> None:
-        self.lines.append(text)
-
-    def target(self, target: object, probe: object) -> None: ...
 
 
 def test_listing_contexts_fails_cleanly(plan, monkeypatch):
@@ -115,7 +106,7 @@ def test_a_docker_error_in_the_run_ends_with_the_state_and_rolls_back(plan, monk
     state, --rollback still removes what the run made, and a rollback that fails is reported."""
     hosts = plan.hosts
     monkeypatch.setattr(deploy_run, "select_hosts", lambda p, c: hosts)
-    monkeypatch.setattr(deploy_run, "require_secrets", lambda p, h: [])
+    monkeypatch.setattr(deploy_run, "missing_secrets", lambda h: [])
     monkeypatch.setattr(deploy_run, "ensure_rehearsal_contexts", lambda p: [])
     monkeypatch.setattr(deploy_run, "require_reachable", lambda h, t: None)
     monkeypatch.setattr(deploy_run.containers, "states", lambda host: {})
@@ -142,7 +133,7 @@ def test_a_docker_error_in_the_run_ends_with_the_state_and_rolls_back(plan, monk
 
 def test_a_pdcompose_error_in_the_run_also_ends_with_the_state(plan, monkeypatch):
     monkeypatch.setattr(deploy_run, "select_hosts", lambda p, c: plan.hosts)
-    monkeypatch.setattr(deploy_run, "require_secrets", lambda p, h: [])
+    monkeypatch.setattr(deploy_run, "missing_secrets", lambda h: [])
     monkeypatch.setattr(deploy_run, "ensure_rehearsal_contexts", lambda p: [])
     monkeypatch.setattr(deploy_run, "require_reachable", lambda h, t: None)
     monkeypatch.setattr(deploy_run.containers, "states", lambda host: {})
@@ -161,9 +152,8 @@ def test_down_that_fails_midway_says_what_it_left(tmp_path: Path, monkeypatch):
     from pdcompose.deploy import containers
     from pdcompose.ops import down as ops_down
 
-    text = TOPOLOGY.format(name="errs", decode_extra="", delay=0.5, first="127.0.7.10", extra="")
-    (tmp_path / "pdcompose.yaml").write_text(text.replace("enabled: true", "enabled: false")
-                                             + "image: vllm/vllm-openai:v0.13.0\n")
+    (tmp_path / "pdcompose.yaml").write_text(pd_topology("errs", first="127.0.7.10", enabled=False,
+                                                         image="vllm/vllm-openai:v0.13.0"))
 
     def client(host):  # noqa: ANN001, ANN202
         def stop(**_k: object) -> None:

@@ -28,6 +28,23 @@ def test_redundant_derived_flag_is_accepted_and_not_repeated():
     assert cmd.count("--port") == 1 and cmd.count("--tensor-parallel-size") == 1
 
 
+def test_the_reserved_flag_check_returns_what_to_drop_and_leaves_the_flags_alone():
+    """A check reports; the planner drops the redundant flags (plan/vllm.py, where it calls the check)."""
+    from pdcompose.plan import flags as F
+    from pdcompose.plan.findings import Findings
+    from pdcompose.plan.vllm import _check_reserved
+    from pdcompose.topology.source import Source
+
+    flags = F.FlagLayers()
+    flags.apply({"port": 8087, "tensor-parallel-size": 4, "max-model-len": 4096}, ("prefill", "args"))
+    derived = {k: F.Flag(k, v, False, ("derived",)) for k, v in {"port": 8087, "tensor-parallel-size": 1}.items()}
+    findings = Findings(Source("t.yaml", {}))
+    assert _check_reserved(flags, derived, findings) == ["port"]
+    assert [name for name, _ in flags.items()] == ["port", "tensor-parallel-size", "max-model-len"]
+    assert [i.code for i in findings.issues] == ["conflicting-arg"]
+    assert "pdcompose derives --tensor-parallel-size 1 here" in findings.issues[0].message
+
+
 def test_single_node_dp_renders_no_multi_node_flags():
     plan, _ = plan_of(BASE)
     cmd = plan.host("a").containers[0].command

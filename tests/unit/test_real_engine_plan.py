@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pdcompose import defaults
 from pdcompose.plan import build_plan
+from pdcompose.plan.models import Container, Plan
 from pdcompose.plan.rehearsal import CPU_ENV
 from pdcompose.topology import load
 from tests.helpers import REPO, run_cli
@@ -16,13 +17,13 @@ REAL = REPO / "examples" / "rehearsal-real.yaml"
 MOCK_ENV = {"PDCOMPOSE_MOCK_LOAD_DELAY", "PDCOMPOSE_MOCK_PREFILL_MS_PER_1K", "PDCOMPOSE_MOCK_DECODE_MS_PER_TOKEN"}
 
 
-def plan_of(text: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+def plan_of(text: str, tmp_path: Path) -> Plan:
     path = tmp_path / "pdcompose.yaml"
     path.write_text(text)
     return build_plan(load(path))[0]
 
 
-def workers(plan):  # type: ignore[no-untyped-def]
+def workers(plan: Plan) -> dict[str, Container]:
     return {c.service: c for _, c in plan.workers()}
 
 

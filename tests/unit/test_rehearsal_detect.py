@@ -9,16 +9,17 @@ import pytest
 
 from pdcompose.cli import common
 from pdcompose.ops import locate
-from tests.faults.conftest import TOPOLOGY
+from tests.topologies import pd_topology
 
 
 @pytest.fixture
 def topology(tmp_path: Path, monkeypatch) -> Path:  # noqa: ANN001
-    text = TOPOLOGY.format(name="found", decode_extra="", delay=0.5, extra="", first="127.0.7.10")
     path = tmp_path / "pdcompose.yaml"
-    path.write_text(text.replace("enabled: true", "enabled: false") + "image: vllm/vllm-openai:v0.13.0\n")
+    path.write_text(pd_topology("found", first="127.0.7.10", enabled=False, image="vllm/vllm-openai:v0.13.0"))
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("pdcompose.engine.contexts.ensure_rehearsal_contexts", lambda plan: [])
+    # Loading a plan reads only: the commands that reach hosts create a rehearsal's contexts themselves.
+    monkeypatch.setattr("pdcompose.engine.contexts.ensure_rehearsal_contexts",
+                        lambda plan: pytest.fail("deployed_plan created Docker contexts"))
     return path
 
 
@@ -73,3 +74,25 @@ def test_status_never_credits_a_missing_container_with_what_answers_at_its_addre
     rows = {r.host: r for r in status.collect(plan, plan.hosts).rows}
     assert (rows["p"].state, rows["p"].endpoint) == (None, "-")
     assert rows["d"].state_error and rows["d"].endpoint == "404"       # docker unreachable: the probe is news
+
+
+@pytest.mark.parametrize("command", ["status", "logs", "down", "restart"])
+def test_the_commands_that_reach_hosts_create_the_rehearsal_contexts_themselves(topology, monkeypatch, command):
+    """deployed_plan reads; each day-2 command that talks to the hosts' engines (re)creates a rehearsal's
+    contexts where it says so (ops_cmds._with_contexts), before it selects hosts."""
+    from typer.testing import CliRunner
+
+    from pdcompose.cli import app, ops_cmds
+    from pdcompose.errors import PdcomposeError
+
+    done: list[str] = []
+
+    def hosts(plan, context):  # noqa: ANN001, ANN202
+        raise PdcomposeError("stopped before touching a host")
+
+    monkeypatch.setattr("pdcompose.engine.contexts.ensure_rehearsal_contexts",
+                        lambda plan: done.append(plan.host("p").context) or [])
+    monkeypatch.setattr(ops_cmds, "_hosts", hosts)
+    result = CliRunner().invoke(app, [command, "--rehearsal"])
+    assert result.exit_code == 1 and "stopped before touching a host" in result.output, result.output
+    assert done == ["rehearsal-found-p"]

@@ -22,8 +22,9 @@ SCRIPTS = REPO / "scripts"
 
 def _venv_module():
     spec = importlib.util.spec_from_file_location("vllm_venv", SCRIPTS / "vllm_venv.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    assert spec is not None and spec.loader is not None, "scripts/vllm_venv.py is missing"
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     return module
 
 

@@ -72,7 +72,7 @@ def _group(plan: Plan, options: ExportOptions, role: str, instance: int, nodes: 
     hf_home = first.env.get("HF_HOME")
     mounts = [v.split(":")[1] for v in first.volumes if v.count(":") >= 1]
     return Group(
-        name=f"{options.prefix}-{role}-{instance}", role=role, instance=instance, size=len(nodes),  # type: ignore[arg-type]
+        name=f"{options.prefix}-{role}-{instance}", role=role, instance=instance, size=len(nodes),
         image=first.image, pull_policy=first.pull_policy, leader=leader, worker=worker,
         gpus=max(len(c.gpus) for _, c in nodes), rdma=any(lost.is_infiniband(d) for d in first.devices),
         imex=any(lost.is_imex(d) for d in first.devices), capabilities=list(first.cap_add),

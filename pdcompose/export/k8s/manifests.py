@@ -79,10 +79,10 @@ def dump(docs: list[dict[str, Any]]) -> str:
 
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # ruamel declares it None-typed
     yaml.width = 4096
     yaml.allow_unicode = True
-    yaml.representer.ignore_aliases = lambda _data: True  # type: ignore[method-assign]  # no &id001 anchors
+    yaml.representer.ignore_aliases = lambda _data: True  # no &id001 anchors
     stream = io.StringIO()
     yaml.dump_all(docs, stream)
     return stream.getvalue()
