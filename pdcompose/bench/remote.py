@@ -20,6 +20,7 @@ from pdcompose.bench.workload import BenchConfig
 from pdcompose.engine.access import Access
 from pdcompose.engine.cli import argv
 from pdcompose.engine.fanout import parallel
+from pdcompose.engine.images import image_id
 from pdcompose.engine.inside import Request
 from pdcompose.errors import DockerOperationError, PdcomposeError
 from pdcompose.plan.models import Host, Plan
@@ -29,10 +30,18 @@ LABEL = "io.pdcompose.helper=bench"
 STATS_TIMEOUT = 30.0
 
 
+def loadgen_images(plan: Plan) -> dict[str, list[str]]:
+    """The image the load generator needs on the router's host (`images push --loadgen` copies it)."""
+    return {plan.router.host: [defaults.MOCK_VLLM_IMAGE]}
+
+
 def run_on_host(host: Host, config: BenchConfig, fingerprint: str, labels: dict[str, str],
                 image: str = defaults.MOCK_VLLM_IMAGE) -> BenchResult:
     """One benchmark run on `host` (the router's), its result brought back. No timeout: a run lasts as
     long as its requests (each bounded by config.timeout), like the image transfers of engine/cli.py."""
+    if image_id(host.name, host.context, image) is None:
+        raise DockerOperationError(host.name, f"{image}, the load generator's image, is not on this host: "
+                                              "copy it with `pdcompose images push --loadgen`")
     job = Job(config=config, fingerprint=fingerprint, labels=labels)
     args = ["run", "--rm", "-i", "--network", "host", "--pull", "never", "--label", LABEL,
             "--entrypoint", "python3", image, "-m", "pdcompose.bench.loadgen"]

@@ -69,8 +69,14 @@ def doctor(topology: TopologyArg = None, file: FileOpt = None, context: ContextO
 def push(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None, context: ContextOpt = None,
          rehearsal: RehearsalOpt = False,
          gzip: Annotated[bool, typer.Option("--gzip", help="Compress the saved images (level 1): less to send")]
-         = False, timeout: TimeoutOpt = 10.0, as_json: JsonOpt = False) -> None:
+         = False,
+         loadgen: Annotated[bool | None, typer.Option("--loadgen/--no-loadgen", help=(
+             "Also copy the pdcompose image to the router's host: `bench` runs its load generator there when "
+             "the hosts are reached through their Docker contexts (default: when the topology says "
+             "`access: context`)"))] = None,
+         timeout: TimeoutOpt = 10.0, as_json: JsonOpt = False) -> None:
     """Copy the images each host lacks from this machine's engine (save/load), pin them in the lock, re-render."""
+    from pdcompose.bench.remote import loadgen_images
     from pdcompose.cli.progress import reporter
     from pdcompose.errors import PdcomposeError
     from pdcompose.images import push as run_push
@@ -79,7 +85,8 @@ def push(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None,
 
     path, plan, hosts = _plan_and_hosts(topology, file, context, rehearsal, as_json)
     with reporter() as progress:
-        report = run_push(hosts, progress, compress=gzip, timeout=timeout)
+        extra = loadgen_images(plan) if (plan.access == "context" if loadgen is None else loadgen) else None
+        report = run_push(hosts, progress, compress=gzip, timeout=timeout, extra=extra)
     if not report.ok:
         raise PdcomposeError("images push failed, the images lock was not changed (push again: hosts that "
                              "have the images are skipped):\n  "

@@ -33,16 +33,21 @@ class Inventory:
         return {r.host: r.error for r in self.rows if r.error}
 
 
-def wanted(hosts: list[Host]) -> dict[str, list[str]]:
-    return {h.name: sorted({c.image for c in h.containers}) for h in hosts}
+Extra = dict[str, list[str]]     # host name -> images it needs beside its containers' (the load generator's)
 
 
-def inventory(hosts: list[Host], lock: dict[str, str], timeout: float = 10.0) -> Inventory:
-    refs = sorted({ref for refs in wanted(hosts).values() for ref in refs})
+def wanted(hosts: list[Host], extra: Extra | None = None) -> dict[str, list[str]]:
+    extra = extra or {}
+    return {h.name: sorted({c.image for c in h.containers} | set(extra.get(h.name, ()))) for h in hosts}
+
+
+def inventory(hosts: list[Host], lock: dict[str, str], timeout: float = 10.0, extra: Extra | None = None) -> Inventory:
+    need = wanted(hosts, extra)
+    refs = sorted({ref for refs in need.values() for ref in refs})
     reach = probe_all({h.name: h.context for h in hosts}, timeout)
     jobs: list[tuple[str | None, str | None, str]] = [(None, None, ref) for ref in refs]
     jobs += [(h.name, h.context, ref) for h in hosts if not isinstance(reach[h.name], HostUnreachable)
-             for ref in wanted([h])[h.name]]
+             for ref in need[h.name]]
 
     def ask(job: tuple[str | None, str | None, str]) -> str | None | PdcomposeError:
         host, context, ref = job
@@ -61,7 +66,7 @@ def inventory(hosts: list[Host], lock: dict[str, str], timeout: float = 10.0) ->
     rows = []
     for h in hosts:
         dead = reach[h.name]
-        for ref in wanted([h])[h.name]:
+        for ref in need[h.name]:
             answer = dead if isinstance(dead, HostUnreachable) else answers[(h.name, h.context, ref)]
             rows.append(HostImage(h.name, ref, None, str(answer).removeprefix(f"{h.name}: "))
                         if isinstance(answer, PdcomposeError) else HostImage(h.name, ref, answer))

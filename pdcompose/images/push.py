@@ -21,7 +21,7 @@ from pdcompose import arch
 from pdcompose.engine import images as engine_images
 from pdcompose.engine.fanout import each, each_or_error
 from pdcompose.errors import PdcomposeError
-from pdcompose.images.inventory import Inventory, inventory
+from pdcompose.images.inventory import Extra, Inventory, inventory
 from pdcompose.plan.models import Host
 from pdcompose.topology.lock import read_lock, write_lock
 
@@ -49,9 +49,11 @@ class PushReport:
         return not self.failed
 
 
-def push(hosts: list[Host], progress: Progress, compress: bool = False, timeout: float = 10.0) -> PushReport:
+def push(hosts: list[Host], progress: Progress, compress: bool = False, timeout: float = 10.0,
+         extra: Extra | None = None) -> PushReport:
+    """`extra`: images some hosts need beside their containers' (the load generator on the router's host)."""
     t0 = time.monotonic()
-    inv = inventory(hosts, {}, timeout)
+    inv = inventory(hosts, {}, timeout, extra)
     absent = sorted(ref for ref, image in inv.local.items() if image is None)
     if absent:
         raise PdcomposeError(f"{', '.join(absent)} not on this machine's Docker engine (the source of the copies): "

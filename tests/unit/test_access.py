@@ -260,3 +260,26 @@ def test_a_context_that_cannot_exec_is_an_error_naming_host_and_context(plan, mo
     monkeypatch.setattr(inside, "run", lambda *a: CliResult(1, "", "error during connect: ssh: no route to host"))
     with pytest.raises(DockerOperationError, match=f"{host.name}: .*Docker context '{host.context}'.*no route"):
         inside.fetch(host, [Request("http://x/health")], host.containers[0].service)
+
+
+def test_images_push_gives_the_router_host_the_load_generator_image_and_no_other_host(plan):
+    from pdcompose import defaults
+    from pdcompose.bench.remote import loadgen_images
+    from pdcompose.images.inventory import wanted
+
+    plain, with_loadgen = wanted(plan.hosts), wanted(plan.hosts, loadgen_images(plan))
+    assert defaults.MOCK_VLLM_IMAGE not in plain[plan.router.host]
+    assert with_loadgen[plan.router.host] == sorted({*plain[plan.router.host], defaults.MOCK_VLLM_IMAGE})
+    assert {h: refs for h, refs in with_loadgen.items() if h != plan.router.host} == \
+        {h: refs for h, refs in plain.items() if h != plan.router.host}
+
+
+@pytest.mark.docker
+def test_bench_through_a_context_without_the_load_generator_image_says_how_to_copy_it(plan):
+    from pdcompose.bench.remote import run_on_host
+    from pdcompose.bench.workload import BenchConfig
+
+    router = plan.host(plan.router.host).model_copy(update={"context": "default"})
+    with pytest.raises(DockerOperationError, match=r"pdcompose/absent:none.*not on this host.*images push --loadgen"):
+        run_on_host(router, BenchConfig(base_url=plan.router.url, model=plan.served_model_name), plan.fingerprint, {},
+                    image="pdcompose/absent:none")
