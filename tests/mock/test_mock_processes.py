@@ -123,4 +123,10 @@ def test_no_connector_means_no_side_channel(spawn) -> None:
 def test_bad_command_line_exits_2(spawn) -> None:
     mock = spawn("127.0.0.208", 18208, "m", "--kv-transfer-config", "{not json")
     assert mock.wait_exit() == 2
-    assert "vllm serve: error: argument --kv-transfer-config: invalid JSON" in mock.stderr()
+    assert "vllm serve: error: argument --kv-transfer-config: 1 validation error for KVTransferConfig" in mock.stderr()
+
+
+def test_unknown_flag_exits_2_like_vllm(spawn) -> None:
+    mock = spawn("127.0.0.208", 18208, "m", "--no-such-flag")
+    assert mock.wait_exit() == 2
+    assert mock.stderr().strip().endswith("vllm: error: unrecognized arguments: --no-such-flag")
