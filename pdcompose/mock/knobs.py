@@ -26,6 +26,7 @@ class MockKnobs:
     max_records: int = 100_000
     access_log: bool = False
     vllm_version: str | None = None     # the release whose parser judges the argv (catalog.DEFAULT_VERSION)
+    dp_rejoin: bool = False             # a DP worker whose master went away rejoins it (vLLM's does not)
 
     def prefill_seconds(self, prompt_tokens: int) -> float:
         return self.prefill_ms_per_1k * prompt_tokens / 1e6
@@ -49,6 +50,7 @@ def parse_knobs(environ: Mapping[str, str]) -> MockKnobs:
         max_records=env_number(environ, "PDCOMPOSE_MOCK_MAX_RECORDS", 100_000, int),
         access_log=_switch(environ, "PDCOMPOSE_MOCK_ACCESS_LOG"),
         vllm_version=environ.get("PDCOMPOSE_MOCK_VLLM_VERSION", "").strip() or None,
+        dp_rejoin=_switch(environ, "PDCOMPOSE_MOCK_DP_REJOIN"),
     )
 
 
