@@ -107,14 +107,17 @@ class ChatCompletionResponse(_Open):
     kv_transfer_params: KVTransferParams | None = None
 
 
-class ErrorResponse(_Open):
-    """vLLM's flat error body: `{"object":"error","message":..,"type":..,"param":null,"code":N}`."""
-
-    object: Literal["error"] = "error"
+class ErrorInfo(_Open):
     message: str
     type: str
     param: str | None = None
     code: int
+
+
+class ErrorResponse(_Open):
+    """vLLM's error body (0.13.0 on): `{"error":{"message":..,"type":..,"param":null,"code":N}}`."""
+
+    error: ErrorInfo
 
 
 # ---------------------------------------------------------------------------------------------------

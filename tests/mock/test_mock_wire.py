@@ -231,13 +231,13 @@ def test_errors_are_vllm_shaped() -> None:
             zero_tokens = await post(client, "/v1/chat/completions", {**A3_DECODE, "max_completion_tokens": 0})
             options_without_stream = await post(client, "/v1/completions", {**A1_DECODE, "stream_options": {}})
             stats = (await client.get("/mock/stats")).json()
-        assert bad_json.status_code == 400 and ErrorResponse.model_validate(bad_json.json()).code == 400
+        assert bad_json.status_code == 400 and ErrorResponse.model_validate(bad_json.json()).error.code == 400
         assert wrong_model.status_code == 404
-        assert wrong_model.json() == {"object": "error", "message": "The model `x` does not exist.",
-                                      "type": "NotFoundError", "param": None, "code": 404}
-        assert text_plain.status_code == 415 and text_plain.json()["code"] == 415
-        assert no_prompt.status_code == 400 and "prompt" in no_prompt.json()["message"]
-        assert zero_tokens.status_code == 400 and "max_completion_tokens" in zero_tokens.json()["message"]
+        assert wrong_model.json() == {"error": {"message": "The model `x` does not exist.",
+                                                "type": "NotFoundError", "param": None, "code": 404}}
+        assert text_plain.status_code == 415 and text_plain.json()["error"]["code"] == 415
+        assert no_prompt.status_code == 400 and "prompt" in no_prompt.json()["error"]["message"]
+        assert zero_tokens.status_code == 400 and "max_completion_tokens" in zero_tokens.json()["error"]["message"]
         assert options_without_stream.status_code == 400
         assert stats["errors"] == 6 and all(r["role"] is None for r in stats["records"])
     run(scenario())
@@ -277,7 +277,7 @@ def test_models_and_health_follow_the_load_delay() -> None:
         async with asgi_client(slow) as client:
             assert (await client.get("/health")).status_code == 503
             refused = await client.post("/v1/completions", json={"prompt": "a"})
-            assert refused.status_code == 503 and refused.json()["type"] == "ServiceUnavailableError"
+            assert refused.status_code == 503 and refused.json()["error"]["type"] == "ServiceUnavailableError"
     run(scenario())
 
 
