@@ -41,7 +41,7 @@ async def generate(rt: Runtime, request: Request, kind: Kind) -> Response:
         if not rt.ready:
             raise ApiError(503, "The model is still loading.", "ServiceUnavailableError")
         req = parse_generate(await request.body(), request.headers.get("content-type"), kind,
-                             rt.config.served_model_names)
+                             rt.config.served_model_names, rt.config.max_model_len)
         engine = rt.pool.pick(meta.rank_header)
     except RankError as exc:
         return _rejected(rt, meta, ApiError(400, str(exc)))
@@ -101,10 +101,35 @@ async def _decode(rt: Runtime, meta: RequestMeta, req: GenerateRequest, engine: 
     record = rt.stats.add(meta, status=200, role="decode", engine=engine, stream=req.stream,
                           prompt_tokens=req.prompt_tokens, kv_transfer_params=req.kv_transfer_params,
                           kv_check=kv_check)
+    if kv_check in KV_LOAD_FAILURES and rt.config.kv_load_failure_policy == "fail":
+        return _kv_load_failed(rt, req, reply, record)
     run = _DecodeRun(rt, engine, req, reply, record, recompute=kv_check != "ok", t0=t0)
     if req.stream:
         return StreamingResponse(run.frames(), media_type="text/event-stream")
     return Response(await run.whole(), media_type="application/json")
+
+
+# The pulls NIXL attempted and could not complete (no prefill answered, or another engine did).
+KV_LOAD_FAILURES = ("unreachable", "engine_mismatch")
+GENERATION_ERROR = (500, "Internal server error", "InternalServerError")
+
+
+def _kv_load_failed(rt: Runtime, req: GenerateRequest, reply: r.Reply,
+                    record: dict[str, Any]) -> Response:
+    """kv_load_failure_policy "fail": vLLM's scheduler finishes the request with FINISHED_ERROR
+    (v1/core/sched/scheduler.py) and the server raises GenerationError (serving_engine.py
+    _raise_if_error): HTTP 500, or inside a stream an error frame then [DONE]."""
+    record["status"] = 500
+    rt.stats.errors += 1
+    if not req.stream:
+        return error_response(ApiError(GENERATION_ERROR[0], GENERATION_ERROR[1], GENERATION_ERROR[2]))
+
+    async def frames() -> AsyncIterator[bytes]:
+        if req.kind == "chat":
+            yield r.role_frame(reply)
+        yield r.error_frame(*GENERATION_ERROR)
+        yield r.DONE
+    return StreamingResponse(frames(), media_type="text/event-stream")
 
 
 class _DecodeRun:
