@@ -58,7 +58,7 @@ def parse_generate(raw: bytes, content_type: str | None, kind: Kind, served_name
     prefill = isinstance(kv, dict) and kv.get("do_remote_decode") is True
     prompt_tokens, max_tokens = _prompt_tokens(body, kind), _max_tokens(body, kind)
     if max_model_len is not None:
-        check_length(prompt_tokens, max_tokens, max_model_len)
+        check_length(kind, prompt_tokens, max_tokens, max_model_len)
     return GenerateRequest(
         kind=kind, role="prefill" if prefill else "decode", prompt_tokens=prompt_tokens,
         max_tokens=max_tokens or DEFAULT_MAX_TOKENS, stream=stream, include_usage=include_usage,
@@ -67,17 +67,28 @@ def parse_generate(raw: bytes, content_type: str | None, kind: Kind, served_name
     )
 
 
-def check_length(prompt_tokens: int, max_tokens: int | None, max_model_len: int) -> None:
-    """--max-model-len, as vLLM 0.13.0's OpenAIServing._validate_input words it (serving_engine.py):
-    the prompt must leave room for one token, and prompt + max_tokens must fit."""
+def check_length(kind: Kind, prompt_tokens: int, max_tokens: int | None, max_model_len: int) -> None:
+    """--max-model-len as vLLM 0.13.0 enforces it, calibrated on the real engine (tests/e2e/test_real_engine.py):
+
+    completions render the prompt with max_length = max_model_len - max_tokens (serving_completion.py
+    _build_render_config, renderer.py _create_tokens_prompt): a longer prompt is refused, and the message
+    names that reduced length; chat validates prompt and prompt + max_tokens (serving_engine.py
+    _validate_input) and appends the exception's cause, which is None (serving_chat.py: f"{e} {e.__cause__}").
+    """
+    if kind == "completion":
+        limit = max_model_len - (max_tokens or 0)
+        if prompt_tokens > limit:
+            raise ApiError(400, f"This model's maximum context length is {limit} tokens. However, your request "
+                                f"has {prompt_tokens} input tokens. Please reduce the length of the input messages.")
+        return
     if prompt_tokens >= max_model_len:
         raise ApiError(400, f"This model's maximum context length is {max_model_len} tokens. However, your "
                             f"request has {prompt_tokens} input tokens. Please reduce the length of the input "
-                            "messages.")
+                            "messages. None")
     if max_tokens is not None and prompt_tokens + max_tokens > max_model_len:
         raise ApiError(400, f"'max_tokens' or 'max_completion_tokens' is too large: {max_tokens}. This model's "
                             f"maximum context length is {max_model_len} tokens and your request has "
-                            f"{prompt_tokens} input tokens ({max_tokens} > {max_model_len} - {prompt_tokens}).")
+                            f"{prompt_tokens} input tokens ({max_tokens} > {max_model_len} - {prompt_tokens}). None")
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:

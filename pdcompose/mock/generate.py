@@ -18,16 +18,11 @@ from fastapi.responses import StreamingResponse
 from pdcompose.mock import responses as r
 from pdcompose.mock.body import ApiError, GenerateRequest, Kind, parse_generate
 from pdcompose.mock.engine import Engine, RankError, simulate
+from pdcompose.mock.kvfail import ENGINE_DEAD, KV_LOAD_FAILURES, kv_load_failed
 from pdcompose.mock.runtime import Runtime
 from pdcompose.mock.sidechannel import side_channel_port
 from pdcompose.mock.stats import RequestMeta, request_meta
 from pdcompose.mock.tokens import block_count, words
-
-
-def error_response(exc: ApiError) -> Response:
-    body = r.error_body(exc.status, exc.message, exc.kind)
-    return Response(body, exc.status, media_type="application/json")
-
 
 UNAUTHORIZED = r.dumps({"error": "Unauthorized"})       # vLLM's AuthenticationMiddleware body
 
@@ -37,6 +32,8 @@ async def generate(rt: Runtime, request: Request, kind: Kind) -> Response:
     if not rt.authorized(request.headers.get("authorization")):
         rt.stats.add(meta, status=401)
         return Response(UNAUTHORIZED, 401, media_type="application/json")
+    if rt.dead:                         # vLLM's EngineDeadError: every request fails until a restart
+        return _rejected(rt, meta, ApiError(*ENGINE_DEAD))
     try:
         if not rt.ready:
             raise ApiError(503, "The model is still loading.", "ServiceUnavailableError")
@@ -51,6 +48,10 @@ async def generate(rt: Runtime, request: Request, kind: Kind) -> Response:
     if req.role == "prefill":
         return await _prefill(rt, meta, req, engine, reply)
     return await _decode(rt, meta, req, engine, reply)
+
+
+def error_response(exc: ApiError) -> Response:
+    return r.error_response(exc.status, exc.message, exc.kind)
 
 
 def _rejected(rt: Runtime, meta: RequestMeta, exc: ApiError) -> Response:
@@ -101,35 +102,14 @@ async def _decode(rt: Runtime, meta: RequestMeta, req: GenerateRequest, engine: 
     record = rt.stats.add(meta, status=200, role="decode", engine=engine, stream=req.stream,
                           prompt_tokens=req.prompt_tokens, kv_transfer_params=req.kv_transfer_params,
                           kv_check=kv_check)
-    if kv_check in KV_LOAD_FAILURES and rt.config.kv_load_failure_policy == "fail":
-        return _kv_load_failed(rt, req, reply, record)
+    if kv_check in KV_LOAD_FAILURES:
+        failed = kv_load_failed(rt, req, reply, record)
+        if failed is not None:
+            return failed
     run = _DecodeRun(rt, engine, req, reply, record, recompute=kv_check != "ok", t0=t0)
     if req.stream:
         return StreamingResponse(run.frames(), media_type="text/event-stream")
     return Response(await run.whole(), media_type="application/json")
-
-
-# The pulls NIXL attempted and could not complete (no prefill answered, or another engine did).
-KV_LOAD_FAILURES = ("unreachable", "engine_mismatch")
-GENERATION_ERROR = (500, "Internal server error", "InternalServerError")
-
-
-def _kv_load_failed(rt: Runtime, req: GenerateRequest, reply: r.Reply,
-                    record: dict[str, Any]) -> Response:
-    """kv_load_failure_policy "fail": vLLM's scheduler finishes the request with FINISHED_ERROR
-    (v1/core/sched/scheduler.py) and the server raises GenerationError (serving_engine.py
-    _raise_if_error): HTTP 500, or inside a stream an error frame then [DONE]."""
-    record["status"] = 500
-    rt.stats.errors += 1
-    if not req.stream:
-        return error_response(ApiError(GENERATION_ERROR[0], GENERATION_ERROR[1], GENERATION_ERROR[2]))
-
-    async def frames() -> AsyncIterator[bytes]:
-        if req.kind == "chat":
-            yield r.role_frame(reply)
-        yield r.error_frame(*GENERATION_ERROR)
-        yield r.DONE
-    return StreamingResponse(frames(), media_type="text/event-stream")
 
 
 class _DecodeRun:

@@ -27,6 +27,7 @@ class MockKnobs:
     access_log: bool = False
     vllm_version: str | None = None     # the release whose parser judges the argv (catalog.DEFAULT_VERSION)
     dp_rejoin: bool = False             # a DP worker whose master went away rejoins it (vLLM's does not)
+    survive_kv_failure: bool = False    # a failed KV pull does not kill the engine (vLLM 0.13.0's dies)
 
     def prefill_seconds(self, prompt_tokens: int) -> float:
         return self.prefill_ms_per_1k * prompt_tokens / 1e6
@@ -51,6 +52,7 @@ def parse_knobs(environ: Mapping[str, str]) -> MockKnobs:
         access_log=_switch(environ, "PDCOMPOSE_MOCK_ACCESS_LOG"),
         vllm_version=environ.get("PDCOMPOSE_MOCK_VLLM_VERSION", "").strip() or None,
         dp_rejoin=_switch(environ, "PDCOMPOSE_MOCK_DP_REJOIN"),
+        survive_kv_failure=_switch(environ, "PDCOMPOSE_MOCK_SURVIVE_KV_FAILURE"),
     )
 
 

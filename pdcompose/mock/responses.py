@@ -15,6 +15,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi import Response
+
 from pdcompose.mock.body import Kind
 
 DONE = b"data: [DONE]\n\n"
@@ -32,6 +34,10 @@ def error_body(status: int, message: str, kind: str) -> bytes:
     """vLLM 0.13.0's ErrorResponse (entrypoints/openai/protocol.py): the fields under "error", as its
     JSONResponse dumps them (compact). Older vLLM had them flat, with "object": "error"."""
     return dumps(_error(status, message, kind))
+
+
+def error_response(status: int, message: str, kind: str) -> Response:
+    return Response(error_body(status, message, kind), status, media_type="application/json")
 
 
 def _error(status: int, message: str, kind: str) -> dict[str, Any]:

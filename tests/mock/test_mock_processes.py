@@ -27,7 +27,10 @@ def stats(url: str) -> MockStats:
 
 def test_prefill_to_decode_handoff_checks_the_side_channel(spawn) -> None:
     prefill = spawn("127.0.0.201", 18201, "mock-model", *NIXL_ARGS, env=side_channel("127.0.0.201", 25601))
-    decode = spawn("127.0.0.202", 18202, "mock-model", *NIXL_ARGS, env=side_channel("127.0.0.202", 25601))
+    # every wrong variant below would kill a vLLM 0.13.0 decode (pdcompose.mock.kvfail): the knob keeps it
+    # alive, so that each one's check is classified
+    decode = spawn("127.0.0.202", 18202, "mock-model", *NIXL_ARGS,
+                   env={**side_channel("127.0.0.202", 25601), "PDCOMPOSE_MOCK_SURVIVE_KV_FAILURE": "1"})
     prefill.wait_health()
     decode.wait_health()
     xrid = "___prefill_addr_127.0.0.201:18201___decode_addr_127.0.0.202:18202_0123abcd"
