@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
+from packaging.specifiers import SpecifierSet
 
 from pdcompose.mock import responses as r
 from pdcompose.mock.body import ApiError, GenerateRequest, Kind, parse_generate
@@ -24,6 +25,7 @@ from pdcompose.mock.sidechannel import side_channel_port
 from pdcompose.mock.stats import RequestMeta, request_meta
 from pdcompose.mock.tokens import block_count, words
 
+FLAT_BLOCK_IDS = SpecifierSet("<0.14")
 UNAUTHORIZED = r.dumps({"error": "Unauthorized"})       # vLLM's AuthenticationMiddleware body
 
 
@@ -78,11 +80,14 @@ async def _prefill(rt: Runtime, meta: RequestMeta, req: GenerateRequest, engine:
 
 
 def _kv_transfer_params(rt: Runtime, engine: Engine, reply: r.Reply, prompt_tokens: int) -> dict[str, Any]:
-    """NixlConnectorScheduler.request_finished's dict, newer (one block list per KV group) shape."""
+    """NixlConnectorScheduler.request_finished's dict. remote_block_ids is one flat list up to vLLM 0.13
+    (observed on the real 0.13.0 engine: the scheduler passes block_ids[0] to a connector without HMA) and
+    one list per KV-cache group where NIXL supports HMA (0.32.0's NixlBaseConnector)."""
     cfg = rt.config
+    blocks = engine.allocate_blocks(prompt_tokens)
     return {
         "do_remote_prefill": True, "do_remote_decode": False,
-        "remote_block_ids": [engine.allocate_blocks(prompt_tokens)],
+        "remote_block_ids": blocks if rt.catalog.version in FLAT_BLOCK_IDS else [blocks],
         "remote_engine_id": engine.engine_id, "remote_request_id": reply.internal_id,
         "remote_host": cfg.side_channel_host, "remote_port": side_channel_port(cfg, engine),
         "tp_size": cfg.tensor_parallel_size,

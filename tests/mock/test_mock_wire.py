@@ -84,7 +84,7 @@ def test_completion_prefill_answer_is_vllm_shaped() -> None:
         assert list(params) == ["do_remote_prefill", "do_remote_decode", "remote_block_ids", "remote_engine_id",
                                 "remote_request_id", "remote_host", "remote_port", "tp_size"]
         assert params["do_remote_prefill"] is True and params["do_remote_decode"] is False
-        assert len(params["remote_block_ids"]) == 1 and len(params["remote_block_ids"][0]) == 3   # ceil(40/16)
+        assert params["remote_block_ids"] == [0, 1, 2]          # ceil(40/16), one flat list as vLLM 0.13.0's
         assert params["remote_engine_id"] == rt.engine_ids[0] and "_dp" not in params["remote_engine_id"]
         assert params["remote_request_id"] == f"cmpl-{XRID}-0"
         assert (params["remote_host"], params["remote_port"], params["tp_size"]) == ("10.1.2.3", 5700, 2)
