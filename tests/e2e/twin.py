@@ -45,8 +45,11 @@ def metric_types(url: str) -> dict[str, str]:
     return types
 
 
-def _post(url: str, path: str, body: dict[str, Any], timeout: float = 120) -> tuple[int, Any]:
-    r = httpx.post(f"{url}{path}", json=body, timeout=timeout)
+def _post(url: str, path: str, body: dict[str, Any], timeout: float = 120) -> tuple[int | str, Any]:
+    try:
+        r = httpx.post(f"{url}{path}", json=body, timeout=timeout)
+    except httpx.HTTPError as e:
+        return type(e).__name__, None
     try:
         return r.status_code, r.json()
     except ValueError:
@@ -108,8 +111,15 @@ def observe_failed_pull(side: Side) -> dict[str, Any]:
                                                             "kv_transfer_params": NOWHERE})}
     out["then a plain request"] = _post(side.decode, "/v1/completions",
                                         {"model": side.model, "prompt": ids, "max_tokens": 2})
-    out["then the decode's /health"] = httpx.get(f"{side.decode}/health", timeout=10).status_code
+    out["then the decode's /health"] = health(side.decode)
     return out
+
+
+def health(url: str) -> int | str:
+    try:
+        return httpx.get(f"{url}/health", timeout=10).status_code
+    except httpx.HTTPError as e:          # the process gone: what a health check sees
+        return type(e).__name__
 
 
 def differences(real: dict[str, Any], mock: dict[str, Any]) -> list[str]:
