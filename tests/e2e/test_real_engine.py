@@ -184,6 +184,7 @@ class HealthWatch:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> HealthWatch:
+        self._sample()                  # the state before whatever the block does, whatever the thread's timing
         self._thread.start()
         return self
 
@@ -194,15 +195,18 @@ class HealthWatch:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                state: int | str = httpx.get(f"{self.url}/health", timeout=2).status_code
-            except httpx.TimeoutException:
-                state = "timeout"
-            except httpx.HTTPError:
-                state = "refused"
-            if not self.states or self.states[-1] != state:
-                self.states.append(state)
+            self._sample()
             self._stop.wait(0.2)
+
+    def _sample(self) -> None:
+        try:
+            state: int | str = httpx.get(f"{self.url}/health", timeout=2).status_code
+        except httpx.TimeoutException:
+            state = "timeout"
+        except httpx.HTTPError:
+            state = "refused"
+        if not self.states or self.states[-1] != state:
+            self.states.append(state)
 
 
 def readiness(states: list[int | str]) -> list[bool]:
