@@ -33,8 +33,6 @@ def create_app(config: MockConfig, runtime: Runtime | None = None) -> FastAPI:
 
     @app.get("/health")
     async def health() -> Response:
-        if rt.exiting and rt.exit_now is not None:
-            rt.exit_now()               # see pdcompose.mock.kvfail
         return Response(status_code=200 if rt.ready else 503)
 
     @app.get("/metrics")

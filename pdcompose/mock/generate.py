@@ -30,8 +30,6 @@ UNAUTHORIZED = r.dumps({"error": "Unauthorized"})       # vLLM's AuthenticationM
 
 
 async def generate(rt: Runtime, request: Request, kind: Kind) -> Response:
-    if rt.exiting and rt.exit_now is not None:
-        rt.exit_now()                   # a DP node whose engine died: gone, the connection with it
     meta = request_meta(request.scope["path"], request.headers)
     if not rt.authorized(request.headers.get("authorization")):
         rt.stats.add(meta, status=401)

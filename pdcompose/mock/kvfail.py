@@ -72,8 +72,7 @@ def _die(rt: Runtime, req: GenerateRequest) -> None:
           f"ERROR {stamp} [core.py:868] KeyError: {params.get('remote_engine_id')!r}", flush=True)
     rt.dead = True
     if rt.config.data_parallel_size > 1 and rt.on_engine_death is not None:
-        rt.exiting = True               # the next connection drops (real: ReadError), then the process goes
-        rt.on_engine_death()
+        rt.on_engine_death()            # the process goes, once this answer is out
 
 
 def _failed(rt: Runtime, req: GenerateRequest, reply: r.Reply, record: dict[str, Any],

@@ -28,8 +28,6 @@ class Runtime:
         self.catalog = catalog_for(config.knobs.vllm_version)    # the vLLM release the mock stands for
         self.dead = False                # the engine core died (kvfail): /health 503, every request 500
         self.on_engine_death: Callable[[], None] | None = None   # set by the server: a DP process exits
-        self.exit_now: Callable[[], None] | None = None          # ... and drops whatever comes meanwhile
-        self.exiting = False
 
     @property
     def loaded(self) -> bool:

@@ -60,7 +60,6 @@ async def serve(config: MockConfig) -> int:
     def exit_soon() -> None:            # once the failing request's answer is out
         loop.call_later(0.5, _engine_died)
     rt.on_engine_death = exit_soon
-    rt.exit_now = _engine_died
     if config.knobs.exit_code is not None:
         asyncio.get_running_loop().call_later(config.knobs.exit_after, _crash, config.knobs)
     log.info("vLLM API server version %s (pdcompose mock) serving %s", VERSION, config.model)

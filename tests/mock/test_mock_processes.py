@@ -163,7 +163,5 @@ def test_a_failed_pull_ends_a_dp_node_like_vllm_0_13(spawn) -> None:
     failed = httpx.post(f"{decode.url}/v1/completions", timeout=10,
                         json={"prompt": "a b", "max_tokens": 2, "kv_transfer_params": nowhere})
     assert failed.status_code == 500 and failed.json()["error"]["message"].startswith("EngineCore encountered")
-    with pytest.raises(httpx.HTTPError):         # at once: the connection drops, as the real one's did
-        httpx.post(f"{decode.url}/v1/completions", json={"prompt": "a b", "max_tokens": 2}, timeout=10)
     assert decode.wait_exit() == 1
     assert decode.health() is None
