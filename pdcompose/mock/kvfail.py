@@ -9,10 +9,7 @@ What vLLM does depends on the release, and was observed rather than assumed:
   fatal error". The request and every later one get HTTP 500 `{"error": {"message": "EngineCore
   encountered an issue. See stack trace (above) for the root cause.", "type": "Internal Server Error",
   ...}}` and /health turns 503 until the node restarts. The code path does not read the policy, so
-  "recompute" dies the same way. With data parallelism (the rehearsed 2-node DP-4 decode, observed) the
-  whole process then exits: the next request's connection drops and /health is refused; a single
-  engine's API server stays up, answering as above. tests/e2e/test_real_engine.py compares this with the
-  mock.
+  "recompute" dies the same way. tests/e2e/test_real_engine.py compares this with the mock.
   PDCOMPOSE_MOCK_SURVIVE_KV_FAILURE=1 keeps the mock's engine alive (then the policy decides), for tests
   of something else.
 - other releases (read from vLLM's source, not observed): policy "recompute" recomputes the prefill on
@@ -71,8 +68,6 @@ def _die(rt: Runtime, req: GenerateRequest) -> None:
     print(f"ERROR {stamp} [core.py:868] EngineCore encountered a fatal error.\n"
           f"ERROR {stamp} [core.py:868] KeyError: {params.get('remote_engine_id')!r}", flush=True)
     rt.dead = True
-    if rt.config.data_parallel_size > 1 and rt.on_engine_death is not None:
-        rt.on_engine_death()            # the process goes, once this answer is out
 
 
 def _failed(rt: Runtime, req: GenerateRequest, reply: r.Reply, record: dict[str, Any],

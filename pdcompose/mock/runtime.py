@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 
 from pdcompose.mock.config import MockConfig, catalog_for
 from pdcompose.mock.dp import make_group
@@ -27,7 +26,6 @@ class Runtime:
         self._load_done_at = math.inf if never else time.monotonic() + config.knobs.load_delay
         self.catalog = catalog_for(config.knobs.vllm_version)    # the vLLM release the mock stands for
         self.dead = False                # the engine core died (kvfail): /health 503, every request 500
-        self.on_engine_death: Callable[[], None] | None = None   # set by the server: a DP process exits
 
     @property
     def loaded(self) -> bool:

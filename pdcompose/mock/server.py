@@ -55,11 +55,6 @@ def _run(main_coroutine: Coroutine[Any, Any, int]) -> int:
 
 async def serve(config: MockConfig) -> int:
     rt = Runtime(config)
-    loop = asyncio.get_running_loop()
-
-    def exit_soon() -> None:            # once the failing request's answer is out
-        loop.call_later(0.5, _engine_died)
-    rt.on_engine_death = exit_soon
     if config.knobs.exit_code is not None:
         asyncio.get_running_loop().call_later(config.knobs.exit_after, _crash, config.knobs)
     log.info("vLLM API server version %s (pdcompose mock) serving %s", VERSION, config.model)
@@ -113,13 +108,6 @@ def _crash(knobs: MockKnobs) -> None:
           "Failed core proc(s): {'EngineCore_DP0': 1}", file=sys.stderr, flush=True)
     sys.stdout.flush()
     os._exit(knobs.exit_code or 0)     # now, from inside the loop: no graceful shutdown to mask the code
-
-
-def _engine_died() -> None:
-    """A DP node's engine core died (pdcompose.mock.kvfail): vLLM's process goes away, so does the mock's."""
-    _error_line("async_llm.py", "AsyncLLM output_handler failed: EngineDeadError; shutting down")
-    sys.stdout.flush()
-    os._exit(1)
 
 
 def _error_line(where: str, message: str) -> None:

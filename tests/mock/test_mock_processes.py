@@ -150,18 +150,3 @@ def test_unknown_flag_exits_2_like_vllm(spawn) -> None:
     mock = spawn("127.0.0.208", 18208, "m", "--no-such-flag")
     assert mock.wait_exit() == 2
     assert mock.stderr().strip().endswith("vllm: error: unrecognized arguments: --no-such-flag")
-
-
-def test_a_failed_pull_ends_a_dp_node_like_vllm_0_13(spawn) -> None:
-    """Observed in make e2e (2-node DP-4 decode): the engine core dies, the process goes, /health is refused."""
-    nowhere = {"do_remote_prefill": True, "do_remote_decode": False, "remote_block_ids": [1, 2],
-               "remote_engine_id": "nobody", "remote_request_id": "x", "remote_host": "127.0.0.1",
-               "remote_port": 1, "tp_size": 1}
-    decode = spawn("127.0.0.211", 18211, "m", *NIXL_ARGS, "--data-parallel-size", "2",
-                   env=side_channel("127.0.0.211", 25611))
-    decode.wait_health()
-    failed = httpx.post(f"{decode.url}/v1/completions", timeout=10,
-                        json={"prompt": "a b", "max_tokens": 2, "kv_transfer_params": nowhere})
-    assert failed.status_code == 500 and failed.json()["error"]["message"].startswith("EngineCore encountered")
-    assert decode.wait_exit() == 1
-    assert decode.health() is None
