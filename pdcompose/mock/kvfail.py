@@ -9,7 +9,10 @@ What vLLM does depends on the release, and was observed rather than assumed:
   fatal error". The request and every later one get HTTP 500 `{"error": {"message": "EngineCore
   encountered an issue. See stack trace (above) for the root cause.", "type": "Internal Server Error",
   ...}}` and /health turns 503 until the node restarts. The code path does not read the policy, so
-  "recompute" dies the same way. tests/e2e/test_real_engine.py compares this with the mock.
+  "recompute" dies the same way. On the rehearsed DP-4 decode the first answer was always that 500;
+  after it, one run found the API server still up (500s, /health 503), another already gone (the next
+  connection dropped, /health refused): the server goes down some time after its engine. The mock
+  stays in the first state. tests/e2e/test_real_engine.py compares this with the mock.
   PDCOMPOSE_MOCK_SURVIVE_KV_FAILURE=1 keeps the mock's engine alive (then the policy decides), for tests
   of something else.
 - other releases (read from vLLM's source, not observed): policy "recompute" recomputes the prefill on

@@ -102,6 +102,18 @@ def observe(side: Side) -> dict[str, Any]:
     return out
 
 
+def dead(seen: Any) -> str:
+    """How a node whose engine core died answers afterwards, as one of the two forms vLLM 0.13.0 was seen
+    taking on the rehearsed DP-4 decode: its API server still up (500 "EngineCore encountered an issue",
+    /health 503), or already going away (the connection drops, /health refused). Which one a client meets
+    depends on when it asks; both read as dead."""
+    if isinstance(seen, tuple) and seen[0] == 500 and "EngineCore encountered" in str(seen[1]):
+        return "dead"
+    if seen == 503 or isinstance(seen, str) or (isinstance(seen, tuple) and isinstance(seen[0], str)):
+        return "dead"                    # 503, or a connection error's name
+    return f"alive: {seen!r}"
+
+
 def observe_failed_pull(side: Side) -> dict[str, Any]:
     """A decode told to pull KV from a prefill that is not there. On vLLM 0.13.0 this kills the decode's
     engine (pdcompose.mock.kvfail): run it last, before the node restarts."""
@@ -109,9 +121,9 @@ def observe_failed_pull(side: Side) -> dict[str, Any]:
     out: dict[str, Any] = {"decode, KV unreachable": _post(side.decode, "/v1/completions",
                                                            {"model": side.model, "prompt": ids, "max_tokens": 2,
                                                             "kv_transfer_params": NOWHERE})}
-    out["then a plain request"] = _post(side.decode, "/v1/completions",
-                                        {"model": side.model, "prompt": ids, "max_tokens": 2})
-    out["then the decode's /health"] = health(side.decode)
+    out["then a plain request"] = dead(_post(side.decode, "/v1/completions",
+                                             {"model": side.model, "prompt": ids, "max_tokens": 2}))
+    out["then the decode's /health"] = dead(health(side.decode))
     return out
 
 
