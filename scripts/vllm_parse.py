@@ -57,7 +57,8 @@ def parse_one(root, serve, argv: list[str]) -> dict[str, Any]:
         with contextlib.redirect_stderr(err):
             ns = root.parse_args(["serve", *argv])
     except SystemExit as exc:
-        return {"ok": False, "exit": exc.code, "error": err.getvalue().strip().splitlines()[-1:]}
+        return {"ok": False, "exit": exc.code, "error": err.getvalue().strip().splitlines()[-1:],
+                "stderr": err.getvalue()}
     exact = set(serve._option_string_actions)
     tokens = [t.split("=", 1)[0] for t in argv if t.startswith("--")]
     # vLLM's parser rewrites underscores in the first segment; dotted keys are merged, never abbreviated

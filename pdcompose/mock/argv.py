@@ -1,109 +1,272 @@
-"""Split a `vllm serve` command line into positionals and flags the way vLLM's parser sees them.
+"""`vllm serve`'s own command-line parser, rebuilt from the catalog of the vLLM release the mock stands for.
 
-vLLM has hundreds of flags; the mock models a few and must accept every other one unchanged. So
-instead of an argparse table this is a tokenizer with vLLM's spelling rules
-(`FlexibleArgumentParser`): underscores in the first dotted segment of a long flag equal dashes
-(`--compilation_config.pass_config.x` is `--compilation-config.pass_config.x`), `--flag=value`
-and `--flag value` are the same, and `--no-foo` negates `--foo`.
+vLLM's parser is argparse (`FlexibleArgumentParser`, vllm/utils/argparse_utils.py) with a pre-pass
+that rewrites spellings and merges dotted JSON keys. The mock builds the same argparse parser from
+`pdcompose.catalog` (every option of that release with its arity, choices and a type function that
+fails like vLLM's), so a command line `vllm serve` refuses ends the mock the same way: argparse's
+usage line, `vllm serve: error: ...` (or `vllm: error: unrecognized arguments: ...`) on stderr, exit
+status 2 (tests/vllm/test_mock_parser.py compares the two on the same argv). Abbreviations behave as
+in vLLM too (argparse's allow_abbrev), and an unknown flag is no longer guessed at.
 
-Which flags take a value cannot be known without vLLM's table, so the rule is: a flag followed by a
-token that is not itself a flag takes that token as its value (it may be a negative number, JSON or
-`+quant_fp8,+rms_norm`). Known switches (`BARE_FLAGS`, `--no-*`) never take one, so
-`--enforce-eager MODEL` still finds the model.
+What the parser cannot know without vLLM's config classes is left out: a JSON config's keys are
+checked for syntax and for the choices the catalog lists, not for every pydantic rule.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any
 
-# vLLM's short aliases (vllm/engine/arg_utils.py, entrypoints/openai/cli_args.py).
-SHORT_FLAGS = {
-    "-tp": "tensor-parallel-size", "-pp": "pipeline-parallel-size", "-dp": "data-parallel-size",
-    "-dpl": "data-parallel-size-local", "-dpr": "data-parallel-start-rank", "-dpn": "data-parallel-rank",
-    "-dpa": "data-parallel-address", "-dpp": "data-parallel-rpc-port", "-dpb": "data-parallel-backend",
-    "-dpe": "data-parallel-external-lb", "-dph": "data-parallel-hybrid-lb",
-    "-dpm": "data-parallel-multi-port-external-lb", "-ep": "enable-expert-parallel",
-    "-asc": "api-server-count", "-dcp": "decode-context-parallel-size",
-    "-pcp": "prefill-context-parallel-size", "-n": "nnodes", "-r": "node-rank", "-q": "quantization",
-}
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import InitErrorDetails
 
-# Switches (store_true / BooleanOptionalAction in vLLM) that never consume the next token.
-BARE_FLAGS = frozenset({
-    "headless", "data-parallel-hybrid-lb", "data-parallel-external-lb",
-    "data-parallel-multi-port-external-lb", "disable-uvicorn-access-log", "trust-remote-code",
-    "enforce-eager", "enable-expert-parallel", "async-scheduling", "enable-prefix-caching",
-    "enable-chunked-prefill", "disable-log-requests", "enable-log-requests", "disable-log-stats",
-    "skip-tokenizer-init", "enable-auto-tool-choice", "enable-eplb", "enable-dbo",
-    "enable-prompt-tokens-details", "enable-request-id-headers", "enable-server-load-tracking",
-    "enable-force-include-usage", "disable-fastapi-docs", "enable-sleep-mode", "enable-lora",
-    "disable-custom-all-reduce", "disable-cascade-attn", "enable-log-outputs", "return-tokens-as-token-ids",
-})
+from pdcompose import catalog as C
+from pdcompose.catalog.flags import canonical
 
-# Flags with nargs="+" in vLLM: they take every following non-flag token.
-MULTI_VALUE_FLAGS = frozenset({"served-model-name"})
-
-_FIRST_SEGMENT = re.compile(r"^[^.]*")
+USAGE = "vllm serve [model_tag] [options]"       # vllm/entrypoints/cli/serve.py
 
 
-@dataclass(frozen=True)
-class Flag:
-    name: str                  # canonical, without dashes: "tensor-parallel-size", "compilation-config.x"
-    values: tuple[str, ...]    # empty for a bare switch
+class ArgvError(Exception):
+    """What argparse would print before exiting 2: the usage line and `prog: error: message`."""
 
-    @property
-    def value(self) -> str | None:
-        return self.values[-1] if self.values else None
-
-
-def canonical_name(token: str) -> str:
-    """`--trust_remote_code` -> `trust-remote-code`; only the first dotted segment is rewritten."""
-    body = token[2:]
-    return _FIRST_SEGMENT.sub(lambda m: m.group(0).replace("_", "-"), body, count=1)
+    def __init__(self, usage: str, line: str) -> None:
+        super().__init__(line)
+        self.usage = usage
+        self.line = line
 
 
-def is_flag(token: str) -> bool:
-    if token.startswith("--"):
-        return len(token) > 2
-    return token.split("=", 1)[0] in SHORT_FLAGS or token.startswith("-O")
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:       # argparse prints usage + this line, then exits 2
+        raise ArgvError(self.format_usage(), f"{self.prog}: error: {message}")
 
 
-def _takes_no_value(name: str) -> bool:
-    return name in BARE_FLAGS or name.startswith("no-")
+# --- vLLM's type functions (vllm/engine/arg_utils.py), named as vLLM names them: argparse quotes the
+# --- function's name ("invalid int value") or vLLM its repr ("cannot be converted to <class 'int'>")
+
+def parse_type(return_type: Callable[[str], Any]) -> Callable[[str], Any]:
+    def _parse_type(val: str) -> Any:
+        try:
+            return return_type(val)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f"Value {val} cannot be converted to {return_type}.") from e
+    return _parse_type
 
 
-def split_argv(tokens: Sequence[str]) -> tuple[list[str], list[Flag]]:
-    """Positionals and flags, in order. `--` ends the flags, as in argparse."""
-    positionals: list[str] = []
-    flags: list[Flag] = []
-    i = 0
-    while i < len(tokens):
-        token = tokens[i]
-        i += 1
-        if token == "--":
-            positionals.extend(tokens[i:])
-            break
-        if not is_flag(token):
-            positionals.append(token)
+def optional_type(return_type: Callable[[str], Any]) -> Callable[[str], Any]:
+    def _optional_type(val: str) -> Any:
+        if val == "" or val == "None":
+            return None
+        return parse_type(return_type)(val)
+    return _optional_type
+
+
+def union_dict_and_str(val: str) -> Any:
+    if not re.match(r"(?s)^\s*{.*}\s*$", val):
+        return str(val)
+    return optional_type(json.loads)(val)
+
+
+def human_readable_int(value: str) -> int:
+    value = value.strip()
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([kKmMgGtT])", value)
+    if match:
+        number, suffix = match.groups()
+        if suffix in "kmgt":
+            return int(float(number) * 10 ** (3 * ("kmgt".index(suffix) + 1)))
+        try:
+            return int(number) * 2 ** (10 * ("KMGT".index(suffix) + 1))
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(
+                f"Decimals are not allowed with binary suffixes like {suffix}. Did you mean to use "
+                f"{number}{suffix.lower()} instead?") from e
+    return int(value)
+
+
+def human_readable_int_or_auto(value: str) -> int:
+    value = value.strip()
+    if value == "-1" or value.lower() == "auto":
+        return -1
+    return human_readable_int(value)
+
+
+# The catalog names a type function it could not classify ("any"); these are the ones whose failure
+# it knows. Any other (a lambda, a plugin lookup) takes the value as text: the mock cannot judge it.
+_CALLABLES: dict[str, Callable[[str], Any]] = {"human_readable_int_or_auto": human_readable_int_or_auto,
+                                               "human_readable_int": human_readable_int, "bool": bool}
+
+
+def _dataclass_type(cat: C.Catalog, config: str) -> Callable[[str], Any]:
+    """vLLM's parse_dataclass: the JSON validated as the config class; its ValidationError's repr is the
+    message. The mock has the catalog, not the class: JSON syntax, the object shape and listed choices."""
+    def parse_dataclass(val: str) -> Any:
+        try:
+            value = TypeAdapter(Any).validate_json(val)
+        except ValidationError as e:
+            raise argparse.ArgumentTypeError(repr(_retitled(e, config))) from e
+        problems = _config_problems(cat, config, value, ())
+        if problems:
+            raise argparse.ArgumentTypeError(repr(ValidationError.from_exception_data(config, problems, "json")))
+        return value
+    return parse_dataclass
+
+
+def _retitled(e: ValidationError, title: str) -> ValidationError:
+    details: list[InitErrorDetails] = []
+    for err in e.errors():
+        detail: InitErrorDetails = {"type": err["type"], "loc": err["loc"], "input": err["input"]}
+        if "ctx" in err:
+            detail["ctx"] = err["ctx"]
+        details.append(detail)
+    return ValidationError.from_exception_data(title, details, "json")
+
+
+def _config_problems(cat: C.Catalog, config: str, value: Any, loc: tuple[str, ...]) -> list[InitErrorDetails]:
+    if not isinstance(value, dict):
+        return [{"type": "dataclass_type", "loc": loc, "input": value, "ctx": {"class_name": config}}]
+    spec = cat.config(config)
+    problems: list[InitErrorDetails] = []
+    for key, sub in value.items() if spec else ():
+        field = spec.fields.get(key) if spec else None
+        if field is None:
+            if spec and spec.extra == "forbid":
+                problems.append({"type": "unexpected_keyword_argument", "loc": (*loc, key), "input": sub})
             continue
-        head, has_inline, inline = token.partition("=")
-        if head.startswith("--"):
-            name = canonical_name(head)
-        elif head.startswith("-O"):
-            # -O3 / -O.level=3 / -O 3: vLLM's compilation shorthand; the mock ignores it
-            name, inline, has_inline = "O", inline or head[2:], "=" if has_inline or head[2:] else ""
+        if field.config and isinstance(sub, dict):
+            problems += _config_problems(cat, field.config, sub, (*loc, key))
+        elif field.choices and not field.loose and isinstance(sub, str) and sub not in field.choices:
+            expected = " or ".join([", ".join(repr(c) for c in field.choices[:-1]), repr(field.choices[-1])]
+                                   if len(field.choices) > 1 else [repr(field.choices[0])])
+            problems.append({"type": "literal_error", "loc": (*loc, key), "input": sub,
+                             "ctx": {"expected": expected}})
+    return problems
+
+
+def _type(cat: C.Catalog, spec: C.FlagSpec) -> Callable[[str], Any]:
+    kinds: dict[str, Callable[[str], Any]] = {
+        "int": human_readable_int if spec.human_readable else int, "float": float,
+        "json": parse_type(json.loads), "json_or_str": union_dict_and_str}
+    if spec.kind == "config" and spec.config:
+        base = _dataclass_type(cat, spec.config)
+    elif spec.kind == "any":
+        base = _CALLABLES.get(spec.callable or "", str)
+    else:
+        base = kinds.get(spec.kind, str)
+    return optional_type(base) if spec.optional and spec.kind != "json_or_str" else base
+
+
+def _choices(spec: C.FlagSpec) -> list[Any] | None:
+    if spec.choices is None:
+        return None
+    convert = int if spec.kind == "int" else float if spec.kind == "float" else str
+    return [c if c == "None" else convert(c) for c in spec.choices]
+
+
+# --- the parser ---------------------------------------------------------------------------------------
+
+def build_parser(cat: C.Catalog) -> tuple[_Parser, _Parser]:
+    """(the `vllm` parser, its `serve` subparser), with every option of `cat`'s `vllm serve`."""
+    root = _Parser(prog="vllm")
+    root.add_argument("-v", "--version", action="version", version=cat.vllm)
+    serve = root.add_subparsers(dest="subparser").add_parser("serve", usage=USAGE)
+    serve.add_argument("model_tag", type=str, nargs="?")
+    for name, spec in cat.flags.items():
+        if spec.kind == "help":
+            continue                                    # argparse's own -h/--help
+        options = [o for o in spec.options if o != f"--no-{name}"]   # BooleanOptionalAction adds it
+        kwargs: dict[str, Any] = {"dest": spec.dest, "default": None}
+        if spec.kind == "bool":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif spec.kind == "switch":
+            kwargs |= {"action": "store_true", "default": False}
         else:
-            name = SHORT_FLAGS[head]
-        if has_inline:
-            flags.append(Flag(name, (inline,)))
+            kwargs["type"] = _type(cat, spec)
+            if spec.nargs is not None:
+                kwargs["nargs"] = spec.nargs
+            if spec.choices is not None:
+                kwargs["choices"] = _choices(spec)
+        serve.add_argument(*options, **kwargs)
+    return root, serve
+
+
+def parse_serve(cat: C.Catalog, argv: Sequence[str]) -> argparse.Namespace:
+    """`argv` as `vllm serve` parses it ("serve" first); ArgvError when it would exit 2."""
+    root, _ = build_parser(cat)
+    return root.parse_args(preprocess(list(argv)))
+
+
+def preprocess(args: list[str]) -> list[str]:
+    """FlexibleArgumentParser.parse_args's pre-pass (vLLM 0.13.0, the same in 0.11.2-0.33.0 where the
+    catalog's versions differ in flags only): --model moves to the front, underscores in option names
+    become dashes, -O<n> is --optimization-level, dotted keys are merged into one JSON per flag."""
+    args = _model_first(args)
+    processed: list[str] = []
+    for i, arg in enumerate(args):
+        if arg.startswith("--"):
+            key, eq, value = arg.partition("=")
+            processed.append(f"--{canonical(key)}{eq}{value}")     # one canonicaliser, the planner's too
+        elif arg.startswith("-O") and arg != "-O":
+            processed += ["--optimization-level", arg[3:] if arg[2] == "=" else arg[2:]]
+        elif arg == "-O" and i + 1 < len(args) and args[i + 1] in {"0", "1", "2", "3"}:
+            processed.append("--optimization-level")
+        else:
+            processed.append(arg)
+    return _merge_dotted(processed)
+
+
+def _model_first(args: list[str]) -> list[str]:
+    if not args or args[0] != "serve":
+        return args
+    at = next((i for i, a in enumerate(args) if a == "--model" or a.startswith("--model=")), None)
+    if at is None:
+        return args
+    if args[at] == "--model":
+        if at + 1 >= len(args):
+            return args                                 # vLLM would fail with an IndexError; argparse says it
+        return ["serve", args[at + 1], *args[1:at], *args[at + 2:]]
+    return ["serve", args[at].removeprefix("--model="), *args[1:at], *args[at + 1:]]
+
+
+def _merge_dotted(processed: list[str]) -> list[str]:
+    delete: set[int] = set()
+    merged: defaultdict[str, dict[str, Any]] = defaultdict(dict)
+    for i, arg in enumerate(processed):
+        if i in delete or not (arg.startswith("-") and "." in arg):
             continue
-        values: list[str] = []
-        if not _takes_no_value(name):
-            while i < len(tokens) and not is_flag(tokens[i]) and tokens[i] != "--":
-                values.append(tokens[i])
-                i += 1
-                if name not in MULTI_VALUE_FLAGS:
-                    break
-        flags.append(Flag(name, tuple(values)))
-    return positionals, flags
+        if "=" in arg:
+            arg, value = arg.split("=", 1)
+            if "." not in arg:
+                continue                                # the dot was in the value
+        elif i + 1 < len(processed):
+            value = processed[i + 1]
+            delete.add(i + 1)
+        else:
+            continue                                    # vLLM: IndexError; argparse reports the option
+        if arg.endswith("+"):
+            arg, value = arg[:-1], json.dumps(value.split(","))
+        key, *keys = arg.split(".")
+        try:
+            parsed: Any = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        for k in reversed(keys):
+            parsed = {k: parsed}
+        _update(merged[key], parsed)
+        delete.add(i)
+    out = [a for i, a in enumerate(processed) if i not in delete]
+    for key, nested in merged.items():
+        out += [key, json.dumps(nested)]
+    return out
+
+
+def _update(original: dict[str, Any], update: dict[str, Any]) -> None:
+    for k, v in update.items():
+        if isinstance(v, dict) and isinstance(original.get(k), dict):
+            _update(original[k], v)
+        elif isinstance(v, list) and isinstance(original.get(k), list):
+            original[k] += v
+        else:
+            original[k] = v

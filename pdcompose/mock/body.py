@@ -36,10 +36,11 @@ class GenerateRequest:
     include_usage: bool
     continuous_usage: bool
     kv_transfer_params: Any        # as received; None when absent or null
+    max_tokens_given: bool = True  # False: the mock's default (vLLM's is "up to --max-model-len")
 
 
-def parse_generate(raw: bytes, content_type: str | None, kind: Kind,
-                   served_names: tuple[str, ...]) -> GenerateRequest:
+def parse_generate(raw: bytes, content_type: str | None, kind: Kind, served_names: tuple[str, ...],
+                   max_model_len: int | None = None) -> GenerateRequest:
     if (content_type or "").split(";", 1)[0].strip().lower() != "application/json":
         raise ApiError(415, "Unsupported Media Type: Only 'application/json' is allowed",
                        "Unsupported Media Type")
@@ -55,12 +56,39 @@ def parse_generate(raw: bytes, content_type: str | None, kind: Kind,
     include_usage = stream and options.get("include_usage") is True
     kv = body.get("kv_transfer_params")
     prefill = isinstance(kv, dict) and kv.get("do_remote_decode") is True
+    prompt_tokens, max_tokens = _prompt_tokens(body, kind), _max_tokens(body, kind)
+    if max_model_len is not None:
+        check_length(kind, prompt_tokens, max_tokens, max_model_len)
     return GenerateRequest(
-        kind=kind, role="prefill" if prefill else "decode", prompt_tokens=_prompt_tokens(body, kind),
-        max_tokens=_max_tokens(body, kind), stream=stream, include_usage=include_usage,
+        kind=kind, role="prefill" if prefill else "decode", prompt_tokens=prompt_tokens,
+        max_tokens=max_tokens or DEFAULT_MAX_TOKENS, stream=stream, include_usage=include_usage,
         continuous_usage=include_usage and options.get("continuous_usage_stats") is True,
-        kv_transfer_params=kv,
+        kv_transfer_params=kv, max_tokens_given=max_tokens is not None,
     )
+
+
+def check_length(kind: Kind, prompt_tokens: int, max_tokens: int | None, max_model_len: int) -> None:
+    """--max-model-len as vLLM 0.13.0 enforces it, calibrated on the real engine (tests/e2e/test_real_engine.py):
+
+    completions render the prompt with max_length = max_model_len - max_tokens (serving_completion.py
+    _build_render_config, renderer.py _create_tokens_prompt): a longer prompt is refused, and the message
+    names that reduced length; chat validates prompt and prompt + max_tokens (serving_engine.py
+    _validate_input) and appends the exception's cause, which is None (serving_chat.py: f"{e} {e.__cause__}").
+    """
+    if kind == "completion":
+        limit = max_model_len - (max_tokens or 0)
+        if prompt_tokens > limit:
+            raise ApiError(400, f"This model's maximum context length is {limit} tokens. However, your request "
+                                f"has {prompt_tokens} input tokens. Please reduce the length of the input messages.")
+        return
+    if prompt_tokens >= max_model_len:
+        raise ApiError(400, f"This model's maximum context length is {max_model_len} tokens. However, your "
+                            f"request has {prompt_tokens} input tokens. Please reduce the length of the input "
+                            "messages. None")
+    if max_tokens is not None and prompt_tokens + max_tokens > max_model_len:
+        raise ApiError(400, f"'max_tokens' or 'max_completion_tokens' is too large: {max_tokens}. This model's "
+                            f"maximum context length is {max_model_len} tokens and your request has "
+                            f"{prompt_tokens} input tokens ({max_tokens} > {max_model_len} - {prompt_tokens}). None")
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:
@@ -84,7 +112,7 @@ def _prompt_tokens(body: dict[str, Any], kind: Kind) -> int:
         raise ApiError(400, str(exc)) from None
 
 
-def _max_tokens(body: dict[str, Any], kind: Kind) -> int:
+def _max_tokens(body: dict[str, Any], kind: Kind) -> int | None:
     # vLLM's chat request prefers max_completion_tokens; completions only knows max_tokens
     names = ("max_tokens", "max_completion_tokens")
     if kind == "chat":
@@ -98,4 +126,4 @@ def _max_tokens(body: dict[str, Any], kind: Kind) -> int:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ApiError(400, f"{name} must be at least 1, got {value}.")
         return value
-    return DEFAULT_MAX_TOKENS
+    return None

@@ -10,7 +10,17 @@ reproduces that dependency with newline-delimited JSON over TCP:
 
 The master listens on `--data-parallel-address:--data-parallel-rpc-port` and is ready once ranks
 0..N-1 are all present. A worker is ready while it is registered with a master whose group is
-complete; when the master goes away (EOF or silence for 3 heartbeats) it is unready and redials.
+complete; when the master goes away (EOF or silence for 3 heartbeats) it is unready.
+
+A group does not heal, as vLLM's does not: its engines form one stateless torch.distributed group once,
+at start (vLLM 0.13.0 v1/engine/core.py DPEngineCoreProc._init_data_parallel ->
+ParallelConfig.stateless_init_dp_group), so a restarted master's engines wait at the rendezvous for
+ranks whose engines are still members of the old group, and the workers' engines fail at their next
+DP all-reduce (has_unfinished_dp). Read from the source, not observed: vLLM's idle worker still answers
+/health 200 until a request makes it all-reduce; the mock's turns 503 at once. Either way the group
+stays broken until every node restarts (`pdcompose restart` restarts the group, master first). A
+worker that never saw its group complete keeps dialling (the normal start order);
+PDCOMPOSE_MOCK_DP_REJOIN=1 makes a worker redial a lost master too, for tests of other things.
 """
 
 from __future__ import annotations
@@ -141,6 +151,7 @@ class DPWorker:
         self._config = config
         self._task: asyncio.Task[None] | None = None
         self._last_refusal: str | None = None
+        self._formed = False             # the group was complete once
         self.ready = False
 
     async def start(self) -> None:
@@ -158,6 +169,10 @@ class DPWorker:
         while True:
             with contextlib.suppress(*_NETWORK_ERRORS):
                 await self._session(address)
+            if self._formed and not self._config.knobs.dp_rejoin:
+                log.error("the DP group's master at %s went away; this node's engines belong to a group that "
+                          "no longer exists: restart the whole group (master first)", address)
+                return
             await asyncio.sleep(RETRY)
 
     async def _session(self, address: str) -> None:
@@ -179,6 +194,7 @@ class DPWorker:
                 if status.get("complete") != self.ready:
                     log.info("DP group %s", "complete" if status.get("complete") else "incomplete")
                 self.ready = bool(status.get("complete"))
+                self._formed = self._formed or self.ready
         finally:
             if self.ready:
                 log.warning("lost the DP master at %s; retrying", address)

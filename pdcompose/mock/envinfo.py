@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pdcompose.mock.argv import canonical_name
+from pdcompose.catalog.flags import canonical
 
 # vLLM flags whose value is a secret: shown as sha256:<hex> like secret environment values.
 SECRET_FLAGS = frozenset({"api-key", "hf-token"})
@@ -37,7 +37,7 @@ def redact_argv(argv: list[str]) -> list[str]:
             hide_next = False
             continue
         head, has_inline, inline = token.partition("=")
-        secret = head.startswith("--") and canonical_name(head) in SECRET_FLAGS
+        secret = head.startswith("--") and canonical(head) in SECRET_FLAGS
         if secret and has_inline:
             shown.append(f"{head}={sha256_tag(inline)}")
         else:

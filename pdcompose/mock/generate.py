@@ -14,21 +14,18 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
+from packaging.specifiers import SpecifierSet
 
 from pdcompose.mock import responses as r
 from pdcompose.mock.body import ApiError, GenerateRequest, Kind, parse_generate
 from pdcompose.mock.engine import Engine, RankError, simulate
+from pdcompose.mock.kvfail import ENGINE_DEAD, KV_LOAD_FAILURES, kv_load_failed
 from pdcompose.mock.runtime import Runtime
 from pdcompose.mock.sidechannel import side_channel_port
 from pdcompose.mock.stats import RequestMeta, request_meta
 from pdcompose.mock.tokens import block_count, words
 
-
-def error_response(exc: ApiError) -> Response:
-    body = r.error_body(exc.status, exc.message, exc.kind)
-    return Response(body, exc.status, media_type="application/json")
-
-
+FLAT_BLOCK_IDS = SpecifierSet("<0.14")
 UNAUTHORIZED = r.dumps({"error": "Unauthorized"})       # vLLM's AuthenticationMiddleware body
 
 
@@ -37,11 +34,13 @@ async def generate(rt: Runtime, request: Request, kind: Kind) -> Response:
     if not rt.authorized(request.headers.get("authorization")):
         rt.stats.add(meta, status=401)
         return Response(UNAUTHORIZED, 401, media_type="application/json")
+    if rt.dead:                         # vLLM's EngineDeadError: every request fails until a restart
+        return _rejected(rt, meta, ApiError(*ENGINE_DEAD))
     try:
         if not rt.ready:
             raise ApiError(503, "The model is still loading.", "ServiceUnavailableError")
         req = parse_generate(await request.body(), request.headers.get("content-type"), kind,
-                             rt.config.served_model_names)
+                             rt.config.served_model_names, rt.config.max_model_len)
         engine = rt.pool.pick(meta.rank_header)
     except RankError as exc:
         return _rejected(rt, meta, ApiError(400, str(exc)))
@@ -51,6 +50,10 @@ async def generate(rt: Runtime, request: Request, kind: Kind) -> Response:
     if req.role == "prefill":
         return await _prefill(rt, meta, req, engine, reply)
     return await _decode(rt, meta, req, engine, reply)
+
+
+def error_response(exc: ApiError) -> Response:
+    return r.error_response(exc.status, exc.message, exc.kind)
 
 
 def _rejected(rt: Runtime, meta: RequestMeta, exc: ApiError) -> Response:
@@ -77,11 +80,14 @@ async def _prefill(rt: Runtime, meta: RequestMeta, req: GenerateRequest, engine:
 
 
 def _kv_transfer_params(rt: Runtime, engine: Engine, reply: r.Reply, prompt_tokens: int) -> dict[str, Any]:
-    """NixlConnectorScheduler.request_finished's dict, newer (one block list per KV group) shape."""
+    """NixlConnectorScheduler.request_finished's dict. remote_block_ids is one flat list up to vLLM 0.13
+    (observed on the real 0.13.0 engine: the scheduler passes block_ids[0] to a connector without HMA) and
+    one list per KV-cache group where NIXL supports HMA (0.32.0's NixlBaseConnector)."""
     cfg = rt.config
+    blocks = engine.allocate_blocks(prompt_tokens)
     return {
         "do_remote_prefill": True, "do_remote_decode": False,
-        "remote_block_ids": [engine.allocate_blocks(prompt_tokens)],
+        "remote_block_ids": blocks if rt.catalog.version in FLAT_BLOCK_IDS else [blocks],
         "remote_engine_id": engine.engine_id, "remote_request_id": reply.internal_id,
         "remote_host": cfg.side_channel_host, "remote_port": side_channel_port(cfg, engine),
         "tp_size": cfg.tensor_parallel_size,
@@ -101,6 +107,10 @@ async def _decode(rt: Runtime, meta: RequestMeta, req: GenerateRequest, engine: 
     record = rt.stats.add(meta, status=200, role="decode", engine=engine, stream=req.stream,
                           prompt_tokens=req.prompt_tokens, kv_transfer_params=req.kv_transfer_params,
                           kv_check=kv_check)
+    if kv_check in KV_LOAD_FAILURES:
+        failed = kv_load_failed(rt, req, reply, record)
+        if failed is not None:
+            return failed
     run = _DecodeRun(rt, engine, req, reply, record, recompute=kv_check != "ok", t0=t0)
     if req.stream:
         return StreamingResponse(run.frames(), media_type="text/event-stream")

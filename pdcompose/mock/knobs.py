@@ -25,6 +25,9 @@ class MockKnobs:
     kv_timeout: float = 1.0
     max_records: int = 100_000
     access_log: bool = False
+    vllm_version: str | None = None     # the release whose parser judges the argv (catalog.DEFAULT_VERSION)
+    dp_rejoin: bool = False             # a DP worker whose master went away rejoins it (vLLM's does not)
+    survive_kv_failure: bool = False    # a failed KV pull does not kill the engine (vLLM 0.13.0's dies)
 
     def prefill_seconds(self, prompt_tokens: int) -> float:
         return self.prefill_ms_per_1k * prompt_tokens / 1e6
@@ -46,8 +49,15 @@ def parse_knobs(environ: Mapping[str, str]) -> MockKnobs:
         exit_after=env_number(environ, "PDCOMPOSE_MOCK_EXIT_AFTER", 0.0, float),
         kv_timeout=env_number(environ, "PDCOMPOSE_MOCK_KV_TIMEOUT", 1.0, float),
         max_records=env_number(environ, "PDCOMPOSE_MOCK_MAX_RECORDS", 100_000, int),
-        access_log=environ.get("PDCOMPOSE_MOCK_ACCESS_LOG", "").strip().lower() in {"1", "true", "yes"},
+        access_log=_switch(environ, "PDCOMPOSE_MOCK_ACCESS_LOG"),
+        vllm_version=environ.get("PDCOMPOSE_MOCK_VLLM_VERSION", "").strip() or None,
+        dp_rejoin=_switch(environ, "PDCOMPOSE_MOCK_DP_REJOIN"),
+        survive_kv_failure=_switch(environ, "PDCOMPOSE_MOCK_SURVIVE_KV_FAILURE"),
     )
+
+
+def _switch(environ: Mapping[str, str], name: str) -> bool:
+    return environ.get(name, "").strip().lower() in {"1", "true", "yes"}
 
 
 def env_number(environ: Mapping[str, str], name: str, default: float, kind: type) -> Any:

@@ -15,6 +15,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi import Response
+
 from pdcompose.mock.body import Kind
 
 DONE = b"data: [DONE]\n\n"
@@ -29,7 +31,23 @@ _SLOT_JSON = dumps(_SLOT)
 
 
 def error_body(status: int, message: str, kind: str) -> bytes:
-    return dumps({"object": "error", "message": message, "type": kind, "param": None, "code": status})
+    """vLLM 0.13.0's ErrorResponse (entrypoints/openai/protocol.py): the fields under "error", as its
+    JSONResponse dumps them (compact). Older vLLM had them flat, with "object": "error"."""
+    return dumps(_error(status, message, kind))
+
+
+def error_response(status: int, message: str, kind: str) -> Response:
+    return Response(error_body(status, message, kind), status, media_type="application/json")
+
+
+def _error(status: int, message: str, kind: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": None, "code": status}}
+
+
+def error_frame(status: int, message: str, kind: str) -> bytes:
+    """An error inside a stream: vLLM's create_streaming_error_response is json.dumps with its default
+    separators (", " and ": "), unlike every other frame."""
+    return b"data: " + json.dumps(_error(status, message, kind)).encode() + b"\n\n"
 
 
 @dataclass(frozen=True)

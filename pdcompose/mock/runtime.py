@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 
-from pdcompose.mock.config import MockConfig
+from pdcompose.mock.config import MockConfig, catalog_for
 from pdcompose.mock.dp import make_group
 from pdcompose.mock.engine import EnginePool
 from pdcompose.mock.sidechannel import KVChecker
@@ -24,6 +24,8 @@ class Runtime:
         # an engine told to crash (PDCOMPOSE_MOCK_EXIT_CODE) is one that fails to start: never ready
         never = config.knobs.exit_code is not None
         self._load_done_at = math.inf if never else time.monotonic() + config.knobs.load_delay
+        self.catalog = catalog_for(config.knobs.vllm_version)    # the vLLM release the mock stands for
+        self.dead = False                # the engine core died (kvfail): /health 503, every request 500
 
     @property
     def loaded(self) -> bool:
@@ -32,7 +34,7 @@ class Runtime:
     @property
     def ready(self) -> bool:
         """What /health reports: the model is "loaded" and the whole DP group has formed."""
-        return self.loaded and self.group.ready
+        return self.loaded and self.group.ready and not self.dead
 
     @property
     def engine_ids(self) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Any
 import uvicorn
 
 from pdcompose.mock.app import VERSION, create_app
-from pdcompose.mock.config import USAGE, ConfigError, MockConfig, MockKnobs, parse_argv
+from pdcompose.mock.config import USAGE, ArgvError, ConfigError, MockConfig, MockKnobs, parse_argv
 from pdcompose.mock.runtime import Runtime
 from pdcompose.mock.sidechannel import StartupError, start_listeners
 
@@ -35,6 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging()
     try:
         config = parse_argv(args, os.environ)
+    except ArgvError as exc:            # vLLM's parser: usage, one error line, exit 2
+        print(exc.usage + exc.line, file=sys.stderr, end="\n", flush=True)
+        return 2
     except ConfigError as exc:
         print(f"vllm serve: error: {exc}", file=sys.stderr)
         return 2

@@ -13,21 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-Loc = tuple[str | int, ...]
+from pdcompose.catalog.flags import Flag, Loc, canonical
 
-
-def canonical(key: str) -> str:
-    key = key.removeprefix("--").removesuffix("=")
-    head, dot, rest = key.partition(".")
-    return head.replace("_", "-") + dot + rest
-
-
-@dataclass(frozen=True)
-class Flag:
-    name: str          # as spelled, without "--", "no-" (for booleans) or a trailing "="
-    value: Any         # True, False, scalar, list of scalars, dict (JSON); never None
-    joined: bool       # render as one token: --name=value
-    origin: Loc        # where it was set, for messages
+__all__ = ["Flag", "FlagLayers", "Loc", "canonical", "make_flag"]
 
 
 def make_flag(key: str, value: Any, origin: Loc) -> tuple[str, Flag | None]:

@@ -239,6 +239,8 @@ def _env(r: Resolved, n: NodeInputs, findings: Findings) -> dict[str, str | Secr
         out |= {"PDCOMPOSE_MOCK_LOAD_DELAY": str(t.rehearsal.load_delay),
                 "PDCOMPOSE_MOCK_PREFILL_MS_PER_1K": str(t.rehearsal.prefill_ms_per_1k),
                 "PDCOMPOSE_MOCK_DECODE_MS_PER_TOKEN": str(t.rehearsal.decode_ms_per_token)}
+        if n.judge:                     # the mock parses the argv as the release the plan was judged by
+            out["PDCOMPOSE_MOCK_VLLM_VERSION"] = n.judge.cat.vllm
     return dict(sorted(out.items()))
 
 

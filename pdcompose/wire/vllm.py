@@ -67,14 +67,17 @@ class CompletionResponse(OpenModel):
     kv_transfer_params: KVTransferParams | None = None
 
 
-class ErrorResponse(OpenModel):
-    """vLLM's flat error body: `{"object":"error","message":..,"type":..,"param":null,"code":N}`."""
-
-    object: Literal["error"] = "error"
+class ErrorInfo(OpenModel):
     message: str
     type: str
     param: str | None = None
     code: int
+
+
+class ErrorResponse(OpenModel):
+    """vLLM's error body (0.13.0 on): `{"error":{"message":..,"type":..,"param":null,"code":N}}`."""
+
+    error: ErrorInfo
 
 
 def model_served(models: ModelList, model: str) -> bool:

@@ -28,6 +28,7 @@ import pytest
 
 from pdcompose import defaults
 from tests.e2e.kit import leftovers
+from tests.e2e.twin import Side, differences, observe, observe_failed_pull
 from tests.figures import LINES
 from tests.helpers import REPO, run_cli
 
@@ -38,6 +39,17 @@ PREFILL = "http://127.0.3.10:8087"
 DECODES = ["http://127.0.3.11:8087", "http://127.0.3.12:8087"]
 ROUTER = "http://127.0.3.13:8123"
 MODEL = "tiny-llama"
+# The same topology rehearsed with the mock beside it (engine: mock): what both answer must agree.
+TWIN = "e2e-real-mock"
+TWIN_FIRST = "127.0.3.20"
+REAL_SIDE = Side(PREFILL, DECODES[0], ROUTER)
+MOCK_SIDE = Side("http://127.0.3.20:8087", "http://127.0.3.21:8087", "http://127.0.3.23:8123")
+# The families a dashboard and `pdcompose top` read: both engines must show them, with these types.
+REQUIRED_FAMILIES = {"vllm:time_to_first_token_seconds": "histogram", "vllm:inter_token_latency_seconds": "histogram",
+                     "vllm:e2e_request_latency_seconds": "histogram", "vllm:request_queue_time_seconds": "histogram",
+                     "vllm:num_requests_running": "gauge", "vllm:num_requests_waiting": "gauge",
+                     "vllm:kv_cache_usage_perc": "gauge"}
+DECODE_FAMILIES = {"vllm:nixl_xfer_time_seconds": "histogram"}
 MAX_OTHERS_GB = 8.0                    # what other jobs may use before this scenario starts
 NEEDS_GB = 17.0
 
@@ -149,17 +161,72 @@ def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]
     return {k: after[k] - before[k] for k in before}
 
 
-def requests_through_router(n: int) -> list[int]:
+def requests_through_router(n: int, router: str = ROUTER) -> list[int]:
     """n small completions through the router, one at a time: their HTTP status codes."""
     codes = []
     for i in range(n):
         try:
-            r = httpx.post(f"{ROUTER}/v1/completions", timeout=120,
+            r = httpx.post(f"{router}/v1/completions", timeout=120,
                            json={"model": MODEL, "prompt": f"prefill decode router request {i}", "max_tokens": 4})
             codes.append(r.status_code)
         except httpx.HTTPError:
             codes.append(0)
     return codes
+
+
+class HealthWatch:
+    """A node's /health sampled every 0.2 s in a thread: the distinct states in order (200, 503, "refused")."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.states: list[int | str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> HealthWatch:
+        self._sample()                  # the state before whatever the block does, whatever the thread's timing
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        time.sleep(0.5)
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(0.2)
+
+    def _sample(self) -> None:
+        try:
+            state: int | str = httpx.get(f"{self.url}/health", timeout=2).status_code
+        except httpx.TimeoutException:
+            state = "timeout"
+        except httpx.HTTPError:
+            state = "refused"
+        if not self.states or self.states[-1] != state:
+            self.states.append(state)
+
+
+def readiness(states: list[int | str]) -> list[bool]:
+    """/health states as ready (200) or not, consecutive repeats folded."""
+    out: list[bool] = []
+    for ready in (state == 200 for state in states):
+        if not out or out[-1] != ready:
+            out.append(ready)
+    return out
+
+
+def restart_the_twins_prefill() -> tuple[list[int | str], list[int]]:
+    """The mock twin's prefill restarted the same way: its /health states, then 6 requests through its router."""
+    with HealthWatch(MOCK_SIDE.prefill) as watch:
+        subprocess.run(["docker", "restart", "-t", "5", f"{TWIN}-node-p0-prefill-0-node-0-1"], check=True,
+                       capture_output=True, timeout=120)
+        wait_healthy(MOCK_SIDE.prefill, 120)
+    wait_healthy(MOCK_SIDE.router, 120)
+    time.sleep(3)                       # the router's runtime check (every 2 s) takes the prefill back
+    return watch.states, requests_through_router(6, MOCK_SIDE.router)
 
 
 def wait_healthy(url: str, timeout: float) -> float:
@@ -187,7 +254,57 @@ def folder(tmp_path_factory: pytest.TempPathFactory):
         subprocess.run(["docker", "rm", "-f", cid], capture_output=True, timeout=60)
 
 
-def test_real_engine_rehearsed_end_to_end(folder: Path):
+@pytest.fixture(scope="module")
+def twin(tmp_path_factory: pytest.TempPathFactory):
+    """examples/rehearsal-real.yaml rehearsed with the mock (a few seconds, ~0.3 GB), on 127.0.3.20-23."""
+    twin = tmp_path_factory.mktemp("e2e-real-mock")
+    text = (REPO / "examples" / "rehearsal-real.yaml").read_text().replace("name: pd-real", f"name: {TWIN}")
+    text = text.replace("  engine: vllm\n", f"  engine: mock\n  first_address: {TWIN_FIRST}\n")
+    (twin / "pdcompose.yaml").write_text(text)
+    yield twin
+    run_cli("down", cwd=twin, timeout=300)
+    for cid in leftovers(TWIN)["containers"]:
+        subprocess.run(["docker", "rm", "-f", cid], capture_output=True, timeout=60)
+
+
+def compare_with_the_mock(twin: Path) -> int:
+    """The same requests to the real deployment and to its mock twin: they must answer alike."""
+    real = observe(REAL_SIDE)
+    cli(twin, "deploy", "--json")
+    mock = observe(MOCK_SIDE)
+    print("real engine observed:", json.dumps(real, indent=1, sort_keys=True))
+    print("mock observed:", json.dumps(mock, indent=1, sort_keys=True))
+    for seen in (real, mock):
+        assert REQUIRED_FAMILIES.items() <= seen["metrics: prefill"].items()
+        assert (REQUIRED_FAMILIES | DECODE_FAMILIES).items() <= seen["metrics: decode"].items()
+    diffs = differences(real, mock)
+    assert not diffs, "the mock parts from the real engine:\n" + "\n".join(diffs)
+    return len(real)
+
+
+# A flag vLLM 0.13.0 lacks (0.32.0 added it), a bad choice, a bad number: `vllm serve` of the real image
+# and of the mock image, standing for the same release, end alike.
+BAD_ARGV = {"a flag the pinned vLLM lacks": ["--max-num-scheduled-tokens", "8"],
+            "a bad choice": ["--dtype", "float33"], "a bad number": ["--max-num-seqs", "many"]}
+
+
+def serve_in(image: str, argv: list[str]) -> tuple[int, str]:
+    out = subprocess.run(["docker", "run", "--rm", "--network", "none", "-e", "PDCOMPOSE_MOCK_VLLM_VERSION="
+                          + defaults.VLLM_CPU_VERSION, image, defaults.VLLM_CPU_MODEL, *argv],
+                         capture_output=True, text=True, timeout=300)
+    return out.returncode, out.stderr.strip().splitlines()[-1]
+
+
+def test_a_command_line_vllm_refuses_ends_the_mock_the_same_way():
+    for what, argv in BAD_ARGV.items():
+        real, mock = serve_in(defaults.VLLM_CPU_IMAGE, argv), serve_in(defaults.MOCK_VLLM_IMAGE, argv)
+        print(f"{what}: real {real}, mock {mock}")
+        assert real[0] == 2 and mock == real, what
+    LINES.append(f"[real engine] {len(BAD_ARGV)} command lines vLLM {defaults.VLLM_CPU_VERSION} refuses (a flag it "
+                 "lacks, a bad choice, a bad number): the real image and the mock image exit 2 with the same line")
+
+
+def test_real_engine_rehearsed_end_to_end(folder: Path, twin: Path):
     assert leftovers(CLUSTER) == {"containers": [], "networks": [], "contexts": []}
     subprocess.run(["docker", "image", "inspect", defaults.VLLM_CPU_IMAGE], check=True, capture_output=True)
 
@@ -228,11 +345,14 @@ def test_real_engine_rehearsed_end_to_end(folder: Path):
         print(f"bench: {n} requests, {rps:.2f} req/s, NIXL: {moved['nixl_transfers']:.0f} transfers, "
               f"{moved['nixl_bytes'] / 1e6:.1f} MB, {moved['nixl_failed']:.0f} failed")
 
+        compared = compare_with_the_mock(twin)
+
         # The prefill container restarts behind pdcompose's back (a crash, `docker restart`): what the
         # decode then does is vLLM's, recorded here as it happened.
         prefill = f"{CLUSTER}-node-p0-prefill-0-node-0-1"
-        subprocess.run(["docker", "restart", "-t", "5", prefill], check=True, capture_output=True, timeout=120)
-        back = wait_healthy(PREFILL, 600)
+        with HealthWatch(PREFILL) as real_health:
+            subprocess.run(["docker", "restart", "-t", "5", prefill], check=True, capture_output=True, timeout=120)
+            back = wait_healthy(PREFILL, 600)
         early = requests_through_router(2)             # the router still holds the prefill unhealthy
         again = wait_healthy(ROUTER, 120)              # until its runtime check (every 2 s) sees it back
         before = counters()
@@ -241,7 +361,25 @@ def test_real_engine_rehearsed_end_to_end(folder: Path):
         decode_ok = all(httpx.get(f"{u}/health", timeout=5).status_code == 200 for u in DECODES)
         print(f"after a prefill restart (healthy again in {back:.0f} s): router answered {early} at once, "
               f"/health 200 again {again:.0f} s later, then {codes}; decode healthy: {decode_ok}; NIXL "
-              f"transfers {after_restart['nixl_transfers']:.0f}, failed {after_restart['nixl_failed']:.0f}")
+              f"transfers {after_restart['nixl_transfers']:.0f}, failed {after_restart['nixl_failed']:.0f}; "
+              f"the prefill's /health went {real_health.states}")
+        # Calibrated: vLLM 0.13.0's decode handshakes anew with a restarted prefill (a new engine id), so
+        # the pair heals by itself; the mock's decode does the same (KVChecker dials a new engine id again).
+        assert codes == [200] * 6 and decode_ok
+        assert after_restart["nixl_transfers"] == 6 and after_restart["nixl_failed"] == 0
+        mock_states, mock_codes = restart_the_twins_prefill()
+        print(f"the mock twin after the same restart: its prefill's /health went {mock_states}, then {mock_codes}")
+        assert mock_codes == codes
+        # Ready, not ready, ready again on both. How "not ready" looks differs, knowingly: vLLM does not
+        # listen until its engine is up ("refused"); the mock listens at once and answers 503 while it
+        # "loads" (what pdcompose's health gate and tests/faults rely on). Both are printed above.
+        assert readiness(real_health.states) == readiness(mock_states) == [True, False, True]
+
+        # A decode told to pull KV from nowhere, on both (its engine dies on vLLM 0.13.0; the restart below
+        # brings it back): the same answers, the same /health after.
+        real_pull, mock_pull = observe_failed_pull(REAL_SIDE), observe_failed_pull(MOCK_SIDE)
+        print(f"a failed KV pull: real {real_pull}, mock {mock_pull}")
+        assert not differences(real_pull, mock_pull), differences(real_pull, mock_pull)
 
         # `pdcompose restart --role prefill`: prefill, then the decode group (master first), health-gated.
         t1 = time.monotonic()
@@ -260,12 +398,15 @@ def test_real_engine_rehearsed_end_to_end(folder: Path):
         assert healed["nixl_transfers"] == 6 and healed["nixl_failed"] == 0
 
     cli(folder, "down", timeout=300)
+    cli(twin, "down", timeout=300)
     assert leftovers(CLUSTER) == {"containers": [], "networks": [], "contexts": []}
+    assert leftovers(TWIN) == {"containers": [], "networks": [], "contexts": []}
 
     per = ", ".join(f"{k.removeprefix(CLUSTER + '-')}: {v:.1f}" for k, v in sorted(mem.peak_by.items()))
     summary = (f"real engine (vLLM {defaults.VLLM_CPU_VERSION} CPU, 1 prefill + 2-node DP-4 decode): router ready "
                f"{ready:.0f} s after `deploy`; peak memory {mem.peak:.1f} GB ({per} GB); {rps:.2f} req/s; "
                f"{n} requests paired P->D, {moved['nixl_transfers']:.0f} NIXL transfers counted by the decode, "
-               f"0 failed; after a prefill restart: {codes.count(200)}/{len(codes)} requests OK")
+               f"0 failed; after a prefill restart: {codes.count(200)}/{len(codes)} requests OK; the mock twin "
+               f"answered alike on {compared} observations and after the same restart")
     print(summary)
     LINES.append(summary)

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from mockutil import NIXL, engine_labels
 
+from pdcompose.mock.dp import HEARTBEAT
 from pdcompose.wire.mock import MockStats
 
 NIXL_ARGS = ("--kv-transfer-config", NIXL)
@@ -26,7 +27,10 @@ def stats(url: str) -> MockStats:
 
 def test_prefill_to_decode_handoff_checks_the_side_channel(spawn) -> None:
     prefill = spawn("127.0.0.201", 18201, "mock-model", *NIXL_ARGS, env=side_channel("127.0.0.201", 25601))
-    decode = spawn("127.0.0.202", 18202, "mock-model", *NIXL_ARGS, env=side_channel("127.0.0.202", 25601))
+    # every wrong variant below would kill a vLLM 0.13.0 decode (pdcompose.mock.kvfail): the knob keeps it
+    # alive, so that each one's check is classified
+    decode = spawn("127.0.0.202", 18202, "mock-model", *NIXL_ARGS,
+                   env={**side_channel("127.0.0.202", 25601), "PDCOMPOSE_MOCK_SURVIVE_KV_FAILURE": "1"})
     prefill.wait_health()
     decode.wait_health()
     xrid = "___prefill_addr_127.0.0.201:18201___decode_addr_127.0.0.202:18202_0123abcd"
@@ -90,7 +94,23 @@ def test_dp_group_forms_across_nodes_and_follows_the_master(spawn) -> None:
     master.kill()
     worker.wait_health(503, timeout=10)
     restarted = spawn("127.0.0.203", 18203, "mock-model", *dp, env=master_env)
-    worker.wait_health(200, timeout=20)                                  # the worker keeps redialling
+    restarted.wait_health(503)
+    time.sleep(3 * HEARTBEAT)
+    # vLLM's group does not heal (pdcompose.mock.dp): the restarted master waits for ranks that never come
+    assert (restarted.health(), worker.health()) == (503, 503)
+
+
+def test_dp_rejoin_knob_heals_the_group(spawn) -> None:
+    dp = ("--data-parallel-size", "4", "--data-parallel-size-local", "2", "--data-parallel-address", "127.0.0.209",
+          "--data-parallel-rpc-port", "23346", "--data-parallel-hybrid-lb")
+    rejoin = {"PDCOMPOSE_MOCK_DP_REJOIN": "1"}
+    master = spawn("127.0.0.209", 18209, "mock-model", *dp)
+    worker = spawn("127.0.0.210", 18210, "mock-model", *dp, "--data-parallel-start-rank", "2", env=rejoin)
+    master.wait_health(200)
+    master.kill()
+    worker.wait_health(503, timeout=10)
+    restarted = spawn("127.0.0.209", 18209, "mock-model", *dp)
+    worker.wait_health(200, timeout=20)                                  # the worker redials
     restarted.wait_health(200)
 
 
@@ -123,4 +143,10 @@ def test_no_connector_means_no_side_channel(spawn) -> None:
 def test_bad_command_line_exits_2(spawn) -> None:
     mock = spawn("127.0.0.208", 18208, "m", "--kv-transfer-config", "{not json")
     assert mock.wait_exit() == 2
-    assert "vllm serve: error: argument --kv-transfer-config: invalid JSON" in mock.stderr()
+    assert "vllm serve: error: argument --kv-transfer-config: 1 validation error for KVTransferConfig" in mock.stderr()
+
+
+def test_unknown_flag_exits_2_like_vllm(spawn) -> None:
+    mock = spawn("127.0.0.208", 18208, "m", "--no-such-flag")
+    assert mock.wait_exit() == 2
+    assert mock.stderr().strip().endswith("vllm: error: unrecognized arguments: --no-such-flag")

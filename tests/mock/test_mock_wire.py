@@ -84,7 +84,7 @@ def test_completion_prefill_answer_is_vllm_shaped() -> None:
         assert list(params) == ["do_remote_prefill", "do_remote_decode", "remote_block_ids", "remote_engine_id",
                                 "remote_request_id", "remote_host", "remote_port", "tp_size"]
         assert params["do_remote_prefill"] is True and params["do_remote_decode"] is False
-        assert len(params["remote_block_ids"]) == 1 and len(params["remote_block_ids"][0]) == 3   # ceil(40/16)
+        assert params["remote_block_ids"] == [0, 1, 2]          # ceil(40/16), one flat list as vLLM 0.13.0's
         assert params["remote_engine_id"] == rt.engine_ids[0] and "_dp" not in params["remote_engine_id"]
         assert params["remote_request_id"] == f"cmpl-{XRID}-0"
         assert (params["remote_host"], params["remote_port"], params["tp_size"]) == ("10.1.2.3", 5700, 2)
@@ -231,13 +231,13 @@ def test_errors_are_vllm_shaped() -> None:
             zero_tokens = await post(client, "/v1/chat/completions", {**A3_DECODE, "max_completion_tokens": 0})
             options_without_stream = await post(client, "/v1/completions", {**A1_DECODE, "stream_options": {}})
             stats = (await client.get("/mock/stats")).json()
-        assert bad_json.status_code == 400 and ErrorResponse.model_validate(bad_json.json()).code == 400
+        assert bad_json.status_code == 400 and ErrorResponse.model_validate(bad_json.json()).error.code == 400
         assert wrong_model.status_code == 404
-        assert wrong_model.json() == {"object": "error", "message": "The model `x` does not exist.",
-                                      "type": "NotFoundError", "param": None, "code": 404}
-        assert text_plain.status_code == 415 and text_plain.json()["code"] == 415
-        assert no_prompt.status_code == 400 and "prompt" in no_prompt.json()["message"]
-        assert zero_tokens.status_code == 400 and "max_completion_tokens" in zero_tokens.json()["message"]
+        assert wrong_model.json() == {"error": {"message": "The model `x` does not exist.",
+                                                "type": "NotFoundError", "param": None, "code": 404}}
+        assert text_plain.status_code == 415 and text_plain.json()["error"]["code"] == 415
+        assert no_prompt.status_code == 400 and "prompt" in no_prompt.json()["error"]["message"]
+        assert zero_tokens.status_code == 400 and "max_completion_tokens" in zero_tokens.json()["error"]["message"]
         assert options_without_stream.status_code == 400
         assert stats["errors"] == 6 and all(r["role"] is None for r in stats["records"])
     run(scenario())
@@ -277,7 +277,7 @@ def test_models_and_health_follow_the_load_delay() -> None:
         async with asgi_client(slow) as client:
             assert (await client.get("/health")).status_code == 503
             refused = await client.post("/v1/completions", json={"prompt": "a"})
-            assert refused.status_code == 503 and refused.json()["type"] == "ServiceUnavailableError"
+            assert refused.status_code == 503 and refused.json()["error"]["type"] == "ServiceUnavailableError"
     run(scenario())
 
 

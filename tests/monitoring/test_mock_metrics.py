@@ -13,7 +13,10 @@ from pdcompose.mock.app import create_app
 from pdcompose.mock.config import parse_argv
 
 NIXL = '{"kv_connector":"NixlConnector","kv_role":"kv_both"}'
-SLOW = {"PDCOMPOSE_MOCK_PREFILL_MS_PER_1K": "0", "PDCOMPOSE_MOCK_DECODE_MS_PER_TOKEN": "5"}
+# The decode below pulls from a side channel nobody serves: vLLM 0.13.0's engine would die of it
+# (pdcompose.mock.kvfail); the knob keeps it alive so that the failed pull is counted and the stream runs.
+SLOW = {"PDCOMPOSE_MOCK_PREFILL_MS_PER_1K": "0", "PDCOMPOSE_MOCK_DECODE_MS_PER_TOKEN": "5",
+        "PDCOMPOSE_MOCK_SURVIVE_KV_FAILURE": "1"}
 
 
 def client(*args: str) -> httpx.AsyncClient:

@@ -14,7 +14,8 @@ from pdcompose.topology import load
 from tests.helpers import REPO, run_cli
 
 REAL = REPO / "examples" / "rehearsal-real.yaml"
-MOCK_ENV = {"PDCOMPOSE_MOCK_LOAD_DELAY", "PDCOMPOSE_MOCK_PREFILL_MS_PER_1K", "PDCOMPOSE_MOCK_DECODE_MS_PER_TOKEN"}
+MOCK_ENV = {"PDCOMPOSE_MOCK_LOAD_DELAY", "PDCOMPOSE_MOCK_PREFILL_MS_PER_1K", "PDCOMPOSE_MOCK_DECODE_MS_PER_TOKEN",
+            "PDCOMPOSE_MOCK_VLLM_VERSION"}
 
 
 def plan_of(text: str, tmp_path: Path) -> Plan:
