@@ -104,8 +104,11 @@ def test_rollback_removes_what_a_failed_deploy_created(stack):
 
 def test_ctrl_c_during_deploy_then_a_rerun_converges(stack):
     folder = stack("faults-sigint", delay=6)
+    # Ctrl-C as a terminal delivers it: a runner started in the background (`cmd &`) ignores SIGINT and
+    # its children inherit that, so the child gets the default disposition back before exec.
     proc = subprocess.Popen([sys.executable, "-m", "pdcompose", "deploy"], cwd=folder, stderr=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = []
     for line in proc.stderr:                                    # wait until it is inside the health gate
         lines.append(line)
