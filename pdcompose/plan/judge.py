@@ -9,7 +9,6 @@ dropped and the adaptation stated; one an older vLLM does not have yet is an err
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from pdcompose import catalog as C
+from pdcompose import suggest
 from pdcompose.plan import flags as F
 from pdcompose.plan.findings import Findings
 from pdcompose.topology import Resolved
@@ -52,8 +52,8 @@ def judge_flags(j: Judge, flags: F.FlagLayers, findings: Findings) -> None:
 def judge_env(j: Judge, env: dict[str, tuple[Any, Loc]], findings: Findings) -> None:
     for name, (_, loc) in env.items():
         if name.startswith("VLLM_") and not j.cat.has_env(name):
-            close = difflib.get_close_matches(name, j.cat.env, n=1, cutoff=0.8)
-            hint = f". Did you mean {close[0]}?" if close else ""
+            close = suggest.closest(name, j.cat.env)
+            hint = f". Did you mean {close}?" if close else ""
             others = [v for v in C.versions() if C.load(v).has_env(name)]
             seen = f" (vLLM {', '.join(others)} read it)" if others else ""
             findings.warn("unknown-vllm-env", loc, f"{j.who} reads no variable {name}{seen}{hint}")
@@ -103,9 +103,9 @@ def _unknown_text(j: Judge, name: str, had: list[str], known: list[str], base: s
                      f"write {dashes}{prefixed[0]} in full")
     elif not had and dashes:
         parts.append("vLLM would exit 2 (unrecognized arguments)")
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.75) if len(prefixed) != 1 else []
+    close = suggest.closest(name, known) if len(prefixed) != 1 else None
     text = "; ".join(parts)
-    return f"{text}. Did you mean {dashes}{close[0]}?" if close else text
+    return f"{text}. Did you mean {dashes}{close}?" if close else text
 
 
 def _value_problem(j: Judge, spec: C.FlagSpec, name: str, value: Any) -> str | None:
@@ -148,8 +148,8 @@ def _scalar_problem(spec: C.FlagSpec, v: Any) -> str | None:
     if spec.optional and text == "None":
         return None
     if spec.choices is not None and text not in spec.choices:
-        close = difflib.get_close_matches(text, spec.choices, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
+        close = suggest.did_you_mean(text, spec.choices, show="{}")
+        hint = f" ({close})" if close else ""
         return f"{text!r} is not one of {', '.join(c for c in spec.choices if c != 'None')}{hint}"
     if spec.kind == "int" and not _is_int(text, spec.human_readable):
         return f"{text!r} is not a whole number" + (" (or 16k, 1M, ...)" if spec.human_readable else "")
@@ -263,8 +263,8 @@ def _field_problem(spec: C.FieldSpec, value: Any) -> str | None:
         wanted = value.upper() if spec.loose else value
         if wanted in options:
             return None
-        close = difflib.get_close_matches(value, spec.choices, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
+        close = suggest.did_you_mean(value, spec.choices, show="{}")
+        hint = f" ({close})" if close else ""
         return f"{value!r} is not one of {', '.join(spec.choices)}{hint}"
     if spec.loose:
         return None  # vLLM's own "before" validator takes more spellings than the annotation says

@@ -6,13 +6,13 @@ file (`recipe: ./my-recipe.yaml`, relative to the topology). Recipes may `extend
 
 from __future__ import annotations
 
-import difflib
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import Field, PlainValidator, ValidationError
 
+from pdcompose import suggest
 from pdcompose.arch import Arch
 from pdcompose.errors import Issue, TopologyError
 from pdcompose.topology.models import Parallel, Strict
@@ -135,8 +135,8 @@ def _resolve(kind: Literal["profiles", "recipes"], ref: str, base_dir: Path) -> 
         return path
     known = builtin(kind)
     if ref not in known:                # a name, not a path: one of ours or nothing (never stat'ed)
-        close = difflib.get_close_matches(ref, known, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
+        hint = suggest.did_you_mean(ref, known)
+        hint = f"{hint} " if hint else ""
         raise PresetNotFound(kind, ref, f"unknown {kind[:-1]} '{ref}'; {hint}built-in: {', '.join(known)} "
                                         f"(or give a path to your own YAML file)")
     return PRESETS / kind / f"{ref}.yaml"

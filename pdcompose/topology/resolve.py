@@ -6,12 +6,12 @@ and the presets it names, already loaded.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pdcompose import suggest
 from pdcompose.errors import Issue, TopologyError
 from pdcompose.topology.models import ROLES, Topology
 from pdcompose.topology.presets import PresetNotFound, Profile, Recipe, load_profile, load_recipe_chain
@@ -103,8 +103,8 @@ def _check_hosts(t: Topology, source: Source, issues: list[Issue]) -> None:
 def _check_host_ref(t: Topology, source: Source, name: str, loc: Loc, known: list[str],
                     issues: list[Issue], what: str) -> None:
     if name not in t.hosts:
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
+        hint = suggest.did_you_mean(name, known)
+        hint = f"{hint} " if hint else ""
         issues.append(source.issue("unknown-host", loc, f"unknown host '{name}'; {hint}hosts: {', '.join(known)}"))
     elif not t.hosts[name].address:
         issues.append(source.issue("host-without-address", ("hosts", name), (

@@ -6,7 +6,6 @@ misspelled and the key they probably meant) and carries the file, line and field
 
 from __future__ import annotations
 
-import difflib
 import types
 import typing
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from pdcompose import suggest
 from pdcompose.errors import Issue
 from pdcompose.topology.source import Loc, Source
 
@@ -90,9 +90,9 @@ def _yaml_type(value: Any) -> str:
 
 
 def _did_you_mean(key: str, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(key.replace("-", "_"), candidates, n=1, cutoff=0.6)
+    close = suggest.did_you_mean(key, candidates)
     if close:
-        return f"; did you mean '{close[0]}'?"
+        return f"; {close}"
     return f"; allowed here: {', '.join(sorted(candidates))}" if candidates else ""
 
 

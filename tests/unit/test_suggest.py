@@ -1,0 +1,32 @@
+"""The one "did you mean": typos are caught, unrelated names sharing long parts are not suggested."""
+
+from __future__ import annotations
+
+import pytest
+
+from pdcompose import catalog
+from pdcompose.suggest import closest, did_you_mean
+
+
+@pytest.mark.parametrize(("word", "known", "expect"), [
+    ("hostz", ["hosts", "name", "router"], "hosts"),
+    ("node", ["nodes", "tp", "dp_local"], "nodes"),
+    ("dp-local", ["nodes", "tp", "dp_local"], "dp_local"),
+    ("VLLM_LOGING_LEVEL", ["VLLM_LOGGING_LEVEL", "VLLM_LOGGING_COLOR"], "VLLM_LOGGING_LEVEL"),
+    ("gpu-memory-utilisation", ["gpu-memory-utilization", "max-model-len"], "gpu-memory-utilization"),
+    ("rr", ["r", "a", "b"], "r"),
+])
+def test_a_typo_gets_its_name(word: str, known: list[str], expect: str):
+    assert closest(word, known) == expect
+
+
+def test_an_unrelated_name_with_long_shared_parts_is_not_suggested():
+    # the raw difflib ratio of these two is 0.85: a connector's variable for another connector's
+    env = catalog.load("0.33.0").env
+    assert "VLLM_MOONCAKE_ABORT_REQUEST_TIMEOUT" in env and "VLLM_NIXL_ABORT_REQUEST_TIMEOUT" not in env
+    assert closest("VLLM_NIXL_ABORT_REQUEST_TIMEOUT", env) is None
+
+
+def test_below_the_floor_nothing():
+    assert did_you_mean("zzz", ["hosts", "router"]) == ""
+    assert did_you_mean("polcy", ["policy"], show="--{}") == "did you mean --policy?"
