@@ -14,6 +14,7 @@ from pdcompose.errors import TopologyError
 from pdcompose.topology.models import Topology
 from pdcompose.topology.resolve import Resolved, resolve
 from pdcompose.topology.schema_errors import issues_from
+from pdcompose.topology.secrets import literal_issues, scrub_issue, secret_values
 from pdcompose.topology.source import Source, load_yaml, parse_yaml
 
 DEFAULT_FILE = "pdcompose.yaml"
@@ -36,13 +37,25 @@ def from_text(text: str, name: str = "<text>", base_dir: Path | None = None) -> 
 
 
 def from_source(source: Source, base_dir: Path) -> Resolved:
+    # Whatever goes wrong, no message may repeat a value written where a secret belongs.
+    hidden = secret_values(source.data)
+    try:
+        return _validated(source, base_dir)
+    except TopologyError as exc:
+        raise TopologyError([scrub_issue(i, hidden) for i in exc.issues + exc.warnings]) from None
+
+
+def _validated(source: Source, base_dir: Path) -> Resolved:
     if not isinstance(source.data, dict):
         raise TopologyError([source.issue("not-a-mapping", (), (
             "the top level must be a mapping (name:, hosts:, prefill:, decode:, router:, ...)"))])
+    issues = literal_issues(source)
     try:
         topology = Topology.model_validate(source.data)
     except ValidationError as exc:
-        raise TopologyError(issues_from(exc, source, Topology)) from None
+        raise TopologyError(issues + issues_from(exc, source, Topology)) from None
+    if issues:
+        raise TopologyError(issues)
     return resolve(topology, source, base_dir)
 
 

@@ -16,6 +16,7 @@ from pdcompose import suggest
 from pdcompose.arch import Arch
 from pdcompose.errors import Issue, TopologyError
 from pdcompose.topology.models import Parallel, Strict
+from pdcompose.topology.secrets import literal_issues
 from pdcompose.topology.source import load_yaml
 from pdcompose.topology.types import Args, Env, EnvName
 
@@ -112,11 +113,14 @@ def _load(kind: Literal["profiles", "recipes"], ref: str, base_dir: Path, model:
 @cache
 def _parse(path: Path, display: str, model: type[M]) -> M:
     source = load_yaml(path, display)
+    issues = literal_issues(source)      # a recipe's env is written into compose.yaml like the topology's
     try:
-        return model.model_validate(source.data)
+        parsed = model.model_validate(source.data)
     except ValidationError as exc:
-        raise TopologyError([source.issue("preset-invalid", tuple(e["loc"]), e["msg"]) for e in exc.errors()]) \
-            from None
+        issues += [source.issue("preset-invalid", tuple(e["loc"]), e["msg"]) for e in exc.errors()]
+    if issues:
+        raise TopologyError(issues)
+    return parsed
 
 
 def _is_path(ref: str) -> bool:

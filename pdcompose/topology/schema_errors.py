@@ -15,6 +15,7 @@ from pydantic_core import ErrorDetails
 
 from pdcompose import suggest
 from pdcompose.errors import Issue
+from pdcompose.topology.secrets import HIDDEN, is_secret_loc
 from pdcompose.topology.source import Loc, Source
 
 
@@ -23,6 +24,8 @@ def issues_from(exc: ValidationError, source: Source, root: type[BaseModel]) -> 
     out = []
     for err in exc.errors(include_url=False):
         loc = clean_loc(tuple(err["loc"]), source.data)
+        if is_secret_loc(loc):                      # never repeat what was written where a secret goes
+            err = {**err, "input": _Hidden()}
         message = _message(err, loc, root)
         if (loc, message) not in seen:
             seen.add((loc, message))
@@ -49,8 +52,15 @@ def clean_loc(loc: Loc, data: Any) -> Loc:
     return tuple(out)
 
 
+class _Hidden:
+    """Stands for a value given for a secret field, in messages."""
+
+
 def _message(err: ErrorDetails, loc: Loc, root: type[BaseModel]) -> str:
     kind, msg = err["type"], err["msg"]
+    if loc == ("hf_token",) and isinstance(err.get("input"), _Hidden) and kind == "model_type":
+        return ("a token is never written in the file (it would land in plain text in every compose.yaml): "
+                "write hf_token: {from_env: HF_TOKEN} and export HF_TOKEN where you run pdcompose")
     if kind == "extra_forbidden":
         key = str(loc[-1]) if loc else "?"
         return f"unknown key '{key}'{_did_you_mean(key, _fields_at(root, loc[:-1]))}"
@@ -71,6 +81,8 @@ def _message(err: ErrorDetails, loc: Loc, root: type[BaseModel]) -> str:
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, _Hidden):
+        return HIDDEN
     text = repr(value) if isinstance(value, str | int | float | bool) or value is None else _yaml_type(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -86,6 +98,8 @@ def _yaml_type(value: Any) -> str:
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
+    if isinstance(value, _Hidden):
+        return f"a value ({HIDDEN})"
     return "nothing (null)" if value is None else type(value).__name__
 
 

@@ -8,6 +8,7 @@ dicts, lists and scalars; only error messages use the position map.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,8 @@ def parse_yaml(text: str, name: str) -> Source:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
         msg = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        # ruamel quotes both values of a duplicate key: one of them may be a token
+        msg = re.sub(r' with value ".*', "", msg, flags=re.S)
         raise TopologyError([Issue("yaml-syntax", "", f"YAML syntax: {msg}", "error", name, line, col)]) from None
     except YAMLError as exc:  # e.g. a stream that is not a document at all
         raise TopologyError([Issue("yaml-syntax", "", f"YAML syntax: {exc}", "error", name)]) from None

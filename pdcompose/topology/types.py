@@ -97,6 +97,8 @@ def _env_value(value: Any) -> Any:
         if "\x00" in value:
             raise ValueError("environment values cannot contain NUL bytes")
         return value
+    if isinstance(value, dict) and set(value) == {"value", "secret"}:
+        return _not_secret(value)
     if isinstance(value, dict):
         if set(value) != {"from_env"} or not isinstance(value["from_env"], str) \
                 or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value["from_env"]):
@@ -107,10 +109,22 @@ def _env_value(value: Any) -> Any:
                      "inherited value)")
 
 
+def _not_secret(value: dict[str, Any]) -> str:
+    """`{value: "...", secret: false}`: a literal for a variable whose name looks secret (topology/secrets.py)."""
+    if value["secret"] is not False:
+        raise ValueError("`secret:` beside `value:` can only be false (a variable that is not a secret); a secret "
+                         "is written {from_env: VARIABLE}")
+    if isinstance(value["value"], bool) or not isinstance(value["value"], str | int | float):
+        raise ValueError("`value:` is text or a number")
+    return str(value["value"])
+
+
 EnvValue = Annotated[Any, PlainValidator(_env_value), WithJsonSchema({"anyOf": [
     {"type": "string"}, {"type": "number"}, {"type": "null"},
     {"type": "object", "properties": {"from_env": {"type": "string"}}, "required": ["from_env"],
-     "additionalProperties": False}]})]
+     "additionalProperties": False},
+    {"type": "object", "properties": {"value": {"type": ["string", "number"]}, "secret": {"const": False}},
+     "required": ["value", "secret"], "additionalProperties": False}]})]
 
 _SCALARS = (str, int, float, bool)
 

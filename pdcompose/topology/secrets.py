@@ -1,0 +1,112 @@
+"""Secrets in a topology: literal values for secret-looking variables are refused, and no message ever
+shows a value written where a secret belongs.
+
+A token typed into the file would be written in plain text into every compose.yaml and plan.json (and
+the repository that holds them). The fix is always `{from_env: VAR}`: read from the deployer's
+environment when the containers start. A variable whose name only looks secret is opted out in place:
+`MY_CACHE_KEY: {value: "abc", secret: false}`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from pdcompose.errors import Issue
+from pdcompose.topology.source import Loc, Source
+
+# HF_TOKEN, *_TOKEN, *_KEY, *_SECRET, *PASSWORD*; the vLLM and router API keys (VLLM_API_KEY,
+# OPENAI_API_KEY, --api-key) and HUGGING_FACE_HUB_TOKEN are all caught by these shapes.
+_SECRET_NAME = re.compile(r"^(TOKEN|KEY|SECRET|.*_TOKEN|.*_KEY|.*_SECRET|.*PASSWORD.*|.*PASSWD.*)$")
+HIDDEN = "<hidden: a secret>"
+
+
+# Flags are matched more narrowly: --max-num-batched-tokens is no token. vLLM's two secret flags, and any
+# flag that says it is a password or a secret.
+_SECRET_FLAG = re.compile(r"^(api-key|hf-token|.*password.*|.*secret.*)$")
+
+
+def is_secret_name(name: str) -> bool:
+    """An environment variable (HF_TOKEN, VLLM_API_KEY) that holds a secret."""
+    return bool(_SECRET_NAME.match(name.upper()))
+
+
+def is_secret_flag(name: str) -> bool:
+    """A command-line flag (api-key, --hf-token) that holds a secret."""
+    return bool(_SECRET_FLAG.match(name.strip("-=").replace("_", "-").lower()))
+
+
+def _is_secret(kind: str, name: str) -> bool:
+    return is_secret_name(name) if kind == "env" else is_secret_flag(name)
+
+
+def is_opt_out(value: Any) -> bool:
+    """`{value: ..., secret: false}`: the user says this secret-looking variable is not a secret."""
+    return isinstance(value, dict) and value.get("secret") is False and set(value) == {"value", "secret"}
+
+
+def secret_values(data: Any) -> list[str]:
+    """Every literal written where a secret belongs (to keep out of messages), longest first."""
+    values = {str(v) for _, v, _ in _secret_slots(data) if isinstance(v, str | int | float) and str(v)}
+    if isinstance(data, dict) and isinstance(data.get("hf_token"), str | int | float):
+        values.add(str(data["hf_token"]))
+    return sorted(values, key=len, reverse=True)
+
+
+def literal_issues(source: Source) -> list[Issue]:
+    """A located error, with the fix, for each literal value of a secret-looking variable or flag."""
+    issues = []
+    for loc, value, kind in _secret_slots(source.data):
+        if isinstance(value, bool) or not isinstance(value, str | int | float) or is_opt_out(value):
+            continue
+        name = str(loc[-1])
+        if kind == "env":
+            fix = (f"write {name}: {{from_env: {name}}} (read from your environment when the containers start, "
+                   f"never written to a file); if it is not a secret, write {name}: {{value: ..., secret: false}}")
+        else:
+            fix = ("pass it through the environment instead: env: {VLLM_API_KEY: {from_env: VLLM_API_KEY}} "
+                   "(vLLM reads it like --api-key; the router sends OPENAI_API_KEY)" if "API" in name.upper()
+                   else f"pass it through the environment, written {{from_env: VAR}}, not as --{name.strip('-=')}")
+        issues.append(source.issue("secret-literal", loc, (
+            f"a literal value for {name}, which looks like a secret, would be written in plain text into "
+            f"compose.yaml and plan.json: {fix}")))
+    return issues
+
+
+def scrub(text: str, values: list[str]) -> str:
+    for value in values:
+        if len(value) >= 3:
+            text = text.replace(value, HIDDEN)
+    return text
+
+
+def scrub_issue(issue: Issue, values: list[str]) -> Issue:
+    import dataclasses
+
+    message = scrub(issue.message, values)
+    return issue if message == issue.message else dataclasses.replace(issue, message=message)
+
+
+def _secret_slots(data: Any, loc: Loc = ()) -> Iterator[tuple[Loc, Any, str]]:
+    """(location, value, "env"|"args") of every secret-looking key under an `env:` or `args:` mapping."""
+    if isinstance(data, list):
+        for i, item in enumerate(data):
+            yield from _secret_slots(item, (*loc, i))
+        return
+    if not isinstance(data, dict):
+        return
+    for key, value in data.items():
+        if key in ("env", "args") and isinstance(value, dict):
+            for name, item in value.items():
+                if isinstance(name, str) and _is_secret(key, name):
+                    yield (*loc, key, name), item, key
+        yield from _secret_slots(value, (*loc, key))
+
+
+def is_secret_loc(loc: Loc) -> bool:
+    """Whether a field path points at (or into) a value that holds a secret: hf_token, env.HF_TOKEN, ..."""
+    if loc and loc[0] == "hf_token":
+        return True
+    return any(part in ("env", "args") and i + 1 < len(loc) and isinstance(loc[i + 1], str)
+               and _is_secret(str(part), str(loc[i + 1])) for i, part in enumerate(loc))
