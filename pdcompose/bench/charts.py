@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from pdcompose.bench.sweep import AXES, PointSummary, SweepError, SweepSummary
+from pdcompose.files import make_dir, write_file
 
 CHARTS = ("pareto", "latency", "throughput")
 HTML_FILE = "report.html"
@@ -133,9 +134,12 @@ def _series(sweeps: Sequence[SweepSummary], axis: str, y: str) -> list[dict[str,
 
 def _save(fig: Any, path: Path, series: list[dict[str, Any]], title: str) -> Path:
     meta = json.dumps(plain_json(series), allow_nan=False, separators=(",", ":"))
-    fig.savefig(path, dpi=100, metadata={"Title": title.replace("\n", " | "), "Software": "pdcompose",
-                                         SERIES_KEY: meta})
-    return path
+    import io
+
+    png = io.BytesIO()         # drawn in memory, then written like every other file (atomic, clean errors)
+    fig.savefig(png, format="png", dpi=100, metadata={"Title": title.replace("\n", " | "),
+                                                      "Software": "pdcompose", SERIES_KEY: meta})
+    return write_file(path, png.getvalue())
 
 
 def _new_figure(cols: int) -> tuple[Any, list[Any]]:
@@ -342,8 +346,7 @@ def render_report(sweeps: Sequence[SweepSummary], folder: str | Path, *,
         raise ReportError("no sweep to report")
     if not any(s.points for s in sweeps):
         raise ReportError("no sweep has a measured point")
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_dir(Path(folder))
     axis = x_axis(sweeps)
     pngs = {"pareto": _pareto(sweeps, folder / "pareto.png"),
             "latency": _latency(sweeps, axis, folder / "latency.png"),
@@ -375,8 +378,7 @@ def render_report(sweeps: Sequence[SweepSummary], folder: str | Path, *,
     body.append(f'<script type="application/json" id="pdcompose-data">\n{_json_for_script(data)}\n</script>')
     page = (f"<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>{heading}</title>"
             f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
-    path = folder / HTML_FILE
-    path.write_text(page, encoding="utf-8")
+    path = write_file(folder / HTML_FILE, page)
     return ReportFiles(folder=folder, pngs=pngs, html=path)
 
 
@@ -394,10 +396,9 @@ def result_data(summary_dir: Path, summary: SweepSummary) -> dict[str, Any]:
 
 def report_sweep(summary_dir: str | Path, out: str | Path | None = None) -> ReportFiles:
     """The report of one saved sweep, by default into `<sweep>/report/`."""
-    summary_dir = Path(summary_dir)
-    if summary_dir.is_file():
-        summary_dir = summary_dir.parent
-    summary = SweepSummary.load(summary_dir)
+    given = Path(summary_dir)
+    summary = SweepSummary.load(given)          # errors name the path the user gave, file or folder
+    summary_dir = given.parent if given.is_file() else given
     return render_report([summary], out or summary_dir / "report", results=result_data(summary_dir, summary))
 
 

@@ -71,10 +71,9 @@ class BenchResult(BaseModel):
         return self.model_dump_json(indent=2) + "\n"
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_json(), encoding="utf-8")
-        return path
+        from pdcompose.files import write_file
+
+        return write_file(Path(path), self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> BenchResult:

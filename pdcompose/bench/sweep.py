@@ -240,10 +240,9 @@ class SweepSummary(BaseModel):
         return "concurrency" if "concurrency" in self.axes or not self.axes else next(iter(self.axes))
 
     def save(self, folder: str | Path) -> Path:
-        path = Path(folder) / SUMMARY_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        return path
+        from pdcompose.files import write_file
+
+        return write_file(Path(folder) / SUMMARY_FILE, self.model_dump_json(indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> SweepSummary:

@@ -99,7 +99,9 @@ def schema(out: Annotated[Path | None, typer.Option("--output", "-o", help="Writ
 
     text = json.dumps(topology_schema(), indent=2) + "\n"
     if out:
-        out.write_text(text)
+        from pdcompose.files import write_file
+
+        write_file(out, text)
         output.note(f"wrote {out}")
     else:
         output.console().print(text, markup=False, end="")
@@ -115,8 +117,7 @@ def init(file: FileOpt = None,
     path = file or Path("pdcompose.yaml")
     if path.exists() and not force:
         raise PdcomposeError(f"{path} exists; pass --force to overwrite it")
-    text = starter_topology(preset)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    from pdcompose.files import write_file
+
+    write_file(path, starter_topology(preset))
     output.say(f"wrote {path} ({preset}); next: pdcompose validate, pdcompose plan --commands, pdcompose render")

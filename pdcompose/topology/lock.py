@@ -51,7 +51,6 @@ def read_lock(topology: Path) -> dict[str, str]:
 def write_lock(topology: Path, ids: dict[str, str]) -> Path:
     path = lock_path(topology)
     text = json.dumps(ImagesLock(images=dict(sorted(ids.items()))).model_dump(by_alias=True), indent=2) + "\n"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
+    from pdcompose.files import write_file
+
+    return write_file(path, text)
