@@ -263,8 +263,9 @@ sub_app = typer.Typer(add_completion=False, context_settings={"help_option_names
 @sub_app.command()
 @handles_errors
 def compare(sweeps: Annotated[list[Path], typer.Argument(help="Sweep folders (or their summary.json)")],
-            out: Annotated[Path | None, typer.Option("--output", "-o", help=(
-                "Folder for the charts and the page (default: bench-results/compare-<time>)"))] = None,
+            out: Annotated[Path | None, typer.Option("--result", help=(
+                "Folder for the charts and the page (default: bench-results/compare-<time>); like bench's "
+                "--result (-o/--output is always a rendered bundle)"))] = None,
             as_json: JsonOpt = False) -> None:
     """Several sweeps on the same axes (one line each), and the gains over the first at matched latency."""
     from pdcompose.bench.charts import gains_rows, render_report, result_data
@@ -304,8 +305,9 @@ def compare(sweeps: Annotated[list[Path], typer.Argument(help="Sweep folders (or
 @sub_app.command("report")
 @handles_errors
 def report_cmd(sweep: Annotated[Path, typer.Argument(help="A sweep folder (or its summary.json)")],
-               out: Annotated[Path | None, typer.Option("--output", "-o", help=(
-                   "Folder for the charts and the page (default: <sweep>/report)"))] = None,
+               out: Annotated[Path | None, typer.Option("--result", help=(
+                   "Folder for the charts and the page (default: <sweep>/report); like bench's --result "
+                   "(-o/--output is always a rendered bundle)"))] = None,
                as_json: JsonOpt = False) -> None:
     """Draw (again) the charts and the HTML page of a saved sweep."""
     from pdcompose.bench.charts import report_sweep

@@ -159,19 +159,19 @@ def test_matched_latency_reads_the_measured_frontier(tmp_path: Path) -> None:
 
 def test_cli_compare_and_report(tmp_path: Path) -> None:
     sweep(tmp_path, "a"), sweep(tmp_path, "b", runner=fake_runner(scale=0.5))
-    out = run_cli("bench", "compare", tmp_path / "a", tmp_path / "b" / "summary.json", "-o", tmp_path / "cmp",
+    out = run_cli("bench", "compare", tmp_path / "a", tmp_path / "b" / "summary.json", "--result", tmp_path / "cmp",
                   "--json", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["report"] == str(tmp_path / "cmp" / "report.html") and set(doc["pngs"]) == set(CHARTS)
     assert doc["gains"] and {g["sweep"] for g in doc["gains"]} == {"b"}
-    text = run_cli("bench", "compare", tmp_path / "a", tmp_path / "b", "-o", tmp_path / "cmp2", cwd=tmp_path)
+    text = run_cli("bench", "compare", tmp_path / "a", tmp_path / "b", "--result", tmp_path / "cmp2", cwd=tmp_path)
     assert text.returncode == 0 and "Gains over a at matched latency" in text.stdout
     one = run_cli("bench", "compare", tmp_path / "a", cwd=tmp_path)
     assert one.returncode == 1 and "at least two sweeps" in one.stderr
     missing = run_cli("bench", "report", tmp_path / "nope", cwd=tmp_path)
     assert missing.returncode == 1 and "cannot read the sweep summary" in missing.stderr
-    again = run_cli("bench", "report", tmp_path / "a", "-o", tmp_path / "again", cwd=tmp_path)
+    again = run_cli("bench", "report", tmp_path / "a", "--result", tmp_path / "again", cwd=tmp_path)
     assert again.returncode == 0 and (tmp_path / "again" / "report.html").is_file()
 
 
