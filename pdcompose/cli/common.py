@@ -35,6 +35,9 @@ OutOpt = Annotated[Path | None, typer.Option("--output", "-o", show_default=Fals
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout")]
 RehearsalOpt = Annotated[bool, typer.Option("--rehearsal", help=(
     "Rehearse on the local Docker engine: mock vLLM image, loopback addresses, no GPUs"))]
+ForceOpt = Annotated[bool, typer.Option("--force", help=(
+    "Replace an output folder another pdcompose command wrote (a Compose bundle, a rehearsal's, Kubernetes "
+    "manifests)"))]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Treat warnings as errors")]
 EngineOpt = Annotated[str | None, typer.Option("--engine", show_default=False, help=(
     "Rehearsal engine, overriding rehearsal.engine: mock (fast) or vllm (real vLLM on CPU; implies --rehearsal)"))]

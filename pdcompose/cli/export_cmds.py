@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from pdcompose.cli import output
-from pdcompose.cli.common import FileOpt, JsonOpt, TopologyArg, handles_errors, load_plan, topology_path
+from pdcompose.cli.common import FileOpt, ForceOpt, JsonOpt, TopologyArg, handles_errors, load_plan, topology_path
 
 export_app = typer.Typer(no_args_is_help=True, help="Write the plan for another backend (Kubernetes).")
 DEFAULT_K8S_OUT = "out-k8s"   # never `out`: the Compose bundle and the manifests must not replace each other
@@ -28,13 +28,13 @@ def k8s(topology: TopologyArg = None, file: FileOpt = None,
             "Secret holding HF_TOKEN and every {from_env} value (default: <prefix>-secrets)"))] = None,
         rdma_resource: Annotated[str, typer.Option("--rdma-resource", help=(
             "Extended resource of the RDMA device plugin (InfiniBand profiles)"))] = "rdma/ib",
-        as_json: JsonOpt = False) -> None:
+        force: ForceOpt = False, as_json: JsonOpt = False) -> None:
     """Kubernetes manifests (a LeaderWorkerSet per instance, the router with service discovery) + NOTES.md."""
     from pdcompose.export.k8s import KUBERNETES_VERSION, make_options, write
 
     the_plan, _ = load_plan(topology_path(topology, file), rehearsal=False, quiet=as_json)
     options = make_options(the_plan.cluster, namespace, prefix, hf_cache_claim, secret, rdma_resource)
-    export, written = write(the_plan, out, options)
+    export, written = write(the_plan, out, options, force=force)
     if as_json:
         output.print_json({"status": "ok", "output": str(out), "files": written, "kubernetes": KUBERNETES_VERSION,
                            "fingerprint": the_plan.fingerprint, "not_carried_over": export.notes})

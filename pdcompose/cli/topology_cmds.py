@@ -13,6 +13,7 @@ from pdcompose.cli import output
 from pdcompose.cli.common import (
     EngineOpt,
     FileOpt,
+    ForceOpt,
     JsonOpt,
     OutOpt,
     RehearsalOpt,
@@ -72,7 +73,7 @@ def render(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
            rehearsal: RehearsalOpt = False, strict: StrictOpt = False,
            check: Annotated[bool, typer.Option("--check", help=(
                "Also run `docker compose config` on every file before writing"))] = False,
-           engine: EngineOpt = None, as_json: JsonOpt = False) -> None:
+           engine: EngineOpt = None, force: ForceOpt = False, as_json: JsonOpt = False) -> None:
     """Write OUT/<host>/compose.yaml for every host and OUT/plan.json (atomically)."""
     from pdcompose.render import render as write
 
@@ -81,7 +82,7 @@ def render(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
     if check:
         from pdcompose.engine.compose_check import check_bundle as verify
     out = bundle_dir(out, the_plan.rehearsal)
-    written = write(the_plan, out, templates, verify=verify)
+    written = write(the_plan, out, templates, verify=verify, force=force)
     if as_json:
         output.print_json({"status": "ok", "output": str(out), "files": written,
                            "fingerprint": the_plan.fingerprint})

@@ -60,9 +60,9 @@ def _grafana(plan: Plan) -> dict[str, bytes]:
 
 
 def render(plan: Plan, out: Path, templates: Path | None = None,
-           verify: Callable[[Path], None] | None = None) -> list[str]:
+           verify: Callable[[Path], None] | None = None, force: bool = False) -> list[str]:
     files = render_files(plan, templates)
-    write_bundle(files, out, verify)
+    write_bundle(files, out, verify, writer="render --rehearsal" if plan.rehearsal else "render", force=force)
     return sorted(files)
 
 

@@ -21,12 +21,12 @@ def export_files(plan: Plan, options: ExportOptions) -> tuple[Export, dict[str, 
     return export, files(export)
 
 
-def write(plan: Plan, out: Path, options: ExportOptions) -> tuple[Export, list[str]]:
+def write(plan: Plan, out: Path, options: ExportOptions, force: bool = False) -> tuple[Export, list[str]]:
     """Write the manifests into `out` atomically (all files or none; an existing `out` is replaced only
     when pdcompose wrote it)."""
     export, written = export_files(plan, options)
     try:
-        write_bundle(written, out)
+        write_bundle(written, out, writer="export k8s", force=force)
     except RenderError as exc:
         raise ExportError(str(exc).replace("--output", "-o/--output")) from None
     return export, sorted(written)
