@@ -54,6 +54,19 @@ def _bind_address(t: Any, host: HostFacts) -> str:
     return host.address if t.rehearsal.enabled else "0.0.0.0"
 
 
+def _reads_engine_counts(image: str) -> bool:
+    """Whether the router image is one that reads each worker's engine count (0.1.17 on, or ours)."""
+    from packaging.version import InvalidVersion, Version
+
+    if image == defaults.ROUTER_IMAGE:
+        return True
+    tag = image.rsplit(":", 1)[-1].lstrip("v") if ":" in image.rsplit("/", 1)[-1] else ""
+    try:
+        return Version(tag) >= Version(defaults.ROUTER_VERSION)
+    except InvalidVersion:
+        return False                  # an unknown router: keep the warning
+
+
 def _local(bind: str) -> str:
     return "127.0.0.1" if bind == "0.0.0.0" else (f"[{bind}]" if ":" in bind else bind)
 
@@ -79,7 +92,7 @@ def _derived(r: Resolved, host: HostFacts, prefill: list[str], decode: list[str]
     for url in decode:
         out += ["--decode", url]
     out += ["--host", _bind_address(t, host), "--port", str(cfg.port)]
-    intra = _intra_node_dp(workers, findings)
+    intra = _intra_node_dp(workers, findings, _image(t))
     out += ["--intra-node-data-parallel-size", str(intra)] if intra > 1 else []
     health_interval = cfg.health_check_interval
     if health_interval is None and t.rehearsal.enabled:
@@ -97,11 +110,13 @@ def _derived(r: Resolved, host: HostFacts, prefill: list[str], decode: list[str]
     return out
 
 
-def _intra_node_dp(workers: list[Container], findings: Findings) -> int:
+def _intra_node_dp(workers: list[Container], findings: Findings, image: str) -> int:
     """vllm-router 0.1.17 counts each worker's engines from its /metrics; this flag is only the
-    fallback, and it is one number for prefill and decode (vllm-project/router#222)."""
+    fallback, and it is one number for prefill and decode (vllm-project/router#222). So mixed counts are
+    worth a warning only for a router not known to read /metrics: a warning that needs no action would
+    fail `validate --strict` on a correct topology (examples/rehearsal-real.yaml)."""
     sizes = sorted({c.dp.local if c.dp else 1 for c in workers})
-    if len(sizes) > 1:
+    if len(sizes) > 1 and not _reads_engine_counts(image):
         findings.warn("router-dp-size", ("router",), (
             f"instances run {sizes} engines per node but the router takes one "
             f"--intra-node-data-parallel-size; using {sizes[-1]} (0.1.17 reads each worker's count from "

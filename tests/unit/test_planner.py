@@ -113,9 +113,12 @@ def test_warnings_do_not_block_a_plan():
         "decode: [{nodes: [b]}]", "decode: [{nodes: [b], tp: 2}]")
     text = text.replace("args:\n", "args:\n  disable-log-requests: true\n")
     plan, warnings = plan_of(text)
-    # prefill runs 1 engine per node while decode runs 2; 0.13.0 deprecates --disable-log-requests
-    assert sorted(w.code for w in warnings) == ["deprecated-flag", "router-dp-size"]
+    # 0.13.0 deprecates --disable-log-requests; mixed engines per node are fine for the default router
+    assert sorted(w.code for w in warnings) == ["deprecated-flag"]
     assert plan.router.prefill_urls == ["http://10.0.0.1:8087"]
+    # prefill runs 1 engine per node while decode runs 2: a router before 0.1.17 takes one count for all
+    _, warnings = plan_of(text.replace("router: {host: r}", "router: {host: r, image: my/vllm-router:0.1.9}"))
+    assert sorted(w.code for w in warnings) == ["deprecated-flag", "router-dp-size"]
 
 
 def test_errors_carry_every_issue():
