@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import PlainValidator, WithJsonSchema
 
 
-def _pattern_str(pattern: str, what: str, max_len: int = 255) -> Any:
+def _pattern_str(pattern: str, what: str, max_len: int = 255, hint: Any = None) -> Any:
     regex = re.compile(pattern)
 
     def check(value: Any) -> str:
         if not isinstance(value, str):
             raise ValueError(f"expected text: {what}")
         if len(value) > max_len or not regex.fullmatch(value):
-            raise ValueError(f"{value!r} is not valid: {what}")
+            raise ValueError(f"{value!r} is not valid: {what}" + (hint(value) if hint else ""))
         return value
 
     return Annotated[str, PlainValidator(check),
@@ -40,17 +40,54 @@ if TYPE_CHECKING:  # to a type checker they are plain text; the validators are r
     AbsPath = str
 else:
     Name = _pattern_str(r"[a-z0-9][a-z0-9_-]{0,62}", "lowercase letters, digits, '-' and '_', starting with a letter "
-                        "or digit, at most 63 (it becomes a Compose project, service and directory name)")
+                        "or digit, at most 63 (it becomes a Compose project, service and directory name)",
+                        hint=lambda v: _fqdn_hint(v))
     EnvName = _pattern_str(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name (letters, digits, '_')")
     ArgKey = _pattern_str(r"(--)?[A-Za-z0-9][A-Za-z0-9_.+-]*=?", "a command-line flag such as max-num-seqs or "
                           "compilation_config.pass_config.fuse_attn_quant (no spaces or '=' inside)")
     ContextName = _pattern_str(r"[a-zA-Z0-9][a-zA-Z0-9_.+-]*", "a Docker context name")
-    Address = _pattern_str(r"[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?", "an IP address or DNS name")
+    Address = Annotated[str, PlainValidator(lambda v: _address(v)), WithJsonSchema(
+        {"type": "string", "description": "an IPv4 or IPv6 address, or a host name (RFC 1123)"})]
     Interface = _pattern_str(r"[A-Za-z0-9_.:-]{1,15}", "a network interface name such as eth0 or enP22p3s0f1np1")
     ImageRef = _pattern_str(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}", "an image reference such as "
                             "vllm/vllm-openai:v0.13.0")
     VllmVersion = _pattern_str(r"\d{1,4}\.\d{1,4}\.\d{1,4}", "a vLLM release such as 0.13.0")
     AbsPath = _pattern_str(r"/[^\x00\n\r]*", "an absolute path on the host", 4096)
+
+
+def _fqdn_hint(value: str) -> str:
+    """A fully qualified name is usually the name of the host's Docker context: say where it goes."""
+    short = value.split(".", 1)[0].lower()
+    if "." not in value or not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", short):
+        return ""
+    return (f". For a fully qualified name, name the host {short!r} and give the rest its own fields: "
+            f"{short}: {{context: {value}, address: {value}}} (context: the Docker context, default the host's "
+            "name; address: how other hosts reach it)")
+
+
+_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def _address(value: Any) -> str:
+    """An IP address (checked by `ipaddress`: 10.0.0.300 is not one) or an RFC 1123 host name."""
+    import ipaddress
+
+    if not isinstance(value, str):
+        raise ValueError("expected text: an IP address or a host name")
+    try:
+        ipaddress.ip_address(value)
+        return value                  # as written: it is what the user will grep for
+    except ValueError:
+        pass
+    labels = value.removesuffix(".").split(".")
+    if all(label.isdigit() for label in labels) or ":" in value:
+        kind = "IPv6" if ":" in value else "IPv4"
+        raise ValueError(f"{value!r} is not an {kind} address" + (
+            " (each of the four parts is 0-255)" if kind == "IPv4" else ""))
+    if len(value) > 253 or not all(_LABEL.fullmatch(label) for label in labels) or labels[-1].isdigit():
+        raise ValueError(f"{value!r} is neither an IP address nor a host name (RFC 1123: letters, digits and "
+                         "'-' in dot-separated parts of at most 63 characters)")
+    return value
 
 
 def _gpu(value: Any) -> int | str:
