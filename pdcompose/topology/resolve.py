@@ -37,6 +37,7 @@ def resolve(topology: Topology, source: Source, base_dir: Path) -> Resolved:
     recipes = _recipes(topology, source, base_dir, issues)
     profiles = _profiles(topology, source, base_dir, recipes, issues)
     _check_hosts(topology, source, issues)
+    _check_gpu_counts(topology, source, profiles, issues)
     errors = [i for i in issues if i.severity == "error"]
     if errors:
         raise TopologyError(issues)
@@ -77,6 +78,32 @@ def _profiles(t: Topology, source: Source, base_dir: Path, recipes: list[Recipe]
         if profile is not None:
             out[name] = profile
     return out
+
+
+def _check_gpu_counts(t: Topology, source: Source, profiles: Mapping[str, Profile], issues: list[Issue]) -> None:
+    """A profile states its GPUs per host: an index past them names a GPU the host does not have. One
+    error per list, at its first wrong entry; a list from `defaults` names every host it is wrong for."""
+    wrong: dict[Loc, tuple[list[str], str]] = {}
+    for name, host in t.hosts.items():
+        profile = profiles.get(name)
+        count = profile.gpus_per_host if profile else None
+        gpus, where = (host.gpus, ("hosts", name, "gpus")) if host.gpus is not None else (
+            t.defaults.gpus, ("defaults", "gpus"))
+        if count is None or gpus is None:
+            continue
+        ref = _profile_ref(t, name, None)[0] or "(the recipe's)"
+        beyond = [(i, g) for i, g in enumerate(gpus) if isinstance(g, int) and g >= count]
+        if beyond:
+            listed = ", ".join(str(g) for _, g in beyond)
+            message = (f"GPU{'s' if len(beyond) > 1 else ''} {listed} do{'' if len(beyond) > 1 else 'es'} not exist: "
+                       f"profile {ref} has {count} GPUs per host (0-{count - 1})")
+            wrong.setdefault((*where, beyond[0][0]), ([], message))[0].append(name)
+        elif len(gpus) > count:
+            wrong.setdefault(where, ([], f"{len(gpus)} GPUs listed; profile {ref} has {count} per host"))[0].append(
+                name)
+    for loc, (hosts, message) in wrong.items():
+        on = f" (hosts {', '.join(hosts)})" if loc[0] == "defaults" else ""
+        issues.append(source.issue("gpu-beyond-profile", loc, message + on))
 
 
 def _profile_ref(t: Topology, host: str, recipe_profile: str | None) -> tuple[str | None, Loc]:
