@@ -21,15 +21,29 @@ from pdcompose.topology.source import Loc, Source
 
 def issues_from(exc: ValidationError, source: Source, root: type[BaseModel]) -> list[Issue]:
     seen: set[tuple[Loc, str]] = set()
+    errors = [(clean_loc(tuple(e["loc"]), source.data), e) for e in exc.errors(include_url=False)]
+    meant = _misspelt(errors, root)
     out = []
-    for err in exc.errors(include_url=False):
-        loc = clean_loc(tuple(err["loc"]), source.data)
+    for loc, err in errors:
+        if err["type"] == "missing" and loc in meant:
+            continue      # `node:` for `nodes:`: one error, the unknown key with its "did you mean"
         if is_secret_loc(loc):                      # never repeat what was written where a secret goes
             err = {**err, "input": _Hidden()}
         message = _message(err, loc, root)
         if (loc, message) not in seen:
             seen.add((loc, message))
             out.append(source.issue(err["type"].replace("_", "-"), loc, message))
+    return out
+
+
+def _misspelt(errors: list[tuple[Loc, ErrorDetails]], root: type[BaseModel]) -> set[Loc]:
+    """The locations of required keys that an unknown key beside them was probably meant to be."""
+    out = set()
+    for loc, err in errors:
+        if err["type"] == "extra_forbidden" and loc:
+            close = suggest.closest(str(loc[-1]), _fields_at(root, loc[:-1]))
+            if close:
+                out.add((*loc[:-1], close))
     return out
 
 
@@ -118,6 +132,9 @@ def _fields_at(root: type[BaseModel], loc: Loc) -> list[str]:
         if model is not None and isinstance(part, str) and part in model.model_fields:
             current = model.model_fields[part].annotation
             continue
+        if model is not None and isinstance(part, int) and _shorthand_list(model):
+            current = _shorthand_list(model)     # `prefill: [...]` is `prefill: {instances: [...]}`
+            continue
         origin, args = typing.get_origin(current), typing.get_args(_unannotated(current))
         if origin in (list, dict) or typing.get_origin(_unannotated(current)) in (list, dict):
             current = args[-1] if args else None
@@ -125,6 +142,13 @@ def _fields_at(root: type[BaseModel], loc: Loc) -> list[str]:
             return []
     model = _model_in(current)
     return list(model.model_fields) if model else []
+
+
+def _shorthand_list(model: type[BaseModel]) -> Any:
+    """The item type of a model's only required list field (Role.instances), which a bare list stands for."""
+    lists = [f.annotation for f in model.model_fields.values()
+             if f.is_required() and typing.get_origin(_unannotated(f.annotation)) is list]
+    return typing.get_args(_unannotated(lists[0]))[0] if len(lists) == 1 else None
 
 
 def _unannotated(tp: Any) -> Any:

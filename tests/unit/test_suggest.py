@@ -30,3 +30,14 @@ def test_an_unrelated_name_with_long_shared_parts_is_not_suggested():
 def test_below_the_floor_nothing():
     assert did_you_mean("zzz", ["hosts", "router"]) == ""
     assert did_you_mean("polcy", ["policy"], show="--{}") == "did you mean --policy?"
+
+
+def test_a_misspelt_required_key_is_one_error_with_its_fix():
+    from pdcompose import topology
+    from pdcompose.errors import TopologyError
+    from tests.helpers import REPO
+
+    path = REPO / "tests" / "bad" / "node-for-nodes.yaml"
+    with pytest.raises(TopologyError) as exc:
+        topology.load(path)
+    assert [i.message for i in exc.value.issues] == ["unknown key 'node'; did you mean 'nodes'?"]
