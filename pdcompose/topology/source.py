@@ -68,6 +68,7 @@ def parse_yaml(text: str, name: str) -> Source:
         msg = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
         # ruamel quotes both values of a duplicate key: one of them may be a token
         msg = re.sub(r' with value ".*', "", msg, flags=re.S)
+        msg += _yaml_hint(msg)
         raise TopologyError([Issue("yaml-syntax", "", f"YAML syntax: {msg}", "error", name, line, col)]) from None
     except YAMLError as exc:  # e.g. a stream that is not a document at all
         raise TopologyError([Issue("yaml-syntax", "", f"YAML syntax: {exc}", "error", name)]) from None
@@ -77,6 +78,19 @@ def parse_yaml(text: str, name: str) -> Source:
     source = Source(name, None)
     source.data = _Plain(source, name).convert(doc, ())
     return source
+
+
+_YAML_HINTS = (
+    ("'\\t'", "a tab character: YAML indents with spaces only; replace the tab with spaces"),
+    ("mapping values are not allowed here", "a ':' inside a value (quote the value) or a key indented "
+                                            "deeper than its siblings"),
+    ("could not find expected ':'", "a key without ':' or a line indented differently from its siblings"),
+)
+
+
+def _yaml_hint(message: str) -> str:
+    """PyYAML/ruamel speak in scanner terms; say what the user most likely did."""
+    return next((f" ({hint})" for needle, hint in _YAML_HINTS if needle in message), "")
 
 
 def _read_text(path: Path, name: str) -> str:
