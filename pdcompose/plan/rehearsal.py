@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from pdcompose import defaults
@@ -47,6 +47,26 @@ CPU_ENV = {
     "TMPDIR": ("/tmp", "temporary files inside the container"),
     "HF_HOME": ("/tmp/vllm/hf", "no Hugging Face cache is mounted in a rehearsal"),
 }
+
+
+# What the CPU build of vLLM cannot run at all (it would exit at start, minutes into a rehearsal): said
+# before anything starts. Each entry: flag -> (does this value need a GPU?, why).
+CPU_UNSUPPORTED: dict[str, tuple[Callable[[object], bool], str]] = {
+    "kv-cache-dtype": (lambda v: str(v).startswith("fp8"), "the CPU build has no fp8 KV cache"),
+    "enable-expert-parallel": (lambda v: v is True, "expert parallelism needs the GPU all-to-all kernels"),
+    "all2all-backend": (lambda v: v is not None, "the all-to-all backends are GPU (NCCL/NVSHMEM) kernels"),
+    "enable-eplb": (lambda v: v is True, "expert-parallel load balancing needs expert parallelism"),
+}
+
+
+def cpu_blockers(flags: FlagLayers) -> list[tuple[str, str]]:
+    """(flag, why) for each setting of a node the real engine cannot run on a CPU."""
+    out = []
+    for name, (needs_gpu, why) in CPU_UNSUPPORTED.items():
+        flag = flags.get(name)
+        if flag is not None and needs_gpu(flag.value):
+            out.append((name, why))
+    return out
 
 
 def rehearsal_address(first: str, index: int) -> str:

@@ -19,7 +19,7 @@ from pdcompose.plan.hosts import HostFacts
 from pdcompose.plan.judge import Judge, judge_env, judge_flags
 from pdcompose.plan.layers import NodeRef, arg_layers, env_layers
 from pdcompose.plan.models import Container, DataParallel, Healthcheck, PortUse, SecretRef, Ulimit
-from pdcompose.plan.rehearsal import cpu_env, cpu_flags, real_engine
+from pdcompose.plan.rehearsal import cpu_blockers, cpu_env, cpu_flags, real_engine
 from pdcompose.topology import Resolved
 from pdcompose.topology.source import format_loc
 
@@ -97,6 +97,17 @@ class NodeInputs:
     judge: Judge | None = None      # the catalog of the vLLM the image runs
 
 
+def _cpu_blockers(flags: F.FlagLayers, findings: Findings) -> None:
+    for name, why in cpu_blockers(flags):
+        flag = flags.get(name)
+        assert flag is not None
+        shown = " ".join(F.tokens(flag))
+        findings.error("cpu-engine-unsupported", flag.origin, (
+            f"`{shown}` cannot run in a real-engine rehearsal: {why}, and the rehearsal runs vLLM's CPU build. "
+            "Rehearse this topology with the mock (--engine mock, or rehearsal.engine: mock), or set it to "
+            "null for the rehearsal in a copy of the topology"))
+
+
 def vllm_container(r: Resolved, n: NodeInputs, flags: F.FlagLayers, findings: Findings) -> Container:
     t, ref, rehearsal = r.topology, n.ref, r.topology.rehearsal.enabled
     dp = DataParallel(size=n.shape.nodes * n.shape.dp_local, local=n.shape.dp_local,
@@ -107,6 +118,7 @@ def vllm_container(r: Resolved, n: NodeInputs, flags: F.FlagLayers, findings: Fi
         flags.pop(name)  # says what pdcompose derives anyway: redundant, not a conflict
     model = n.model
     if real_engine(t):  # the real engine on CPU: the tiny local model, served under the plan's name
+        _cpu_blockers(flags, findings)
         flags.apply(cpu_flags(t, flags), ("rehearsal", "engine"))
         if flags.get("served-model-name") is None:
             flags.apply({"served-model-name": n.model}, ("rehearsal", "engine"))

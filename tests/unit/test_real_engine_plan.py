@@ -11,7 +11,7 @@ from pdcompose.plan import build_plan
 from pdcompose.plan.models import Container, Plan
 from pdcompose.plan.rehearsal import CPU_ENV
 from pdcompose.topology import load
-from tests.helpers import REPO, run_cli
+from tests.helpers import EXAMPLE, REPO, run_cli
 
 REAL = REPO / "examples" / "rehearsal-real.yaml"
 MOCK_ENV = {"PDCOMPOSE_MOCK_LOAD_DELAY", "PDCOMPOSE_MOCK_PREFILL_MS_PER_1K", "PDCOMPOSE_MOCK_DECODE_MS_PER_TOKEN",
@@ -72,3 +72,14 @@ def test_engine_on_the_command_line_overrides_the_topology(tmp_path: Path) -> No
     assert shown.returncode == 0 and "real-engine rehearsal substitutions:" in shown.stdout
     bad = run_cli("plan", "--engine", "gpu", cwd=tmp_path)
     assert bad.returncode != 0 and "mock and vllm" in bad.stdout + bad.stderr
+
+
+def test_settings_the_cpu_build_cannot_run_are_errors_before_anything_starts():
+    """The guide's recipe (fp8 KV cache, expert parallel, all-to-all backend) cannot run on vLLM's CPU build:
+    `validate --engine vllm` says so, naming each setting, instead of a rehearsal that dies minutes in."""
+    result = run_cli("validate", "--engine", "vllm", EXAMPLE)
+    assert result.returncode == 2, result.stdout + result.stderr
+    for flag in ("--kv-cache-dtype fp8", "--enable-expert-parallel", "--all2all-backend allgather_reducescatter"):
+        assert any(flag in line and "cannot run in a real-engine rehearsal" in line and "recipe deepseek-r1-gb200"
+                   in line for line in result.stderr.splitlines()), result.stderr
+    assert run_cli("validate", "--engine", "mock", EXAMPLE).returncode == 0
