@@ -65,6 +65,13 @@ class RecipeRouter(Strict):
     max_concurrent_requests: int | None = None
 
 
+class TunedFor(Strict):
+    """The hardware a recipe was tuned on, and which of its settings will not fit other hardware."""
+
+    profiles: list[str] = Field(min_length=1)
+    settings: dict[str, str] = Field(default_factory=dict)   # "env.NAME" | "args.NAME" | "model" -> why
+
+
 class Recipe(Strict):
     description: str = ""
     extends: str | None = None
@@ -72,6 +79,7 @@ class Recipe(Strict):
     profile: str | None = None
     mla: bool | None = None
     vllm: VersionRange | None = None   # the vLLM releases the recipe was written for, e.g. ">=0.13.0"
+    tuned_for: TunedFor | None = None
     tp: Parallel | None = None
     args: Args = Field(default_factory=dict)
     env: Env = Field(default_factory=dict)

@@ -16,6 +16,7 @@ from pdcompose.errors import Issue, TopologyError
 from pdcompose.topology.models import ROLES, Topology
 from pdcompose.topology.presets import PresetNotFound, Profile, Recipe, load_profile, load_recipe_chain
 from pdcompose.topology.source import Loc, Source
+from pdcompose.topology.tuning import tuning_warnings
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ def resolve(topology: Topology, source: Source, base_dir: Path) -> Resolved:
     profiles = _profiles(topology, source, base_dir, recipes, issues)
     _check_hosts(topology, source, issues)
     _check_gpu_counts(topology, source, profiles, issues)
+    recipe_profile = next((r.profile for r in reversed(recipes) if r.profile), None)
+    refs = {name: _profile_ref(topology, name, recipe_profile)[0] for name in topology.hosts}
+    issues += tuning_warnings(topology, source, recipes, refs)
     errors = [i for i in issues if i.severity == "error"]
     if errors:
         raise TopologyError(issues)
