@@ -65,21 +65,32 @@ def _hybrid_lb_single_engine(workers: list[Container], findings: Findings) -> No
 
 
 def _recommended_env(r: Resolved, workers: list[Container], findings: Findings) -> None:
+    """One warning per variable, naming every host it is missing on (not one per host: six hosts, six
+    copies of the same sentence)."""
+    missing: dict[str, list[str]] = {}
     for c in workers:
         host = c.labels["io.pdcompose.host"]
         profile = r.profile_of(host)
         for name in profile.recommend_env if profile else []:
-            if name not in c.env:
-                findings.warn("recommended-env", ("hosts", host), (
-                    f"{name} is unset on '{host}': UCX may pick the wrong NIC for the KV transfer (garbage "
-                    f"tokens or half the bandwidth); set hosts.{host}.env.{name}, e.g. mlx5_0:1"))
+            if name not in c.env and host not in missing.setdefault(name, []):
+                missing[name].append(host)
+    for name, hosts in missing.items():
+        if not hosts:
+            continue
+        where = f"on '{hosts[0]}'" if len(hosts) == 1 else f"on {len(hosts)} hosts ({', '.join(hosts)})"
+        fix = f"hosts.{hosts[0]}.env.{name}" if len(hosts) == 1 else f"hosts.<host>.env.{name} on each"
+        findings.warn("recommended-env", ("hosts", hosts[0]) if len(hosts) == 1 else ("hosts",), (
+            f"{name} is unset {where}: UCX may pick the wrong NIC for the KV transfer (garbage tokens or half "
+            f"the bandwidth); set {fix}, e.g. mlx5_0:1"))
 
 
 def _unused_hosts(r: Resolved, hosts: list[Host], findings: Findings) -> None:
     used = {h.name for h in hosts}
-    for name in r.topology.hosts:
-        if name not in used:
-            findings.warn("unused-host", ("hosts", name), "runs nothing: no instance or router uses it")
+    unused = [name for name in r.topology.hosts if name not in used]
+    if unused:
+        findings.warn("unused-host", ("hosts", unused[0]), (
+            "runs nothing: no instance or router uses it" if len(unused) == 1 else
+            f"{len(unused)} hosts run nothing ({', '.join(unused)}): no instance or router uses them"))
 
 
 def _mixed_images(workers: list[Container], findings: Findings) -> None:
