@@ -19,6 +19,23 @@ from pdcompose.cli import (
     topology_cmds,
 )
 
+
+def _show_switches_as_switches() -> None:
+    """typer 0.29 labels an on/off switch `<bool>` in --help (`--strict <bool>`), which reads as if it took
+    a value, and `--strict true` is then refused. A switch takes no value: show none."""
+    from typing import Any
+
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag and not self.metavar else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_show_switches_as_switches()
 app = typer.Typer(
     name="pdcompose", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -52,4 +69,17 @@ app.add_typer(export_cmds.export_app, name="export")
 
 
 def main() -> None:
-    app()
+    import sys
+
+    if "--json" not in sys.argv[1:]:
+        app()
+        return
+    # Under --json every error is JSON on stdout, a usage error too (click would draw a box on stderr).
+    from typer._click.exceptions import ClickException
+
+    try:
+        code = app(standalone_mode=False)
+    except ClickException as exc:
+        common.report_json_error(exc.format_message().replace("Value error, ", ""))
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

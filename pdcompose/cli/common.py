@@ -9,7 +9,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
 
 import typer
 
@@ -39,7 +39,7 @@ ForceOpt = Annotated[bool, typer.Option("--force", help=(
     "Replace an output folder another pdcompose command wrote (a Compose bundle, a rehearsal's, Kubernetes "
     "manifests)"))]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Treat warnings as errors")]
-EngineOpt = Annotated[str | None, typer.Option("--engine", show_default=False, help=(
+EngineOpt = Annotated[Literal["mock", "vllm"] | None, typer.Option("--engine", show_default=False, help=(
     "Rehearsal engine, overriding rehearsal.engine: mock (fast) or vllm (real vLLM on CPU; implies --rehearsal)"))]
 AccessOpt = Annotated[str | None, typer.Option("--access", envvar="PDCOMPOSE_ACCESS", show_default=False, help=(
     "How to reach the API servers and the router: direct (HTTP from here), context (from inside each host, "
@@ -93,15 +93,24 @@ def _report_error(message: str, as_json: bool) -> None:
     if VERBOSE["on"]:
         output.console(stderr=True).print(output.redact(traceback.format_exc()))
     if as_json:
-        output.print_json({"status": "error", "error": message})
+        report_json_error(message)
     else:
         output.error_line(message)
 
 
+def report_json_error(message: str, issues: list[Issue] | None = None) -> None:
+    """The one shape of an error under --json: status, a one-line error, and the located issues (if any)."""
+    output.print_json({"status": "error", "error": message, "issues": [i.as_dict() for i in issues or []]})
+
+
 def report_issues(issues: list[Issue], as_json: bool) -> None:
     if as_json:
-        errors = [i.as_dict() for i in issues if i.severity == "error"]
-        output.print_json({"status": "error" if errors else "ok", "issues": [i.as_dict() for i in issues]})
+        errors = [i for i in issues if i.severity == "error"]
+        if not errors:
+            output.print_json({"status": "ok", "issues": [i.as_dict() for i in issues]})
+            return
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        report_json_error(errors[0].format().replace(": error: ", ": ", 1) + more, issues)
         return
     for issue in issues:
         if issue.severity == "warning":
