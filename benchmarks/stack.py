@@ -51,8 +51,9 @@ def router_throughput() -> list[Figure]:
         folder = stack(base + costs)
         try:
             pdc(folder, "deploy")
-            pdc(folder, "bench", "-n", "200", "-c", "64", "--input-len", "128", "--output-len", "32")  # warm-up
-            result = bench(folder, "-n", "2000", "-c", "256", "--input-len", "128", "--output-len", "32")
+            pdc(folder, "bench", "-n", "200", "--max-concurrency", "64",
+                "--input-len", "128", "--output-len", "32")  # warm-up
+            result = bench(folder, "-n", "2000", "--max-concurrency", "256", "--input-len", "128", "--output-len", "32")
         finally:
             pdc(folder, "down", check=False)
         m = result["metrics"]
@@ -212,7 +213,7 @@ def load_held() -> list[Figure]:
     folder = stack(guide_text(1.0, "127.0.5.10"))
     try:
         pdc(folder, "deploy")
-        result = bench(folder, "-n", "5000", "-c", "512", "--input-len", "256", "--output-len", "32")
+        result = bench(folder, "-n", "5000", "--max-concurrency", "512", "--input-len", "256", "--output-len", "32")
     finally:
         pdc(folder, "down", check=False)
     m, p = result["metrics"], result["pairing"]

@@ -41,7 +41,8 @@ ENDPOINTS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
 @handles_errors
 def bench(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None, rehearsal: RehearsalOpt = False,
           num_prompts: Annotated[int, typer.Option("--num-prompts", "-n", min=1)] = 1000,
-          max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", "-c", min=1)] = None,
+          max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", min=1, help=(
+              "Requests in flight at most, as in vllm bench serve (-c is --context in every command)"))] = None,
           input_len: Annotated[int, typer.Option("--input-len", min=1, help="Prompt words")] = 1024,
           output_len: Annotated[int, typer.Option("--output-len", min=1, help="Tokens per reply")] = 128,
           range_ratio: Annotated[float, typer.Option("--range-ratio", min=0, max=1)] = 0.0,

@@ -22,6 +22,7 @@ from pdcompose.cli.common import (
     topology_path,
 )
 from pdcompose.cli.deploy_cmds import ContextOpt
+from pdcompose.errors import PdcomposeError
 
 if TYPE_CHECKING:
     from pdcompose.ops.status import Row
@@ -117,12 +118,18 @@ def _row_json(r: Row) -> dict[str, Any]:
 @handles_errors
 def logs(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None,
          host: Annotated[list[str] | None, typer.Option("--host", "-H", help="Only these hosts (repeatable)")] = None,
-         role: RoleOpt = None, follow: Annotated[bool, typer.Option("--follow", "-F", help="Keep streaming")] = False,
+         role: RoleOpt = None, follow: Annotated[bool, typer.Option("--follow", "-F", help=(
+             "Keep streaming (-F as in tail -F: -f is --file in every pdcompose command, as in "
+             "`docker compose -f FILE`)"))] = False,
          tail: Annotated[int, typer.Option("--tail", "-n", help="Lines per container")] = 100,
          since: Annotated[str | None, typer.Option("--since", help="e.g. 10m or a timestamp")] = None,
          rehearsal: RehearsalOpt = False) -> None:
     """Merged logs of every container, each line prefixed with host/container."""
     from pdcompose.ops import logs as ops_logs
+
+    if file is not None and not file.exists():     # `logs -f` typed from Compose habit
+        raise PdcomposeError(f"-f {file}: no such topology file (-f is --file here, as in `docker compose -f "
+                             "FILE`; to follow the logs, use -F/--follow, as in `tail -F`)")
 
     plan = _with_contexts(deployed_plan(topology_path(topology, file), out, rehearsal))
     srcs = ops_logs.sources(_hosts(plan, host), list(role or ()))

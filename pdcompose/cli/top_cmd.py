@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 @handles_errors
 def top(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None, rehearsal: RehearsalOpt = False,
-        interval: Annotated[float, typer.Option("--interval", "-n", min=0.5, help="Seconds between refreshes")] = 2.0,
+        interval: Annotated[float, typer.Option("--delay", "-d", min=0.5, help=(
+            "Seconds between refreshes (-d/--delay, as in procps top)"))] = 2.0,
         once: Annotated[bool, typer.Option("--once", help="One sample, then exit")] = False,
         direct: Annotated[bool, typer.Option("--direct", help=(
             "Scrape the nodes' /metrics even when the plan has a Prometheus"))] = False,

@@ -207,7 +207,7 @@ def compare_rounds(mine: list[BenchResult], theirs: list[dict]) -> tuple[list[st
 @pytest.mark.vllm
 def test_figures_agree_with_vllm_bench_serve(stack: Path) -> None:
     n, c, isl, osl = 64, 8, 512, 32       # TTFT: ~100 ms of simulated prefill, ITL: 20 ms per token
-    ours_args = ["bench", "-n", str(n), "-c", str(c), "--input-len", str(isl), "--output-len", str(osl),
+    ours_args = ["bench", "-n", str(n), "--max-concurrency", str(c), "--input-len", str(isl), "--output-len", str(osl),
                  "--no-verify-pairing", "--json"]
     cfg = BenchConfig(base_url=f"http://{ROUTER_HOST}:{ROUTER_PORT}", model="sweep/model", num_prompts=n,
                       max_concurrency=c, random_input_len=isl, random_output_len=osl)

@@ -124,7 +124,8 @@ def test_an_operator_with_only_the_docker_contexts_deploys_inspects_restarts_and
 
     # The load generator runs on the router's host; the result comes back here, fingerprinted; every
     # request is checked against the mock workers' records (read through the contexts too).
-    bench = pdc(operator, "bench", "-n", "300", "-c", "32", "--input-len", "128", "--output-len", "16", "--json",
+    bench = pdc(operator, "bench", "-n", "300", "--max-concurrency", "32",
+                "--input-len", "128", "--output-len", "16", "--json",
                 "--result", "/op/results/run.json")
     ran = json.loads(bench.stdout)
     assert ran["metrics"]["completed"] == 300 and ran["metrics"]["failed"] == 0, ran["metrics"]
@@ -142,7 +143,7 @@ def test_an_operator_with_only_the_docker_contexts_deploys_inspects_restarts_and
     assert report["fingerprint"] in docker("exec", operator, "cat", "/op/sweep/summary.json").stdout
 
     # The monitoring view, from every node's /metrics (the guide has no Prometheus), through the contexts
-    top = json.loads(pdc(operator, "top", "--once", "--json", "--interval", "1").stdout)
+    top = json.loads(pdc(operator, "top", "--once", "--json", "--delay", "1").stdout)
     assert top["source"] == "metrics" and len(top["rows"]) == 7 and all(r["up"] for r in top["rows"]), top
     assert sum(r["requests"] or 0 for r in top["rows"] if r["role"] == "prefill") >= 300
 

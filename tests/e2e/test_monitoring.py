@@ -95,7 +95,7 @@ def watch_top_in_tmux(folder: Path) -> None:
     while a bench runs and after it ends."""
     session = f"pdcompose-top-{CLUSTER}"
     command = (f"cd {shlex.quote(str(folder))} && env -u COLUMNS -u LINES {shlex.quote(sys.executable)} -m pdcompose "
-               "top -n 1")   # rich sizes the table to the pane
+               "top -d 1")   # rich sizes the table to the pane
     subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "30", command], check=True)
     panes: list[str] = []
@@ -107,7 +107,8 @@ def watch_top_in_tmux(folder: Path) -> None:
         return pane
     try:
         wait_for(lambda: "decode-1/0" in capture() and router_rate(panes[-1]) is not None, timeout=30)
-        bench = subprocess.Popen([sys.executable, "-m", "pdcompose", "bench", "-n", "400", "-c", "4", "--input-len",
+        bench = subprocess.Popen([sys.executable, "-m", "pdcompose", "bench", "-n", "400", "--max-concurrency", "4",
+                                  "--input-len",
                                   "64", "--output-len", "16"], cwd=folder, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
         try:
@@ -142,7 +143,8 @@ def test_monitoring_rehearsed(folder: Path):
     status = json.loads(cli(folder, "status", "--json").stdout)        # Prometheus counts as healthy
     assert status["status"] == "ok" and "prometheus" in {c["service"] for c in status["containers"]}
 
-    bench = json.loads(cli(folder, "bench", "-n", "60", "-c", "8", "--input-len", "64", "--output-len", "16",
+    bench = json.loads(cli(folder, "bench", "-n", "60", "--max-concurrency", "8",
+                           "--input-len", "64", "--output-len", "16",
                            "--json").stdout)
     assert bench["metrics"]["completed"] == 60 and bench["metrics"]["failed"] == 0
 

@@ -333,7 +333,8 @@ def test_real_engine_rehearsed_end_to_end(folder: Path, twin: Path):
         # each one's KV over NIXL (one transfer per request, none failed).
         before = counters()
         n = 24
-        bench = json.loads(cli(folder, "bench", "-n", str(n), "-c", "4", "--input-len", "64", "--output-len", "16",
+        bench = json.loads(cli(folder, "bench", "-n", str(n), "--max-concurrency", "4",
+                               "--input-len", "64", "--output-len", "16",
                                "--json").stdout)
         moved = delta(before, counters())
         m = bench["metrics"]

@@ -112,7 +112,8 @@ def test_the_guide_rehearsed_end_to_end(folder: Path):
     assert argv["hf_token_sha256"] == "sha256:" + hashlib.sha256(CANARY.encode()).hexdigest()
     assert not any(CANARY.encode() in p.read_bytes() for p in folder.rglob("*") if p.is_file())
 
-    bench = json.loads(cli(folder, "bench", "-n", "500", "-c", "64", "--input-len", "256", "--output-len", "64",
+    bench = json.loads(cli(folder, "bench", "-n", "500", "--max-concurrency", "64",
+                           "--input-len", "256", "--output-len", "64",
                            "--json").stdout)
     assert bench["metrics"]["completed"] == 500 and bench["metrics"]["failed"] == 0
     assert bench["pairing"]["paired"] == 500 and bench["pairing"]["lost"] == bench["pairing"]["duplicated"] == 0

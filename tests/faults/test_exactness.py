@@ -60,7 +60,8 @@ def test_secrets_reach_the_containers_and_nothing_else(stack):
     env = {"HF_TOKEN": hf, "PDC_CANARY_KEY": key}
     outputs = []
     for args in (["validate"], ["plan"], ["plan", "--commands", "--env"], ["plan", "--json"], ["render"],
-                 ["deploy"], ["status"], ["logs", "-n", "50"], ["bench", "-n", "20", "-c", "4", "--output-len", "8"],
+                 ["deploy"], ["status"], ["logs", "-n", "50"], ["bench", "-n", "20", "--max-concurrency", "4",
+                                                                "--output-len", "8"],
                  ["restart", "--role", "decode"], ["validate", "--json"], ["down"]):
         result = run_cli(*args, cwd=folder, env=env)
         assert result.returncode == 0, (args, result.stderr)

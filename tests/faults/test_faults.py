@@ -137,7 +137,8 @@ def test_down_after_a_partial_deploy_removes_everything(stack):
 def test_a_decode_killed_under_load_is_reported_honestly(stack):
     folder = stack("faults-kill")
     assert run_cli("deploy", cwd=folder).returncode == 0
-    bench = subprocess.Popen([sys.executable, "-m", "pdcompose", "bench", "-n", "600", "-c", "32", "--input-len", "64",
+    bench = subprocess.Popen([sys.executable, "-m", "pdcompose", "bench", "-n", "600", "--max-concurrency", "32",
+                              "--input-len", "64",
                               "--output-len", "400", "--json"], cwd=folder, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     time.sleep(3)

@@ -36,7 +36,8 @@ def test_day2_commands_find_a_running_rehearsal(stack):
     assert logs.returncode == 0 and FOUND in logs.stderr, logs.stderr
     assert "d/decode-0-node-0" in logs.stdout and "r/router" in logs.stdout
 
-    bench = run_cli("bench", "-n", "4", "-c", "2", "--input-len", "8", "--output-len", "4", "--json", cwd=folder)
+    bench = run_cli("bench", "-n", "4", "--max-concurrency", "2",
+                    "--input-len", "8", "--output-len", "4", "--json", cwd=folder)
     assert bench.returncode == 0 and FOUND in bench.stderr, bench.stderr
     assert json.loads(bench.stdout)["metrics"]["completed"] == 4
 

@@ -16,7 +16,7 @@ def test_a_prefill_restart_takes_the_decodes_with_it():
 
 
 def test_bench_prints_the_guides_vllm_bench_command():
-    result = run_cli("bench", EXAMPLE, "--print-vllm", "-n", "5120", "-c", "2048", "--input-len", "4096",
+    result = run_cli("bench", EXAMPLE, "--print-vllm", "-n", "5120", "--max-concurrency", "2048", "--input-len", "4096",
                      "--output-len", "2048")
     assert result.returncode == 0, result.stderr
     argv = shlex.split(result.stdout.replace("\\\n", " "))

@@ -1,0 +1,74 @@
+"""The conventions operators bring from Docker Compose and procps: one meaning per short option, switches
+shown as switches, usage errors exit 2, and under --json every error is one JSON shape on stdout."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import EXAMPLE, run_cli
+
+COMMANDS = [["init"], ["validate"], ["plan"], ["render"], ["schema"], ["deploy"], ["status"], ["logs"], ["down"],
+            ["restart"], ["doctor"], ["top"], ["bench"], ["bench", "compare"], ["bench", "report"],
+            ["images", "push"], ["images", "status"], ["export", "k8s"]]
+
+
+def help_of(command: list[str]) -> str:
+    result = run_cli(*command, "--help", env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def short_options(text: str) -> dict[str, str]:
+    """-x -> --long, from a rich help table row: `│ --long  -x  <type>  help │`."""
+    return {m.group(2): m.group(1) for m in re.finditer(r"│ (--[a-z-]+)\s+(-[a-zA-Z])\b", text)}
+
+
+def test_each_short_option_means_one_thing_everywhere():
+    meaning: dict[str, set[str]] = {}
+    for command in COMMANDS:
+        for short, long in short_options(help_of(command)).items():
+            meaning.setdefault(short, set()).add(long)
+    assert meaning["-c"] == {"--context"}
+    assert meaning["-f"] == {"--file"}
+    assert meaning["-o"] == {"--output"}
+    assert meaning["-d"] == {"--delay"} and meaning["-F"] == {"--follow"}
+    # -n is "how many" in both places, as in `docker logs -n` and ApacheBench's `ab -n`
+    assert {k: v for k, v in meaning.items() if len(v) > 1} == {"-n": {"--tail", "--num-prompts"}}
+
+
+def test_logs_dash_f_from_compose_habit_says_what_it_means(tmp_path: Path):
+    result = run_cli("logs", "-f", "--tail", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "-f is --file here" in result.stderr and "-F/--follow" in result.stderr
+
+
+def test_switches_show_no_value_in_help():
+    text = help_of(["validate"])
+    assert re.search(r"--strict\s+Treat warnings", text), text
+    assert "<bool>" not in text
+    assert "<mock|vllm>" in text
+
+
+def test_an_unknown_engine_is_a_usage_error():
+    result = run_cli("validate", EXAMPLE, "--engine", "foo")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["validate", "nope.yaml", "--json"],                       # a located issue
+    ["validate", EXAMPLE, "--engine", "foo", "--json"],        # a usage error: click's, not ours
+    ["plan", "--json", "-f"],                                   # an option without its value
+    ["bench", "report", "nope", "--json"],                      # a plain error
+    ["bench", "compare", "a", "--json", "--bogus"],            # a subcommand's unknown option
+])
+def test_every_error_under_json_has_one_shape(args: list[str], tmp_path: Path):
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode in (1, 2)
+    doc = json.loads(result.stdout)
+    assert set(doc) == {"status", "error", "issues"} and doc["status"] == "error"
+    assert isinstance(doc["error"], str) and doc["error"] and isinstance(doc["issues"], list)
+    assert "╭" not in result.stdout + result.stderr
