@@ -57,8 +57,9 @@ def build_fix(ref: str, arch: str) -> str:
     """How to get `ref` for `arch` onto this machine's engine (the source of `images push`)."""
     target = _own_target(ref)
     if target:
-        return (f"build it for {arch}: `ARCH={arch} images/build.sh {target}` (on an {describe(arch)} machine, or "
-                f"here with qemu-user-static for {arch}), then `pdcompose images push` again from that machine")
+        return (f"build it for {arch} in a checkout of pdcompose's source (the installed package has no image "
+                f"recipes): `ARCH={arch} images/build.sh {target}` (on an {describe(arch)} machine, or here with "
+                f"qemu-user-static for {arch}), then `pdcompose images push` again from that machine")
     return (f"get its {arch} variant on this machine: `docker pull --platform linux/{arch} {ref}` (or build it "
             f"with `docker build --platform linux/{arch}`), then `pdcompose images push` again")
 

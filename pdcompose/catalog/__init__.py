@@ -133,8 +133,8 @@ def choose(wanted: str | None) -> tuple[Catalog, str | None]:
         older = [v for v in known if Version(v) <= target]
         chosen = older[-1] if older else known[0]
         why = f"vLLM {wanted} has no catalog"
-    return load(chosen), (f"{why}: flags are checked against vLLM {chosen}'s (catalogued: {', '.join(known)}; "
-                          f"add one with `python scripts/vllm_catalog.py <version>`)")
+    # (The catalogs are generated in pdcompose's source repository; a pip user cannot add one: no hint to.)
+    return load(chosen), f"{why}: flags are checked against vLLM {chosen}'s (catalogued: {', '.join(known)})"
 
 
 class Behaviour(_Spec):

@@ -69,7 +69,9 @@ def plan(topology: TopologyArg = None, file: FileOpt = None, rehearsal: Rehearsa
 @handles_errors
 def render(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None,
            templates: Annotated[Path | None, typer.Option(
-               "--templates", help="Folder with your copy of compose_templates/")] = None,
+               "--templates", help=(
+                   "Folder with your copy of the Compose templates (start from pdcompose/compose_templates in "
+                   "the installed package)"))] = None,
            rehearsal: RehearsalOpt = False, strict: StrictOpt = False,
            check: Annotated[bool, typer.Option("--check", help=(
                "Also run `docker compose config` on every file before writing"))] = False,

@@ -57,7 +57,8 @@ def push(hosts: list[Host], progress: Progress, compress: bool = False, timeout:
     absent = sorted(ref for ref, image in inv.local.items() if image is None)
     if absent:
         raise PdcomposeError(f"{', '.join(absent)} not on this machine's Docker engine (the source of the copies): "
-                             "build or pull it here first (images/build.sh for pdcompose's own images)")
+                             "build or pull it here first (pdcompose's own images are built by images/build.sh in "
+                             "a checkout of its source; the installed package has no image recipes)")
     report = PushReport(ids={ref: image for ref, image in inv.local.items() if image})
     report.failed.update(inv.unreachable())
     todo = _todo(inv, report)

@@ -33,10 +33,19 @@ class Judge:
     recipe: str | None = None
     recipe_range: SpecifierSet | None = None
     adaptations: list[str] = field(default_factory=list)
+    runs: str | None = None          # the release the image runs, when known (it may have no catalog)
 
     @property
     def who(self) -> str:
         return f"vLLM {self.cat.vllm}"
+
+    @property
+    def image_runs(self) -> str:
+        """`<image> runs vLLM X`, or, when X has no catalog, which release's catalog judges it."""
+        image = self.image or "the image"
+        if self.runs and self.runs != self.cat.vllm:
+            return f"{image} runs vLLM {self.runs}, judged by vLLM {self.cat.vllm}'s catalog (the nearest catalogued)"
+        return f"{image} runs {self.who}"
 
 
 def judge_flags(j: Judge, flags: F.FlagLayers, findings: Findings) -> None:
@@ -319,10 +328,11 @@ def make_judge(r: Resolved, image: str, findings: Findings) -> Judge:
     cat, note = C.choose(version)
     if note:
         where: Loc = ("vllm_version",) if t.vllm_version else ("image",)
-        findings.warn("vllm-version", where, f"{image or 'the image'}: {note}; set `vllm_version:` to the "
-                                             "release the image runs")
+        fix = ("set `vllm_version:` to the release the image runs" if version is None else
+               "pin a catalogued release for exact checks")
+        findings.warn("vllm-version", where, f"{image or 'the image'}: {note}; {fix}")
     recipe = next((x.vllm for x in reversed(r.recipes) if x.vllm), None)
-    j = Judge(cat, image, t.recipe if recipe else None, SpecifierSet(recipe) if recipe else None)
+    j = Judge(cat, image, t.recipe if recipe else None, SpecifierSet(recipe) if recipe else None, runs=version)
     _check_recipe_range(j, findings)
     return j
 
@@ -332,7 +342,7 @@ def _check_recipe_range(j: Judge, findings: Findings) -> None:
     if spec is None or j.cat.version in spec:
         return
     newer_in_range = [v for v in C.versions() if Version(v) in spec and Version(v) > j.cat.version]
-    text = f"recipe {j.recipe} is written for vLLM {spec}; {j.image or 'the image'} runs {j.who}"
+    text = f"recipe {j.recipe} is written for vLLM {spec}; {j.image_runs}"
     if newer_in_range:
         findings.error("recipe-vllm-version", ("image",), (
             f"{text}, which lacks settings the recipe relies on: pin a release in that range, e.g. "

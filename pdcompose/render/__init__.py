@@ -28,7 +28,8 @@ def render_files(plan: Plan, templates: Path | None = None) -> dict[str, bytes]:
 
     folder = templates or default_templates()
     if not (folder / TEMPLATE).is_file():
-        raise RenderError(f"{folder} has no {TEMPLATE} (copy compose_templates/ to customise it)")
+        raise RenderError(f"{folder} has no {TEMPLATE} (start from a copy of {default_templates()}, the templates "
+                          "this installation renders with)")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder)), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
     env.filters.update(q=q, seconds=seconds)

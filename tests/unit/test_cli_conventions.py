@@ -72,3 +72,24 @@ def test_every_error_under_json_has_one_shape(args: list[str], tmp_path: Path):
     assert set(doc) == {"status", "error", "issues"} and doc["status"] == "error"
     assert isinstance(doc["error"], str) and doc["error"] and isinstance(doc["issues"], list)
     assert "╭" not in result.stdout + result.stderr
+
+
+def test_hints_name_only_what_a_pip_user_has(tmp_path: Path):
+    from pdcompose import catalog, defaults
+    from pdcompose.arch import build_fix
+
+    _, note = catalog.choose("0.12.0")
+    assert "scripts/" not in note and "0.11.2" in note
+    assert "checkout of pdcompose's source" in build_fix(defaults.ROUTER_IMAGE, "arm64")
+    (tmp_path / "mine").mkdir()
+    result = run_cli("render", EXAMPLE, "-o", tmp_path / "out", "--templates", tmp_path / "mine")
+    assert result.returncode == 1
+    shown = re.search(r"start from a copy of (\S+),", result.stderr)
+    assert shown and (Path(shown.group(1)) / "compose.yaml.j2").is_file(), result.stderr
+
+
+def test_an_image_without_a_catalog_says_which_catalog_judges_it(tmp_path: Path):
+    path = tmp_path / "t.yaml"
+    path.write_text(EXAMPLE.read_text().replace("vllm/vllm-openai:v0.13.0", "vllm/vllm-openai:v0.12.0"))
+    result = run_cli("validate", path)
+    assert "vllm/vllm-openai:v0.12.0 runs vLLM 0.12.0, judged by vLLM 0.11.2's catalog" in result.stderr
