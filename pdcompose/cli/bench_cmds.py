@@ -167,7 +167,7 @@ def _default_path(plan: Plan, kind: str = "") -> Path:
 def _print(result: BenchResult, pairing: PairingReport | None, path: Path) -> None:
     from pdcompose.bench.report import render_table
 
-    output.console().print(render_table(result))
+    output.print_table(render_table(result))
     if pairing is not None:
         verdict = "[green]ok[/]" if pairing.ok else "[red]FAILED[/]"
         output.say(f"pairing {verdict}: {pairing.paired}/{pairing.checked} requests reached exactly one prefill and "
@@ -224,8 +224,7 @@ def _sweep(plan: Plan, config: BenchConfig, specs: list[str], *, folder: Path | 
                            "report_error": report_error or None,
                            "points": [p.model_dump(mode="json") for p in summary.points]})
     else:
-        console = output.console()     # piped: wide enough for every column rather than 80
-        console.print(_sweep_table(summary), width=None if console.is_terminal else max(console.width, 130))
+        output.print_table(_sweep_table(summary))
         if summary.stopped_early:
             output.warn(f"sweep {summary.stopped_early}; not run: {', '.join(summary.not_run)}")
         for problem in problems:
@@ -297,7 +296,7 @@ def compare(sweeps: Annotated[list[Path], typer.Argument(help="Sweep folders (or
         table.add_row(heading.split(" at ")[0], g.sweep, g.matched, f"{g.baseline:.4g}", f"{g.value:.4g}",
                       f"{g.ratio - 1:+.1%}")
     if rows:
-        output.console().print(table)
+        output.print_table(table)
     else:
         output.warn("the sweeps' measured latencies do not overlap: no gain at matched latency")
     output.say(f"report: {files.html} ({', '.join(p.name for p in files.pngs.values())})")

@@ -57,7 +57,7 @@ def doctor(topology: TopologyArg = None, file: FileOpt = None, context: ContextO
     if as_json:
         output.print_json(doctor_json(plan, results, counts))
     else:
-        output.console().print(doctor_table(plan, hosts, results))
+        output.print_table(doctor_table(plan, hosts, results))
         verdict = "[bold red]not ready[/]" if counts["fail"] else "[green]ready[/]"
         output.say(f"{verdict}: {counts['pass']} passed, {counts['fail']} failed, {counts['warn']} warnings, "
                    f"{counts['skip']} skipped on {len(hosts)} host(s)")
@@ -119,7 +119,7 @@ def status(topology: TopologyArg = None, file: FileOpt = None, context: ContextO
     if as_json:
         output.print_json({"status": "ok" if ok else "degraded", "images": rows})
     else:
-        output.console().print(images_table(plan, rows))
+        output.print_table(images_table(plan, rows))
     if not ok:
         raise typer.Exit(1)
 

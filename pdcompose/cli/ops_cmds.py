@@ -89,7 +89,7 @@ def status(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
                            "broken_groups": [{"instance": g.instance, "reason": g.reason, "fix": g.fix}
                                              for g in report.groups]})
     else:
-        output.console().print(status_table(plan, report))
+        output.print_table(status_table(plan, report))
         _say_ways(ways.ways())
         for group in report.groups:
             output.error_line(group.message())

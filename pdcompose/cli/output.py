@@ -65,6 +65,21 @@ def console(stderr: bool = False) -> Any:
     return _consoles[id(stream)]
 
 
+def print_table(table: Any) -> None:
+    """A table on stdout: fitted to a terminal; piped (a file, grep, a CI log), never cut: as wide as its
+    widest row, since a reader there cannot widen the window to see the "..." part."""
+    con = console()
+    if con.is_terminal:
+        con.print(table)
+        return
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    needed = Measurement.get(con, con.options.update_width(100_000), table).maximum
+    # print(width=) is capped at the console's width: a console of the table's own width writes it
+    Console(file=con.file, width=max(needed, con.width), highlight=False, soft_wrap=True).print(table)
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(redact(json.dumps(data, indent=2, sort_keys=False, default=str)) + "\n")
 

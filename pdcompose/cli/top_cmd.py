@@ -52,7 +52,7 @@ def top(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None, 
         if as_json:
             output.print_json({"cluster": plan.cluster, **snap.to_json()})
         else:
-            output.console().print(_table(plan.cluster, snap, interval))
+            output.print_table(_table(plan.cluster, snap, interval))
         return
     from rich.live import Live
 

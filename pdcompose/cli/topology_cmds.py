@@ -59,7 +59,7 @@ def plan(topology: TopologyArg = None, file: FileOpt = None, rehearsal: Rehearsa
     elif commands:
         output.console().print(views.command_listing(the_plan, env), markup=False, end="")
     else:
-        output.console().print(views.placement_table(the_plan))
+        output.print_table(views.placement_table(the_plan))
     if the_plan.substitutions:   # a real-engine rehearsal: what differs from the plan it rehearses
         output.say("real-engine rehearsal substitutions:")
         for line in the_plan.substitutions:

@@ -93,3 +93,19 @@ def test_an_image_without_a_catalog_says_which_catalog_judges_it(tmp_path: Path)
     path.write_text(EXAMPLE.read_text().replace("vllm/vllm-openai:v0.13.0", "vllm/vllm-openai:v0.12.0"))
     result = run_cli("validate", path)
     assert "vllm/vllm-openai:v0.12.0 runs vLLM 0.12.0, judged by vLLM 0.11.2's catalog" in result.stderr
+
+
+def test_a_piped_plan_table_is_never_cut(tmp_path: Path):
+    long_host = "a-very-long-host-name-in-the-lab-number-one"
+    uuids = ["GPU-0123456789abcdef0123", "GPU-1123456789abcdef0123", "GPU-2123456789abcdef0123"]
+    path = tmp_path / "t.yaml"
+    path.write_text(EXAMPLE.read_text().replace("gb200-n0", long_host).replace(
+        "gb200-n6: {address: 10.0.0.16, gpus: []}", "gb200-n6: {address: 10.0.0.16, gpus: []}\n  "
+        f"spare: {{address: 10.0.0.17, gpus: [{', '.join(uuids)}]}}"))
+    text = path.read_text().replace("decode:\n  - nodes: [gb200-n4, gb200-n5]", "decode:\n  - nodes: [gb200-n4, "
+                                    "gb200-n5]\n  - {nodes: [spare], tp: 3, nixl_port: 45600}")
+    path.write_text(text)
+    result = run_cli("plan", path, env={"COLUMNS": "60"})
+    assert result.returncode == 0, result.stderr
+    assert "…" not in result.stdout and "..." not in result.stdout
+    assert long_host in result.stdout and ",".join(uuids) in result.stdout and "nixl 45600" in result.stdout
