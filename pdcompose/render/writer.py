@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pdcompose.errors import RenderError
+from pdcompose.files import WriteError, make_dir, reason
 
 MARKER = ".pdcompose-render"       # the name kept from when render was the only writer
 _WRITER = re.compile(r"written by pdcompose ([a-z0-9 -]+?)[;\n]")
@@ -29,10 +30,12 @@ def write_bundle(files: dict[str, bytes], out: Path, verify: Callable[[Path], No
     _check_replaceable(out, writer, force)
     parent = out.parent
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        make_dir(parent)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=parent))
+    except WriteError as exc:
+        raise RenderError(str(exc)) from None
     except OSError as exc:
-        raise RenderError(f"cannot write to {parent}: {exc.strerror}") from None
+        raise RenderError(f"cannot write to {parent}: {reason(exc, parent)}") from None
     try:
         marker = f"written by pdcompose {writer}; safe to delete with the bundle\n".encode()
         for rel, data in {**files, MARKER: marker}.items():
@@ -44,7 +47,7 @@ def write_bundle(files: dict[str, bytes], out: Path, verify: Callable[[Path], No
             verify(staging)
         _swap(staging, out)
     except OSError as exc:
-        raise RenderError(f"cannot write {out}: {exc.strerror or exc}") from None
+        raise RenderError(f"cannot write {out}: {reason(exc, out)}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
