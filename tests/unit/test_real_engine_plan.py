@@ -71,7 +71,7 @@ def test_engine_on_the_command_line_overrides_the_topology(tmp_path: Path) -> No
     shown = run_cli("plan", "--engine", "vllm", cwd=tmp_path)
     assert shown.returncode == 0 and "real-engine rehearsal substitutions:" in shown.stdout
     bad = run_cli("plan", "--engine", "gpu", cwd=tmp_path)
-    assert bad.returncode != 0 and "mock and vllm" in bad.stdout + bad.stderr
+    assert bad.returncode == 2 and "'gpu' is not one of 'mock', 'vllm'" in bad.stdout + bad.stderr  # a usage error
 
 
 def test_settings_the_cpu_build_cannot_run_are_errors_before_anything_starts():
