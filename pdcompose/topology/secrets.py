@@ -46,17 +46,32 @@ def is_opt_out(value: Any) -> bool:
     return isinstance(value, dict) and value.get("secret") is False and set(value) == {"value", "secret"}
 
 
+# A token pasted where the NAME of its variable goes (`{from_env: hf_AbC...}`) is a valid variable name:
+# caught by its shape, so that no later message ("hf_AbC... is not set") shows it.
+_TOKEN_SHAPE = re.compile(r"(hf_|sk-|sk_|ghp_|gho_|glpat-|xox[abp]-)[A-Za-z0-9_-]{16,}|"
+                          r"(?=[A-Za-z0-9_-]*[a-z])(?=[A-Za-z0-9_-]*[A-Z])(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]{24,}")
+
+
+def looks_like_token(name: str) -> bool:
+    return bool(_TOKEN_SHAPE.fullmatch(name))
+
+
 def secret_values(data: Any) -> list[str]:
     """Every literal written where a secret belongs (to keep out of messages), longest first."""
     values = {str(v) for _, v, _ in _secret_slots(data) if isinstance(v, str | int | float) and str(v)}
     if isinstance(data, dict) and isinstance(data.get("hf_token"), str | int | float):
         values.add(str(data["hf_token"]))
+    values.update(name for _, name in _from_env_names(data) if looks_like_token(name))
     return sorted(values, key=len, reverse=True)
 
 
 def literal_issues(source: Source) -> list[Issue]:
-    """A located error, with the fix, for each literal value of a secret-looking variable or flag."""
-    issues = []
+    """A located error, with the fix, for each literal value of a secret-looking variable or flag, and for
+    each token pasted where the name of its variable goes."""
+    issues = [source.issue("secret-literal", loc, (
+        f"this looks like the token itself ({HIDDEN}), not the name of the variable that holds it: export the "
+        "token as a variable (export HF_TOKEN=...) and write {from_env: HF_TOKEN}"))
+        for loc, name in _from_env_names(source.data) if looks_like_token(name)]
     for loc, value, kind in _secret_slots(source.data):
         if isinstance(value, bool) or not isinstance(value, str | int | float) or is_opt_out(value):
             continue
@@ -86,6 +101,18 @@ def scrub_issue(issue: Issue, values: list[str]) -> Issue:
 
     message = scrub(issue.message, values)
     return issue if message == issue.message else dataclasses.replace(issue, message=message)
+
+
+def _from_env_names(data: Any, loc: Loc = ()) -> Iterator[tuple[Loc, str]]:
+    """(location, name) of every `{from_env: NAME}` anywhere in the data."""
+    if isinstance(data, list):
+        for i, item in enumerate(data):
+            yield from _from_env_names(item, (*loc, i))
+    elif isinstance(data, dict):
+        if isinstance(data.get("from_env"), str):
+            yield (*loc, "from_env"), data["from_env"]
+        for key, value in data.items():
+            yield from _from_env_names(value, (*loc, key))
 
 
 def _secret_slots(data: Any, loc: Loc = ()) -> Iterator[tuple[Loc, Any, str]]:

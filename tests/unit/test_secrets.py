@@ -34,6 +34,8 @@ LEAKS = {
     "node-env-password": base(decode_extra=f", env: {{DB_PASSWORD: {CANARY}}}"),
     "args-api-key": base("env: {X: '1'}\n").replace("args:\n", f"args:\n  api-key: {CANARY}\n"),
     "duplicate-key": base(f"env:\n  HF_TOKEN: {CANARY}\n  HF_TOKEN: {CANARY}2\n"),
+    "token-as-variable-name": base(f"hf_token: {{from_env: {CANARY}}}\n"),
+    "token-as-env-variable-name": base(f"env: {{X_PASSWORD: {{from_env: {CANARY}}}}}\n"),
     "opt-out-misused": base(f"env: {{HF_TOKEN: {{value: {CANARY}, secret: true}}}}\n"),
     "with-other-errors": base(f"hf_token: {CANARY}\nenv: {{HF_TOKEN: {CANARY}}}\nnoise: 1\n").replace(
         "gpus: [0]", "gpus: [-1]"),
@@ -93,6 +95,18 @@ def test_a_variable_marked_not_secret_is_written_as_given(tmp_path: Path):
     plan, _ = build_plan(topology.load(path))
     envs = [c.env for _, c in plan.workers()]
     assert envs and all(e["CACHE_KEY"] == "layout-v2" for e in envs)
+
+
+def test_a_token_pasted_as_the_variable_name_is_refused(tmp_path: Path):
+    path = tmp_path / "t.yaml"
+    path.write_text(base(f"hf_token: {{from_env: {CANARY}}}\n"))
+    with pytest.raises(TopologyError) as exc:
+        topology.load(path)
+    [issue] = exc.value.issues
+    assert issue.path == "hf_token.from_env" and "not the name of the variable" in issue.message
+    assert CANARY not in str(exc.value)
+    path.write_text(base("hf_token: {from_env: HF_TOKEN}\nenv: {A: {from_env: MY_SERVICE_TOKEN_FOR_PROD_2}}\n"))
+    topology.load(path)          # ordinary variable names pass
 
 
 @pytest.mark.parametrize(("name", "secret"), [
