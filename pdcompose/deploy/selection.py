@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pdcompose import suggest
 from pdcompose.errors import PdcomposeError
 from pdcompose.plan.models import Container, Host, Plan
 
@@ -23,7 +24,9 @@ def select_hosts(plan: Plan, names: tuple[str, ...]) -> list[Host]:
     unknown = [n for n in names if not any(n in (h.context, h.name) for h in plan.hosts)]
     if unknown:
         known = ", ".join(f"{h.name} (context {h.context})" for h in plan.hosts)
-        raise PdcomposeError(f"no host uses context {', '.join(map(repr, unknown))}; hosts: {known}")
+        hint = suggest.did_you_mean(unknown[0], [n for h in plan.hosts for n in (h.name, h.context)])
+        raise PdcomposeError(f"no host uses context {', '.join(map(repr, unknown))}; {hint + ' ' if hint else ''}"
+                             f"hosts: {known}")
     return chosen
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from python_on_whales import DockerException
 
+from pdcompose import suggest
 from pdcompose.deploy.containers import states
 from pdcompose.deploy.gate import gate_router, gate_workers
 from pdcompose.deploy.model import Reporter
@@ -45,8 +46,10 @@ def parse_instances(plan: Plan, names: list[str]) -> set[Instance]:
         role, _, index = name.strip().rpartition("-")
         inst = (role, int(index)) if index.isdigit() else None
         if inst not in known:
-            raise PdcomposeError(f"no instance {name!r} in {plan.cluster}; instances: "
-                                 f"{', '.join(f'{r}-{i}' for r, i in known)}")
+            names_known = [f"{r}-{i}" for r, i in known]
+            hint = suggest.did_you_mean(name.strip(), names_known)
+            raise PdcomposeError(f"no instance {name!r} in {plan.cluster}; {hint + ' ' if hint else ''}instances: "
+                                 f"{', '.join(names_known)}")
         out.add(inst)
     return out
 

@@ -41,3 +41,15 @@ def test_a_misspelt_required_key_is_one_error_with_its_fix():
     with pytest.raises(TopologyError) as exc:
         topology.load(path)
     assert [i.message for i in exc.value.issues] == ["unknown key 'node'; did you mean 'nodes'?"]
+
+
+def test_day_two_selections_suggest_too():
+    from pdcompose import topology
+    from pdcompose.errors import PdcomposeError
+    from pdcompose.ops.restart import parse_instances
+    from pdcompose.plan import build_plan
+    from tests.helpers import EXAMPLE
+
+    plan = build_plan(topology.load(EXAMPLE))[0]
+    with pytest.raises(PdcomposeError, match="did you mean 'decode-0'"):
+        parse_instances(plan, ["decod-0"])
