@@ -265,7 +265,7 @@ sub_app = typer.Typer(add_completion=False, context_settings={"help_option_names
 def compare(sweeps: Annotated[list[Path], typer.Argument(help="Sweep folders (or their summary.json)")],
             out: Annotated[Path | None, typer.Option("--result", help=(
                 "Folder for the charts and the page (default: bench-results/compare-<time>); like bench's "
-                "--result (-o/--output is always a rendered bundle)"))] = None,
+                "--result (-o/--output is the rendered bundle bench reads)"))] = None,
             as_json: JsonOpt = False) -> None:
     """Several sweeps on the same axes (one line each), and the gains over the first at matched latency."""
     from pdcompose.bench.charts import gains_rows, render_report, result_data
@@ -307,7 +307,7 @@ def compare(sweeps: Annotated[list[Path], typer.Argument(help="Sweep folders (or
 def report_cmd(sweep: Annotated[Path, typer.Argument(help="A sweep folder (or its summary.json)")],
                out: Annotated[Path | None, typer.Option("--result", help=(
                    "Folder for the charts and the page (default: <sweep>/report); like bench's --result "
-                   "(-o/--output is always a rendered bundle)"))] = None,
+                   "(-o/--output is the rendered bundle bench reads)"))] = None,
                as_json: JsonOpt = False) -> None:
     """Draw (again) the charts and the HTML page of a saved sweep."""
     from pdcompose.bench.charts import report_sweep
