@@ -346,7 +346,7 @@ def render_report(sweeps: Sequence[SweepSummary], folder: str | Path, *,
         raise ReportError("no sweep to report")
     if not any(s.points for s in sweeps):
         raise ReportError("no sweep has a measured point")
-    folder = make_dir(Path(folder))
+    folder = make_dir(not_a_bundle(Path(folder)))
     axis = x_axis(sweeps)
     pngs = {"pareto": _pareto(sweeps, folder / "pareto.png"),
             "latency": _latency(sweeps, axis, folder / "latency.png"),
@@ -380,6 +380,16 @@ def render_report(sweeps: Sequence[SweepSummary], folder: str | Path, *,
             f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
     path = write_file(folder / HTML_FILE, page)
     return ReportFiles(folder=folder, pngs=pngs, html=path)
+
+
+def not_a_bundle(folder: Path) -> Path:
+    """Charts never land in (or among) a rendered bundle or manifests: those folders are replaced whole."""
+    from pdcompose.render.writer import MARKER, written_by
+
+    if (folder / MARKER).exists():
+        raise ReportError(f"{folder} holds the output of `pdcompose {written_by(folder)}`; give the report "
+                          "its own --result folder")
+    return folder
 
 
 def result_data(summary_dir: Path, summary: SweepSummary) -> dict[str, Any]:

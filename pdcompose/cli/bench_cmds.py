@@ -191,6 +191,9 @@ def _sweep(plan: Plan, config: BenchConfig, specs: list[str], *, folder: Path | 
     folder = folder or _default_path(plan, "sweep")
     if (folder / "summary.json").exists():
         raise SweepError(f"{folder}: already holds a sweep; give another --result folder")
+    from pdcompose.bench.charts import not_a_bundle
+
+    not_a_bundle(folder)
     output.note(f"sweep of {len(points)} points into {folder}: {info.title}")
     problems: list[str] = []
 

@@ -47,3 +47,15 @@ def test_a_rehearsal_bundle_is_ignored_by_git():
 
     ignored = (REPO / ".gitignore").read_text().split()
     assert "/out-rehearsal/" in ignored and "/out-k8s/" in ignored
+
+
+def test_a_bench_report_never_lands_in_a_bundle(tmp_path: Path):
+    from tests.bench.test_bench_sweep import sweep
+
+    sweep(tmp_path, "s")
+    out = tmp_path / "out"
+    assert run_cli("render", EXAMPLE, "-o", out).returncode == 0
+    before = tree_bytes(out)
+    refused = run_cli("bench", "report", tmp_path / "s", "--result", out)
+    assert refused.returncode == 1 and "holds the output of `pdcompose render`" in refused.stderr
+    assert tree_bytes(out) == before
