@@ -76,10 +76,14 @@ def main() -> None:
         return
     # Under --json every error is JSON on stdout, a usage error too (click would draw a box on stderr).
     from typer._click.exceptions import ClickException
+    from typer.exceptions import Abort
 
     try:
         code = app(standalone_mode=False)
     except ClickException as exc:
         common.report_json_error(exc.format_message().replace("Value error, ", ""))
         sys.exit(exc.exit_code)
+    except Abort:
+        common.report_json_error("aborted")
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
