@@ -139,6 +139,9 @@ class Rehearsal(Strict):
         "mock: pdcompose's mock vLLM (fast, any topology); vllm: real `vllm serve` (the CPU build, "
         "images/build.sh vllm) serving a tiny Llama made locally; CPU-only settings are substituted and "
         "stated in the plan (minutes to start, ~3.4 GB per engine)"))
+    addresses: Literal["loopback", "hosts"] = Field("loopback", description=(
+        "loopback: host i gets the i-th loopback address from first_address and a context on the local "
+        "engine; hosts: keep each host's address and Docker context (a `pdcompose lab`, or spare CPU hosts)"))
     first_address: str = Field("127.0.0.10", pattern=r"^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$", description=(
         "loopback address of the first host; host i gets the i-th one after it"))
     mock_image: ImageRef | None = None
