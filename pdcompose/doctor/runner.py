@@ -17,7 +17,7 @@ from pdcompose.doctor.model import CHECKS, FAST, CheckResult, failed, ordered, s
 from pdcompose.doctor.needs import Needs, needs
 from pdcompose.engine.cli import DockerTimeout
 from pdcompose.engine.fanout import each, together
-from pdcompose.engine.reach import probe
+from pdcompose.engine.reach import fix_for, probe
 from pdcompose.errors import HostUnreachable, PdcomposeError
 from pdcompose.plan.models import Host, Plan
 
@@ -80,8 +80,7 @@ def _unreachable(host: Host, reason: str) -> CheckResult:
     if reason.startswith("no Docker context"):
         return failed(host.name, "engine", f"no Docker context '{host.context}' on this machine",
                       f"docker context create {host.context} --docker host=ssh://<user>@{host.address}")
-    return failed(host.name, "engine", reason, f"check that {host.name} is up and that "
-                                               f"`docker --context {host.context} version` answers")
+    return failed(host.name, "engine", reason, fix_for(host.name, host.context, reason))
 
 
 def _probed(plan: Plan, host: Host, n: Needs, image: str, timeout: float, checks: list[str]) -> list[CheckResult]:
