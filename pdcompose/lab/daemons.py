@@ -71,6 +71,23 @@ def _spawn(host: LabHost, what: str, argv: list[str]) -> None:
     log.close()
 
 
+def end_sessions(host: LabHost) -> int:
+    """Close the SSH connections the host's sshd holds (a multiplexed master would outlive a key change)."""
+    # OpenSSH retitles its processes: sessions are "sshd: root@notty", the server itself "... [listener] ...".
+    pids = [p for p in system.netns_pids(host.netns)
+            if _cmdline(p).startswith("sshd:") and "[listener]" not in _cmdline(p)]
+    for pid in pids:
+        _kill(pid)
+    return len(pids)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def authorize(lab: Lab, host: LabHost, allowed: bool) -> None:
     """Write (or empty) the host's authorized_keys: an empty one refuses the lab's key."""
     key = Path(f"{lab.key}.pub").read_text() if allowed else ""
@@ -208,7 +225,7 @@ def _dockerd(host: LabHost) -> set[int]:
 
 
 def _sshd_of(host: LabHost) -> set[int]:
-    return _matching(lambda cmd: "sshd" in cmd.split(" ")[0] and str(host.home / "sshd_config") in cmd)
+    return _matching(lambda cmd: "sshd" in cmd and str(host.home / "sshd_config") in cmd)
 
 
 def running(host: LabHost) -> bool:

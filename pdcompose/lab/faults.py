@@ -43,7 +43,8 @@ def refuse_key(lab_name: str, name: str) -> str:
     lab = require_lab(lab_name)
     host = lab.host(name)
     daemons.authorize(lab, host, allowed=False)
-    return f"{host.name}: sshd refuses the lab's key from now on"
+    ended = daemons.end_sessions(host)    # as an administrator revoking a key would: open connections too
+    return f"{host.name}: sshd refuses the lab's key from now on ({ended} open SSH sessions closed)"
 
 
 def delay(lab_name: str, ms: int) -> str:
