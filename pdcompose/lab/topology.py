@@ -7,8 +7,8 @@ reached over SSH).
 
 from __future__ import annotations
 
-from pathlib import Path
 import io
+from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML, YAMLError

@@ -93,7 +93,8 @@ def leftovers(name: str) -> list[str]:
     found += [f"context {json.loads(c)['Name']}" for c in contexts.splitlines()
               if c.strip() and json.loads(c)["Name"].startswith(f"pdlab-{name}-")]
     procs = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    found += [f"process {p[:80]}" for p in procs.splitlines() if f"/pdlab/{name}/" in p or f"pdcompose-lab/{name}/" in p]
+    found += [f"process {p[:80]}" for p in procs.splitlines()
+              if f"/pdlab/{name}/" in p or f"pdcompose-lab/{name}/" in p]
     rules = subprocess.run(["iptables", "-w", "5", "-S", "FORWARD"], capture_output=True, text=True).stdout
     found += [f"rule {r}" for r in rules.splitlines() if f"pdlab-{name}" in r]
     return found
