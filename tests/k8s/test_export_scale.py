@@ -6,11 +6,17 @@ cannot meet."""
 from __future__ import annotations
 
 import re
+import time
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from benchmarks.cli_speed import generated_topology
+from pdcompose import topology
+from pdcompose.export.k8s import export_files, make_options
 from pdcompose.export.k8s.addresses import AddressFinder
+from pdcompose.plan.builder import build_plan
 
 
 def naive(addresses: list[str], value: str) -> list[str]:
@@ -39,3 +45,16 @@ def test_neighbouring_addresses_are_told_apart() -> None:
     assert finder.find("10.0.0.1,10.0.0.10") == ["10.0.0.1", "10.0.0.10"]
     assert finder.find("gb200-n1") == ["gb200-n1", "n1"]      # as the per-address search found: n1 stands alone
     assert finder.find("10.0.0.100 x.10.0.0.1") == []
+
+
+def test_exporting_512_hosts_takes_a_linear_time(tmp_path: Path) -> None:
+    path = tmp_path / "gen.yaml"
+    path.write_text(generated_topology(512))
+    plan, _ = build_plan(topology.load(path), rehearsal=False)
+    options = make_options(plan.cluster, "default", None, "hf-cache", None, "rdma/ib")
+    start = time.process_time()
+    _, written = export_files(plan, options)
+    spent = time.process_time() - start
+    # ~0.2 s of CPU on the development machine; the quadratic scan and ruamel's emitter took ~15 s.
+    assert spent < 3, f"exporting 512 hosts took {spent:.1f} s of CPU"
+    assert written["leaderworkerset.yaml"].count(b"kind: LeaderWorkerSet") == 255

@@ -4,7 +4,6 @@ models before anything is written."""
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from pdcompose import __version__
@@ -13,6 +12,7 @@ from pdcompose.export.k8s.model import Export
 from pdcompose.export.k8s.options import KUBERNETES_VERSION
 from pdcompose.export.k8s.pods import WRAPPER, leaderworkerset
 from pdcompose.export.k8s.router import router_objects
+from pdcompose.export.k8s.yamlout import dump
 
 FILES = {  # kind -> file, in the order kustomization.yaml lists them
     "ServiceAccount": "serviceaccount.yaml", "Role": "role.yaml", "RoleBinding": "rolebinding.yaml",
@@ -72,20 +72,6 @@ def files(export: Export) -> dict[str, bytes]:
     out["kustomization.yaml"] = (_header(export, []) + dump([kustomization])).encode()
     out["NOTES.md"] = notes_md(export).encode()
     return out
-
-
-def dump(docs: list[dict[str, Any]]) -> str:
-    from ruamel.yaml import YAML
-
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # ruamel declares it None-typed
-    yaml.width = 4096
-    yaml.allow_unicode = True
-    yaml.representer.ignore_aliases = lambda _data: True  # no &id001 anchors
-    stream = io.StringIO()
-    yaml.dump_all(docs, stream)
-    return stream.getvalue()
 
 
 def _header(export: Export, why: list[str]) -> str:
