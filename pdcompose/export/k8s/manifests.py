@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pdcompose import __version__
+from pdcompose import __version__, defaults
 from pdcompose.export.k8s.lws import check_custom
 from pdcompose.export.k8s.model import Export
 from pdcompose.export.k8s.options import KUBERNETES_VERSION
@@ -80,6 +80,20 @@ def _header(export: Export, why: list[str]) -> str:
     return "".join(f"# {line}".rstrip() + "\n" for line in lines)
 
 
+def _router_image(export: Export) -> str:
+    """A cluster pulls every image by name from a registry; pdcompose's router image exists only where it was
+    built and wherever `images push` copied it (Docker hosts, never a registry)."""
+    image = export.router.image
+    built = ""
+    if image == defaults.ROUTER_IMAGE:
+        arch = f"ARCH={export.router.arch} " if export.router.arch else ""
+        built = (f"pdcompose builds it on your machine (`{arch}images/build.sh router`), no public registry holds "
+                 "it, and ")
+    return (f"- the router image `{image}` in a registry the nodes can pull from: {built}`pdcompose images push` "
+            "copies images to Docker hosts, not to a registry; push it there (`docker tag`, `docker push`) and "
+            "point the Deployment at it (`kustomize edit set image`);")
+
+
 def notes_md(export: Export) -> str:
     lines = [
         f"# {export.cluster} on Kubernetes: what was not carried over",
@@ -94,6 +108,7 @@ def notes_md(export: Export) -> str:
         "- the LeaderWorkerSet controller (leaderworkerset.x-k8s.io/v1);",
         "- the NVIDIA GPU Operator or device plugin (`nvidia.com/gpu`);",
     ]
+    lines.append(_router_image(export))
     if any(g.rdma for g in export.groups):
         lines.append(f"- an RDMA device plugin serving `{export.rdma_resource}` (InfiniBand profiles; "
                      "`--rdma-resource` names another);")
