@@ -3,6 +3,7 @@ this is where the exact bytes are held): on every case's objects and on random t
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import pytest
@@ -31,6 +32,7 @@ def test_every_case_is_written_as_ruamel_writes_it(case: Case) -> None:
     assert docs and dump(docs) == ruamel_dump(docs)
 
 
-@pytest.mark.parametrize("docs", [[{"a": "x " * 3000}], [{1: "a"}], [{}], [{"a": 1.5}]])
+@pytest.mark.parametrize("docs", [[{"a": "x " * 3000}], [{1: "a"}], [{}], [{"a": 1.5}],
+                                  [{"a": OrderedDict(b=1)}], [OrderedDict(a=1)]])
 def test_what_the_layout_does_not_cover_goes_to_ruamel(docs: list[dict[str, Any]]) -> None:
     assert dump(docs) == ruamel_dump(docs)

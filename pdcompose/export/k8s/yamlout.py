@@ -38,7 +38,7 @@ def dump(docs: list[dict[str, Any]]) -> str:
     """`ruamel_dump(docs)`, byte for byte."""
     values: dict[tuple[type, Any], None] = {}
     keys: dict[str, None] = {}
-    if not all(isinstance(d, dict) and d for d in docs) or not _collect(docs, values, keys):
+    if not all(type(d) is dict and d for d in docs) or not _collect(docs, values, keys):
         return ruamel_dump(docs)
     spelled = _spell_values(list(values)), _spell_keys(list(keys))
     if spelled[0] is None or spelled[1] is None:
@@ -48,8 +48,9 @@ def dump(docs: list[dict[str, Any]]) -> str:
 
 
 def _collect(node: Any, values: dict[tuple[type, Any], None], keys: dict[str, None]) -> bool:
-    """Every distinct scalar (by type: True and 1 are spelled differently) and key; False: not a plain tree."""
-    if isinstance(node, dict):
+    """Every distinct scalar (by type: True and 1 are spelled differently) and key; False: not a plain tree
+    (exact types: ruamel writes a subclass such as OrderedDict with a tag of its own)."""
+    if type(node) is dict:
         for k, v in node.items():
             if type(k) is not str:
                 return False
@@ -57,7 +58,7 @@ def _collect(node: Any, values: dict[tuple[type, Any], None], keys: dict[str, No
             if not _collect(v, values, keys):
                 return False
         return True
-    if isinstance(node, list):
+    if type(node) is list:
         return all(_collect(item, values, keys) for item in node)
     if type(node) in SCALARS:
         values[(type(node), node)] = None
