@@ -118,6 +118,13 @@ class Host(Frozen):
     containers: list[Container]
     configs: list[ConfigFile] = []  # only with monitoring: Prometheus's configuration and targets
 
+    @property
+    def platform(self) -> str | None:
+        """Docker's platform for this host's containers (`linux/arm64`) where the profile states an arch: a
+        pull then gets that variant of a multi-arch image, and Compose refuses an image of another arch.
+        A property, so plan.json and its fingerprint stay as they were."""
+        return f"linux/{self.arch}" if self.arch else None
+
     @model_serializer(mode="wrap")
     def _drop_empty_configs(self, handler: SerializerFunctionWrapHandler) -> Any:
         # Hosts without monitoring serialise (and fingerprint) exactly as before it existed.

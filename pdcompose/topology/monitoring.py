@@ -60,7 +60,7 @@ class Slo(_Strict):
 class Monitoring(_Strict):
     """A Prometheus container scraping every vLLM API server and the router, with pdcompose's rules."""
 
-    enabled: bool = False
+    enabled: bool = Field(False, description="render and deploy the Prometheus container")
     host: Name | None = Field(None, description="where Prometheus runs (default: the router's host)")
     port: Annotated[int, Field(ge=1, le=65535)] = Field(9090, description="Prometheus's web and API port")
     scrape_interval: Millis = Field(15_000, description="how often every target is scraped (and rules evaluated)")
@@ -70,7 +70,7 @@ class Monitoring(_Strict):
         0.95, description="KV-cache usage (0-1) above which an engine is near full")
     image: ImageRef | None = Field(None, description="the Prometheus image (default: pdcompose/prometheus, "
                                                      "images/build.sh prometheus)")
-    slo: Slo = Field(default_factory=Slo)
+    slo: Slo = Field(default_factory=Slo, description="latency objectives: an alert fires when one is missed")
 
 
 __all__ = ["Millis", "Monitoring", "Slo", "prom_duration"]

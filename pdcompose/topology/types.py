@@ -109,7 +109,9 @@ def _env_value(value: Any) -> Any:
 
 EnvValue = Annotated[Any, PlainValidator(_env_value), WithJsonSchema({"anyOf": [
     {"type": "string"}, {"type": "number"}, {"type": "null"},
-    {"type": "object", "properties": {"from_env": {"type": "string"}}, "required": ["from_env"],
+    {"type": "object", "properties": {"from_env": {"type": "string", "description": (
+        "a secret: the deployer's environment variable that holds the value, read when the containers start")}},
+     "required": ["from_env"],
      "additionalProperties": False}]})]
 
 _SCALARS = (str, int, float, bool)

@@ -3,8 +3,7 @@ and on stdout (never dropped silently)."""
 
 from __future__ import annotations
 
-import re
-
+from pdcompose.export.k8s.addresses import AddressFinder
 from pdcompose.export.k8s.model import Difference
 from pdcompose.plan.models import Container, Host, Plan, SecretRef
 
@@ -28,13 +27,12 @@ class Notes:
 
     def __init__(self, plan: Plan):
         self._plan = plan
-        self._topics: dict[str, list[str]] = {}
+        self._topics: dict[str, dict[str, None]] = {}   # topic -> who, in order (a dict: linear at 1024 hosts)
         self._addresses = {h.address: h.name for h in plan.hosts}
+        self._finder = AddressFinder(self._addresses)
 
     def _add(self, topic: str, who: str) -> None:
-        names = self._topics.setdefault(topic, [])
-        if who not in names:
-            names.append(who)
+        self._topics.setdefault(topic, {})[who] = None
 
     def container(self, host: Host, c: Container) -> None:
         who = c.service
@@ -88,14 +86,14 @@ class Notes:
         values += [(c.command[i - 1], t) for i, t in enumerate(c.command)
                    if i and c.command[i - 1] not in HANDLED_FLAGS]
         for key, value in values:
-            for address, host in self._addresses.items():
-                if re.search(rf"(?<![\w.]){re.escape(address)}(?![\w.])", value):
-                    self._add(f"{key} holds the address of host {host} ({address}); carried over unchanged, but "
-                              "pods have their own addresses: use a Service name instead", c.service)
+            for address in self._finder.find(value):
+                self._add(f"{key} holds the address of host {self._addresses[address]} ({address}); carried over "
+                          "unchanged, but pods have their own addresses: use a Service name instead", c.service)
 
     def lines(self, differences: list[Difference]) -> list[str]:
         out = []
-        for topic, names in self._topics.items():
+        for topic, who in self._topics.items():
+            names = list(who)
             shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
             out.append(f"{topic} [{shown}]")
         for d in differences:
