@@ -3,7 +3,9 @@ commit, date and machine that produced them (benchmarks/provenance.py); a full r
 README's figures table (benchmarks/readme.py).
 
 Whole-process timings, medians of several runs; Docker benchmarks run rehearsed stacks on the local
-engine (real vllm-router, mock vLLM workers). Usage: python benchmarks/run.py [cli] [router] [deploy] [load] [access]
+engine (real vllm-router, mock vLLM workers); `timeouts` gives the give-up paths and the pacing as ratios
+to their expected time (the tests bound them against hangs only).
+Usage: python benchmarks/run.py [cli] [router] [deploy] [load] [access] [timeouts]
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import cli_speed, provenance, readme, stack  # noqa: E402
+from benchmarks import cli_speed, provenance, readme, stack, timeouts  # noqa: E402
 from benchmarks.common import REPO, Figure  # noqa: E402
 
 SECTIONS = {"cli": cli_speed.run, "router": stack.router_throughput, "deploy": stack.deploy_vs_serial,
-            "load": stack.load_held, "access": stack.gate_by_access}
+            "load": stack.load_held, "access": stack.gate_by_access, "timeouts": timeouts.run}
 
 
 def main(argv: list[str]) -> int:

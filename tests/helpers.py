@@ -43,6 +43,14 @@ def tree_bytes(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def assert_no_hang(elapsed: float, bound: float, hang: str) -> None:
+    """A test's timing bound is about a hang only, never about speed: `bound` lies far above what the
+    operation takes even on a loaded 2-core machine, and below the `hang` it guards against (a timeout that
+    did not fire, a body waited for). How fast the operation is belongs to `make bench`, as a ratio to its
+    timeout (benchmarks/timeouts.py)."""
+    assert elapsed < bound, f"took {elapsed:.1f} s (bound {bound:g} s, about a hang only): {hang}"
+
+
 def assert_golden(out: Path, expected: Path, *, update: bool) -> None:
     """The files under `out` equal `expected` byte for byte (dotfiles aside: the render marker): quoting,
     comments and key order are what an operator reads, and the renderer is deterministic. `update`

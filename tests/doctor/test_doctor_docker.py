@@ -34,7 +34,7 @@ from tests.doctor.kit import (
     with_contexts,
     write_topology,
 )
-from tests.helpers import Steps, run_cli
+from tests.helpers import Steps, assert_no_hang, run_cli
 
 pytestmark = pytest.mark.docker
 
@@ -66,7 +66,7 @@ def by_check(results: list, host: str) -> dict:
     return {r.check: r for r in results if r.host == host}
 
 
-def test_unreachable_contexts_fail_in_seconds(rehearsal: tuple[Path, Plan]) -> None:
+def test_unreachable_contexts_fail_at_the_timeout_not_after_a_hang(rehearsal: tuple[Path, Plan]) -> None:
     _, plan = rehearsal
     silent = socket.socket()                 # accepts connections (kernel backlog) and never answers
     silent.bind(("127.0.0.1", 0))
@@ -85,9 +85,10 @@ def test_unreachable_contexts_fail_in_seconds(rehearsal: tuple[Path, Plan]) -> N
     finally:
         silent.close()
     print(f"doctor with a refused and a silent context: {elapsed:.1f} s; missing socket: {nosock_elapsed:.1f} s")
-    # Bounded by the 3 s timeout (plus docker CLI start-ups on a loaded machine), not by the silent socket,
-    # which would hold the CLI for as long as it stays open; the details below prove the timeout fired.
-    assert elapsed < 30 and nosock_elapsed < 30
+    # The details below prove the 3 s timeout fired; the bounds are about the hang only (the silent socket
+    # would hold the CLI for as long as it stays open). How close to the timeout is `make bench`'s figure.
+    assert_no_hang(elapsed, 30, "doctor waited on a context that never answers")
+    assert_no_hang(nosock_elapsed, 30, "doctor waited on a context whose socket is missing")
     p, r, d = by_check(results, "p"), by_check(results, "r"), by_check(results, "d")
     assert p["engine"].failed and "127.0.0.1:9" in p["engine"].detail and "docker --context" in p["engine"].fix
     assert r["engine"].failed and "did not answer within 3 s" in r["engine"].detail
