@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 import typer
 
 from pdcompose.cli import output
-from pdcompose.errors import Issue, PdcomposeError, TopologyError
+from pdcompose.errors import DockerOperationError, Issue, PdcomposeError, TopologyError
 
 if TYPE_CHECKING:
     from pdcompose.plan.models import Plan
@@ -61,7 +61,7 @@ def handles_errors(fn: F) -> F:
             report_issues(exc.issues + exc.warnings, as_json)
             raise typer.Exit(exc.exit_code) from None
         except PdcomposeError as exc:
-            _report_error(str(exc), as_json)
+            _report_error(str(exc), as_json, exc.details() if isinstance(exc, DockerOperationError) else {})
             raise typer.Exit(exc.exit_code) from None
         except Exception as exc:
             # Library code wraps Docker's errors where it knows the host; this is the backstop for a
@@ -86,11 +86,11 @@ def handles_errors(fn: F) -> F:
     return cast(F, wrapper)     # functools.wraps keeps fn's signature; its declared type does not say so
 
 
-def _report_error(message: str, as_json: bool) -> None:
+def _report_error(message: str, as_json: bool, details: dict[str, object] | None = None) -> None:
     if VERBOSE["on"]:
         output.console(stderr=True).print(output.redact(traceback.format_exc()))
     if as_json:
-        output.print_json({"status": "error", "error": message})
+        output.print_json({"status": "error", "error": message, **(details or {})})
     else:
         output.error_line(message)
 
