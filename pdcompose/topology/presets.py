@@ -15,7 +15,8 @@ from pydantic import Field, PlainValidator, ValidationError
 
 from pdcompose.arch import Arch
 from pdcompose.errors import Issue, TopologyError
-from pdcompose.topology.models import Parallel, Strict
+from pdcompose.frozen import Strict
+from pdcompose.topology.models import Parallel
 from pdcompose.topology.source import load_yaml
 from pdcompose.topology.types import Args, Env, EnvName
 

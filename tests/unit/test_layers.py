@@ -1,6 +1,7 @@
 """One home per kind of code: only engine/ runs processes against Docker (the docker CLI, helper
-containers); the rest of pdcompose goes through it. doctor/probe.py is exempt: it is a script that runs
-inside a container on the host being checked, not in pdcompose's process."""
+containers); the rest of pdcompose goes through it (doctor/probe.py is exempt: it is a script that runs
+inside a container on the host being checked, not in pdcompose's process). And no two modules import each
+other, even through a function-level import: each module's place in the one-way flow is clear."""
 
 from __future__ import annotations
 
@@ -13,15 +14,55 @@ PACKAGE = REPO / "pdcompose"
 INSIDE_A_CONTAINER = {PACKAGE / "doctor" / "probe.py"}
 
 
-def imported_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(), str(path))
+def imports(path: Path, modules: set[str] = frozenset()) -> set[str]:  # type: ignore[assignment]
+    """Every module `path` imports, at the top or inside a function, by its dotted name. `from a import b`
+    is module a.b where `modules` has it, else a (the parent packages Python imports on the way are not
+    counted: a package's __init__ importing its modules is no cycle)."""
     names = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            names |= {a.name.split(".")[0] for a in node.names}
+            names |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            names |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                      for a in node.names}
     return names
+
+
+def imported_modules(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in imports(path)}
+
+
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while (w := stack.pop()) != v:
+                group.append(w)
+            if group:
+                cycles.append(sorted([v, *group]))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return cycles
 
 
 def test_only_engine_runs_processes():
@@ -29,3 +70,14 @@ def test_only_engine_runs_processes():
                if PACKAGE / "engine" not in p.parents and p not in INSIDE_A_CONTAINER]
     running = [str(p.relative_to(REPO)) for p in outside if imported_modules(p) & {"subprocess"}]
     assert running == [], f"run processes outside pdcompose/engine/ (move the Docker call into engine/): {running}"
+
+
+def test_no_module_imports_one_that_imports_it():
+    modules = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+    graph = {name: {m for m in imports(path, set(modules)) if m in modules and m != name}
+             for name, path in modules.items()}
+    assert import_cycles(graph) == []
+
+
+def test_a_cycle_is_found():
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
