@@ -17,7 +17,7 @@ from pdcompose.cli import output
 from pdcompose.errors import DockerOperationError, Issue, PdcomposeError, TopologyError
 
 if TYPE_CHECKING:
-    from pdcompose.plan.models import Plan
+    from pdcompose.plan.models import Host, Plan
     from pdcompose.topology import Resolved
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,6 +41,10 @@ EngineOpt = Annotated[str | None, typer.Option("--engine", show_default=False, h
 AccessOpt = Annotated[str | None, typer.Option("--access", envvar="PDCOMPOSE_ACCESS", show_default=False, help=(
     "How to reach the API servers and the router: direct (HTTP from here), context (from inside each host, "
     "through its Docker context) or auto (default: direct where it works, decided once per host)"))]
+ContextOpt = Annotated[list[str] | None, typer.Option(
+    "--context", "-c", help="Only the host(s) reached through this Docker context (repeatable; a host name works too)")]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", help=(
+    "Seconds each Docker call may take (a probe container gets 3x); an unreachable host fails after this"))]
 
 
 def topology_path(positional: Path | None, option: Path | None) -> Path:
@@ -219,3 +223,17 @@ def _warn_if_changed(plan: Plan, plan_file: Path, path: Path, resolved: Resolved
     elif fresh.fingerprint != plan.fingerprint:
         output.warn(f"{path} changed since {plan_file} was rendered: acting on what was rendered "
                     "(deploy again to apply the change)")
+
+
+def plan_and_hosts(topology: Path | None, file: Path | None, context: list[str] | None, rehearsal: bool,
+                   quiet: bool) -> tuple[Path, Plan, list[Host]]:
+    """The topology's path, its plan, and the hosts `--context` selects (a rehearsal's contexts made, as
+    deploy would make them; `down` removes them): for the commands that look at hosts without deploying."""
+    from pdcompose.deploy.selection import select_hosts
+    from pdcompose.engine.contexts import ensure_rehearsal_contexts
+
+    path = topology_path(topology, file)
+    plan, _ = load_plan(path, rehearsal, quiet=quiet)
+    if plan.rehearsal:
+        ensure_rehearsal_contexts(plan)
+    return path, plan, select_hosts(plan, tuple(context or ()))
