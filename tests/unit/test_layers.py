@@ -6,6 +6,7 @@ other, even through a function-level import: each module's place in the one-way 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from tests.helpers import REPO
@@ -81,3 +82,11 @@ def test_no_module_imports_one_that_imports_it():
 
 def test_a_cycle_is_found():
     assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_one_frozen_base():
+    """Frozen, closed pydantic models derive from pdcompose/frozen.py (Frozen; Strict for what a user writes)
+    rather than each restating the config (plain dataclasses are another matter)."""
+    restating = [str(p.relative_to(REPO)) for p in sorted(PACKAGE.rglob("*.py"))
+                 if p != PACKAGE / "frozen.py" and re.search(r"ConfigDict\([^)]*frozen=True", p.read_text())]
+    assert restating == [], f"derive from pdcompose.frozen.Frozen (or Strict) instead: {restating}"
