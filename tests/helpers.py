@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pdcompose.progress import Silent
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "deepseek-r1-gb200.yaml"
 
@@ -101,8 +103,8 @@ def value_in_argv(argv: list[str], token: str) -> str:
     return argv[argv.index(token) + 1]
 
 
-class Steps:
-    """A deploy/restart/doctor reporter (pdcompose.deploy.model.Reporter) that keeps what it was told."""
+class Steps(Silent):
+    """A deploy/restart/doctor reporter (pdcompose.progress.Reporter) that keeps its steps and targets."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []

@@ -10,7 +10,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pdcompose.progress import Reporter
 
 if TYPE_CHECKING:
     from pdcompose.bench.charts import ReportFiles
@@ -22,8 +24,7 @@ if TYPE_CHECKING:
     from pdcompose.plan.models import Plan
 
 Note = Callable[[str], None]
-# A progress reporter for one run, by label; its `requests` method takes each bench.client.Progress.
-Watch = Callable[[str], AbstractContextManager[Any]]
+Watch = Callable[[str], AbstractContextManager[Reporter]]     # a run's reporter, by label (cli.progress.reporter)
 
 
 @dataclass(frozen=True)

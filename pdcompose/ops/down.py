@@ -7,11 +7,11 @@ import functools
 
 from python_on_whales import DockerException
 
-from pdcompose.deploy.model import Reporter
 from pdcompose.engine.clients import project_client
 from pdcompose.engine.errors import wrapped
 from pdcompose.engine.fanout import parallel
 from pdcompose.plan.models import Host
+from pdcompose.progress import Reporter
 
 ORDER = ("router", "decode", "prefill")
 

@@ -15,6 +15,7 @@ from pdcompose import defaults
 from pdcompose.engine.contexts import remove_rehearsal_contexts
 from pdcompose.errors import PdcomposeError
 from pdcompose.images import inventory, push, update_lock
+from pdcompose.progress import Silent
 from pdcompose.topology.lock import read_lock
 from tests.doctor.kit import contexts, ensure_images, local_endpoint, rehearsal_plan, with_contexts, write_topology
 from tests.helpers import assert_no_hang, load_yaml, run_cli
@@ -23,8 +24,8 @@ from tests.images.conftest import one_file_image
 pytestmark = pytest.mark.docker
 
 
-class Recorder:
-    """A Progress that remembers what it was told."""
+class Recorder(Silent):
+    """A reporter (pdcompose.progress.Reporter) that remembers the transfers it was told of."""
 
     def __init__(self) -> None:
         self.steps: list[str] = []
