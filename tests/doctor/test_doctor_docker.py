@@ -18,10 +18,10 @@ from python_on_whales import DockerClient, DockerException
 from pdcompose import defaults
 from pdcompose.deploy.run import DeployOptions, deploy
 from pdcompose.doctor import run_doctor
-from pdcompose.doctor.needs import GDRDRV, IB, IMEX
 from pdcompose.engine.clients import project_client
 from pdcompose.engine.contexts import ensure_rehearsal_contexts, remove_rehearsal_contexts
 from pdcompose.errors import PdcomposeError
+from pdcompose.hardware import GDRDRV, IB_DEVICES, IMEX_DEVICES
 from pdcompose.plan.models import Plan
 from pdcompose.render import render
 from tests.doctor.kit import (
@@ -180,7 +180,8 @@ def test_hardware_a_host_lacks_is_reported_with_the_fix(rehearsal: tuple[Path, P
     p = plan.host("p")
     gb200 = p.containers[0].model_copy(update={
         "gpu_driver": "nvidia", "gpus": ["0"], "env": {**p.containers[0].env, "HF_HOME": str(cache)},
-        "devices": [f"{IB}:{IB}", f"{IMEX}/channel0:{IMEX}/channel0", f"{GDRDRV}:{GDRDRV}"],
+        "devices": [f"{IB_DEVICES}:{IB_DEVICES}", f"{IMEX_DEVICES}/channel0:{IMEX_DEVICES}/channel0",
+                    f"{GDRDRV}:{GDRDRV}"],
         "volumes": [f"{cache}:{cache}", "/nonexistent-pdcompose-dir:/data"]})
     node = p.model_copy(update={"containers": [gb200], "requires": ["nvidia-runtime", "infiniband", "imex"]})
     real = plan.model_copy(update={"rehearsal": False, "hosts": [node if h.name == "p" else h for h in plan.hosts]})
@@ -189,7 +190,7 @@ def test_hardware_a_host_lacks_is_reported_with_the_fix(rehearsal: tuple[Path, P
     assert checks["nvidia-runtime"].failed and "could not select device driver" in checks["nvidia-runtime"].detail
     assert "nvidia-ctk runtime configure" in checks["nvidia-runtime"].fix
     assert checks["gpus"].status == "skip"
-    assert checks["infiniband"].failed and f"{IB} is missing" in checks["infiniband"].detail
+    assert checks["infiniband"].failed and f"{IB_DEVICES} is missing" in checks["infiniband"].detail
     assert checks["imex"].failed and "nvidia-imex" in checks["imex"].fix
     assert checks["gdrcopy"].failed and f"{GDRDRV} is missing" in checks["gdrcopy"].detail   # gdrcopy: true, no driver
     assert checks["hf-cache"].failed and "/nonexistent-pdcompose-dir (a volume of prefill-0-node-0) does not " \
