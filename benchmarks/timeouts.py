@@ -16,10 +16,11 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks.common import PDCOMPOSE, REPO, Figure, median
+from tests.bench.stub import serve, sse
 
 SECTION = "timeouts and pacing (ratio to the expected time)"
 DOCTOR_TIMEOUT = 3.0
@@ -64,27 +65,6 @@ def doctor_on_a_silent_host(runs: int = 3) -> list[float]:
         return times
 
 
-@contextlib.asynccontextmanager
-async def _serve(hold: float) -> AsyncIterator[str]:
-    from aiohttp import web
-    from aiohttp.test_utils import RawTestServer
-
-    async def handler(request: web.BaseRequest) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
-        await resp.prepare(request)
-        await resp.write(COMPLETIONS)
-        await asyncio.sleep(hold)
-        await resp.write_eof()
-        return resp
-
-    server = RawTestServer(handler, host="127.0.0.1", port=0)
-    await server.start_server()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        await server.close()
-
-
 def _bench_config(url: str, **kw: object):  # noqa: ANN202
     from pdcompose.bench.workload import BenchConfig
 
@@ -97,7 +77,7 @@ def drain_give_up(runs: int = 3) -> list[float]:
     from pdcompose.bench.workload import Workload
 
     async def one() -> float:
-        async with _serve(hold=30) as url:
+        async with serve(sse([COMPLETIONS], hold=30)) as url:
             cfg = _bench_config(url, num_prompts=1, timeout=20)
             async with make_session(cfg) as session:
                 t0 = time.perf_counter()
@@ -110,7 +90,7 @@ def paced_run(runs: int = 3) -> list[float]:
     from pdcompose.bench.client import run_requests
 
     async def one() -> float:
-        async with _serve(hold=0) as url:
+        async with serve(sse([COMPLETIONS])) as url:
             _, duration = await run_requests(_bench_config(url, num_prompts=PROMPTS, request_rate=RATE))
             return duration
     return [asyncio.run(one()) for _ in range(runs)]

@@ -7,18 +7,15 @@ Real-process tests against the mock vLLM server are in test_bench_e2e.py.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import RawTestServer
 
 from pdcompose.bench.client import (
     Progress,
@@ -30,6 +27,7 @@ from pdcompose.bench.client import (
 )
 from pdcompose.bench.stats import RequestOutcome
 from pdcompose.bench.workload import BenchConfig, Workload
+from tests.bench.stub import Handler, serve, sse
 from tests.helpers import assert_no_hang
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -37,7 +35,6 @@ COMPLETIONS = (FIXTURES / "completions_stream.sse").read_bytes()
 CHAT = (FIXTURES / "chat_stream.sse").read_bytes()
 TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$")
 
-Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
 def config(base_url: str, **kw) -> BenchConfig:
@@ -59,34 +56,6 @@ class Seen:
             self.requests.append((request.method, str(request.url), dict(request.headers), await request.read()))
             return await handler(request)
         return recording
-
-
-@contextlib.asynccontextmanager
-async def serve(handler: Handler) -> AsyncIterator[str]:
-    """An HTTP server on 127.0.0.1 (ephemeral port) for the duration; yields its base URL."""
-    server = RawTestServer(handler, host="127.0.0.1", port=0)
-    await server.start_server()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        await server.close()
-
-
-def sse(chunks: list[bytes], gap: float = 0.0, status: int = 200, hold: float = 0.0) -> Handler:
-    """Write `chunks` one by one (each its own HTTP chunk, `gap` seconds apart), wait `hold` seconds,
-    then end the body."""
-    async def handler(request: web.BaseRequest) -> web.StreamResponse:
-        resp = web.StreamResponse(status=status, headers={"content-type": "text/event-stream"})
-        await resp.prepare(request)
-        for c in chunks:
-            if gap:
-                await asyncio.sleep(gap)
-            await resp.write(c)
-        if hold:
-            await asyncio.sleep(hold)
-        await resp.write_eof()
-        return resp
-    return handler
 
 
 def reply(status: int = 200, body: bytes = b"") -> Handler:
