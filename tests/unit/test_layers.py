@@ -1,6 +1,6 @@
-"""One home per kind of code: only engine/ runs processes against Docker (the docker CLI, helper
-containers); the rest of pdcompose goes through it (doctor/probe.py is exempt: it is a script that runs
-inside a container on the host being checked, not in pdcompose's process). And no two modules import each
+"""One home per kind of code: only engine/ runs the docker CLI (with its timeouts, helper containers); the
+rest of pdcompose goes through it (doctor/probe.py is exempt: it is a script that runs inside a container
+on the host being checked, not in pdcompose's process). And no two modules import each
 other, even through a function-level import: each module's place in the one-way flow is clear."""
 
 from __future__ import annotations
@@ -66,11 +66,30 @@ def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return cycles
 
 
-def test_only_engine_runs_processes():
+def runs_docker(path: Path) -> bool:
+    """The module starts processes (subprocess) and one of them is the docker CLI: a "docker" argument, or
+    engine/cli's argv builder used to run it elsewhere."""
+    tree = ast.parse(path.read_text(), str(path))
+    if "subprocess" not in imported_modules(path):
+        return False
+    literal = any(isinstance(n, ast.Constant) and n.value == "docker" for n in ast.walk(tree))
+    builder = any(isinstance(n, ast.ImportFrom) and n.module == "pdcompose.engine.cli"
+                  and {a.name for a in n.names} & {"argv", "docker_binary"} for n in ast.walk(tree))
+    return literal or builder
+
+
+def test_only_engine_runs_docker():
     outside = [p for p in sorted(PACKAGE.rglob("*.py"))
                if PACKAGE / "engine" not in p.parents and p not in INSIDE_A_CONTAINER]
-    running = [str(p.relative_to(REPO)) for p in outside if imported_modules(p) & {"subprocess"}]
-    assert running == [], f"run processes outside pdcompose/engine/ (move the Docker call into engine/): {running}"
+    running = [str(p.relative_to(REPO)) for p in outside if runs_docker(p)]
+    assert running == [], f"run the docker CLI outside pdcompose/engine/ (move the call into engine/): {running}"
+
+
+def test_a_docker_call_outside_engine_is_seen(tmp_path: Path):
+    (tmp_path / "a.py").write_text('import subprocess\nsubprocess.run(["docker", "ps"])\n')
+    (tmp_path / "b.py").write_text("import subprocess\nfrom pdcompose.engine.cli import argv\n")
+    (tmp_path / "c.py").write_text('import subprocess\nsubprocess.run(["ip", "netns", "add", "x"])\n')
+    assert [runs_docker(tmp_path / n) for n in ("a.py", "b.py", "c.py")] == [True, True, False]
 
 
 def test_no_module_imports_one_that_imports_it():
