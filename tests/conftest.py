@@ -137,3 +137,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # no
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true",
                      help="Rewrite tests/golden/*/expected from the current renderer (review the diff like code)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--update-golden", default=False) and running_in_ci():
+        raise pytest.UsageError("--update-golden rewrites tests/golden/*/expected from the code under test, so "
+                                "every golden test would pass: refused under CI=true. Regenerate on a "
+                                "workstation and commit the reviewed diff.")

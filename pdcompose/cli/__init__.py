@@ -14,6 +14,7 @@ from pdcompose.cli import (
     deploy_cmds,
     doctor_cmds,
     export_cmds,
+    images_cmds,
     lab_cmds,
     ops_cmds,
     top_cmd,
@@ -51,7 +52,7 @@ for command in (topology_cmds.init, topology_cmds.validate, topology_cmds.plan, 
                 ops_cmds.restart, doctor_cmds.doctor, top_cmd.top):
     app.command()(command)
 app.command(cls=bench_cmds.BenchCommand)(bench_cmds.bench)     # also `bench compare` and `bench report`
-app.add_typer(doctor_cmds.images_app, name="images")
+app.add_typer(images_cmds.images_app, name="images")
 app.add_typer(export_cmds.export_app, name="export")
 app.add_typer(lab_cmds.lab_app, name="lab")
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, Field
 
+from pdcompose.frozen import Strict
 from pdcompose.topology.monitoring import Monitoring
 from pdcompose.topology.types import (
     AbsPath,
@@ -19,6 +20,7 @@ from pdcompose.topology.types import (
     ContextName,
     Env,
     EnvName,
+    FromEnv,
     GpuId,
     ImageRef,
     Interface,
@@ -31,17 +33,6 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 Parallel = Annotated[int, Field(ge=1, le=1024)]
 Policy = Literal["random", "round_robin", "cache_aware", "kv_aware", "power_of_two", "consistent_hash",
                  "sticky_least_loaded"]
-
-
-class Strict(BaseModel):
-    # strict: "8087" is not silently an int, "yes" is not silently a bool.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class FromEnv(Strict):
-    """A secret: read from the deployer's environment when the containers start, never written."""
-
-    from_env: EnvName
 
 
 PROFILE_HELP = "hardware profile: a built-in name (gb200, h100-ib, ...) or a path to a YAML file"
@@ -210,4 +201,4 @@ class Topology(Strict):
 
 ROLES = ("prefill", "decode")
 __all__ = ["ROLES", "EnvName", "FromEnv", "Health", "Host", "HostDefaults", "Instance", "Node", "Placement",
-           "Rehearsal", "Role", "Router", "Strict", "Topology"]
+           "Rehearsal", "Role", "Router", "Topology"]

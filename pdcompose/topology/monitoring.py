@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic import Field, PlainValidator, WithJsonSchema
 
+from pdcompose.frozen import Strict
 from pdcompose.topology.types import ImageRef, Name
 
 _DURATION = re.compile(r"(\d{1,9}(?:\.\d{1,3})?)(ms|s|m|h)")
@@ -46,18 +47,14 @@ def prom_duration(ms: int) -> str:
     return f"{ms}ms"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class Slo(_Strict):
+class Slo(Strict):
     """Alert when a role's p99 stays above these (for `monitoring.alert_for`)."""
 
     ttft_p99: Millis | None = Field(None, description="time to first token, p99 per role, e.g. 2s")
     itl_p99: Millis | None = Field(None, description="inter-token latency, p99 on the decode, e.g. 100ms")
 
 
-class Monitoring(_Strict):
+class Monitoring(Strict):
     """A Prometheus container scraping every vLLM API server and the router, with pdcompose's rules."""
 
     enabled: bool = Field(False, description="render and deploy the Prometheus container")

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import PlainValidator, WithJsonSchema
 
+from pdcompose.frozen import Strict
+
 
 def _pattern_str(pattern: str, what: str, max_len: int = 255) -> Any:
     regex = re.compile(pattern)
@@ -83,9 +85,13 @@ Seconds = Annotated[int, PlainValidator(_seconds), WithJsonSchema(
     {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": r"^\d+(s|m|h)?$"}]})]
 
 
-def _env_value(value: Any) -> Any:
-    from pdcompose.topology.models import FromEnv
+class FromEnv(Strict):
+    """A secret: read from the deployer's environment when the containers start, never written."""
 
+    from_env: EnvName
+
+
+def _env_value(value: Any) -> Any:
     if value is None or isinstance(value, FromEnv):
         return value
     if isinstance(value, bool):

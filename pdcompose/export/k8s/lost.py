@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pdcompose.export.k8s.addresses import AddressFinder
 from pdcompose.export.k8s.model import Difference
+from pdcompose.hardware import IB_DEVICES, IMEX_DEVICES
 from pdcompose.plan.models import Container, Host, Plan, SecretRef
 
 # Environment variables whose values name the hosts' own network interfaces or devices.
@@ -15,11 +16,11 @@ HANDLED_FLAGS = ("--data-parallel-address", "--prometheus-host", "--prefill", "-
 
 
 def is_infiniband(device: str) -> bool:
-    return device.split(":")[0].startswith("/dev/infiniband")
+    return device.split(":")[0].startswith(IB_DEVICES)
 
 
 def is_imex(device: str) -> bool:
-    return "nvidia-caps-imex-channels" in device
+    return IMEX_DEVICES in device
 
 
 class Notes:
