@@ -65,3 +65,14 @@ def run(host: str, context: str | None, args: list[str], timeout: float) -> CliR
                                   f"{timeout:.0f} s (host down, unroutable, or ssh waiting?)",
                             command=command) from None
     return CliResult(done.returncode, done.stdout, done.stderr, tuple(command))
+
+
+def answers_at(endpoint: str, args: list[str], timeout: float) -> CliResult | None:
+    """A daemon addressed by its endpoint (`-H unix://...`) rather than a context: the lab's own view of its
+    hosts' daemons on this machine. None when it did not answer within `timeout`."""
+    command = [docker_binary(), "-H", endpoint, *args]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    return CliResult(done.returncode, done.stdout, done.stderr, tuple(command))

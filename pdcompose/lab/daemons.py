@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pdcompose.engine.cli import answers_at
 from pdcompose.lab import net, system
 from pdcompose.lab.model import Lab, LabError, LabHost
 
@@ -106,12 +107,8 @@ def wait_ready(host: LabHost, timeout: float = START_TIMEOUT) -> None:
 
 
 def _daemon_answers(host: LabHost) -> bool:
-    try:
-        done = subprocess.run(["docker", "-H", host.socket, "version", "--format", "{{.Server.Version}}"],
-                              capture_output=True, timeout=5)
-    except subprocess.TimeoutExpired:
-        return False
-    return done.returncode == 0
+    result = answers_at(host.socket, ["version", "--format", "{{.Server.Version}}"], timeout=5)
+    return bool(result and result.ok)
 
 
 def _port_open(address: str, port: int) -> bool:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
 from typing import Any
 
+from pdcompose.engine.cli import answers_at
 from pdcompose.lab import daemons, system
 from pdcompose.lab.model import Lab, LabHost
 
@@ -15,12 +15,9 @@ def host_states(lab: Lab) -> list[dict[str, Any]]:
 
 def _state(host: LabHost) -> dict[str, Any]:
     link = system.run(["ip", "-o", "link", "show", host.veth], check=False)
-    try:
-        done = subprocess.run(["docker", "-H", host.socket, "ps", "-q"], capture_output=True, text=True, timeout=5)
-        containers = len(done.stdout.split()) if done.returncode == 0 else 0
-        daemon = done.returncode == 0
-    except subprocess.TimeoutExpired:
-        containers, daemon = 0, False
+    done = answers_at(host.socket, ["ps", "-q"], timeout=5)
+    daemon = bool(done and done.ok)
+    containers = len(done.stdout.split()) if done and done.ok else 0
     return {"name": host.name, "address": host.address, "context": host.context,
             "daemon": "up" if daemon else "down", "ssh": "up" if daemons._sshd_of(host) else "down",
             "link": "up" if "state UP" in link or "LOWER_UP" in link else "down",

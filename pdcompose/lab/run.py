@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from pdcompose.engine import cli
+from pdcompose.engine.cli import DockerTimeout
 from pdcompose.lab import daemons, net, sshconf, system
 from pdcompose.lab.model import RUN_ROOT, STATE_ROOT, Lab, LabError, LabHost, load_lab, plan_lab
 
@@ -68,12 +69,14 @@ def _make_host(lab: Lab, host: LabHost) -> None:
 
 def _check_ssh(lab: Lab) -> None:
     """Every context answers through SSH: the route a deploy takes."""
-    def one(context: str) -> str | None:
-        done = subprocess.run(["docker", "--context", context, "version", "--format", "{{.Server.Version}}"],
-                              capture_output=True, text=True, timeout=60)
-        return None if done.returncode == 0 else f"{context}: {done.stderr.strip().splitlines()[-1:]}"
+    def one(host: LabHost) -> str | None:
+        try:
+            result = cli.run(host.name, host.context, ["version", "--format", "{{.Server.Version}}"], timeout=60)
+        except DockerTimeout as exc:
+            return str(exc)
+        return None if result.ok else f"{host.context}: {result.last_error()}"
     with ThreadPoolExecutor(min(WORKERS, len(lab.hosts))) as pool:
-        failed = [f for f in pool.map(one, [h.context for h in lab.hosts]) if f]
+        failed = [f for f in pool.map(one, lab.hosts) if f]
     if failed:
         raise LabError("the lab's hosts do not answer through SSH: " + "; ".join(failed))
 
