@@ -10,9 +10,11 @@ VLLM_VERSIONS ?= 0.13.0 0.32.0
 
 .PHONY: setup run test e2e bench images images-vllm lint clean vllm catalog
 
-## setup: virtualenv with pdcompose (editable) + test tools, and the Docker Compose v2 CLI plugin
+## setup: virtualenv with pdcompose (editable) + test tools, the Docker Compose v2 CLI plugin, and (as root)
+## what `pdcompose lab` needs from Debian (sshd, fuse-overlayfs, iptables), when missing
 setup: $(VENV)/.setup-done
 	@scripts/install-compose-plugin.sh "$(BIN)/python"
+	@scripts/install-lab-deps.sh
 
 $(VENV)/.setup-done: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -38,5 +38,18 @@ def time_process(argv: list[str], runs: int = 7, cwd: Path | None = None,
     return times
 
 
+def peak_process(argv: list[str]) -> float:
+    """Peak resident memory (MiB) of one whole run of `argv`: the kernel's own figure for that process
+    (os.wait4's ru_maxrss, KiB on Linux), not the largest of every child this benchmark started."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    stderr = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed: {stderr.decode(errors='replace')[-2000:]}")
+    return usage.ru_maxrss / 1024
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)

@@ -1,8 +1,9 @@
 """The README's figures table, generated from a `make bench` summary, never typed by hand.
 
 `make bench` (benchmarks/run.py), after a full run, keeps its summary as benchmarks/figures.json (the run
-the README quotes, committed) and rewrites the table between the markers below from it. A test checks that
-the README's table is exactly what this module renders from benchmarks/figures.json.
+the README quotes, committed: its figures and its provenance, the commit, date and machine that produced
+them) and rewrites the block between the markers below from it. A test checks that the README's block is
+exactly what this module renders from benchmarks/figures.json, and that the record names its provenance.
 Usage: python benchmarks/readme.py [summary.json]  (default bench-results/summary.json: publish that run)
 """
 
@@ -13,6 +14,11 @@ import shutil
 import sys
 from pathlib import Path
 from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import provenance  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -34,21 +40,28 @@ def table(figures: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def updated(readme: str, figures: list[dict[str, Any]]) -> str:
-    """The README with the block between the markers replaced by `table(figures)`."""
+def block(record: dict[str, Any]) -> str:
+    """What stands between the markers: the run's provenance, then its table."""
+    return f"{provenance.line(record['provenance'])}\n\n{table(record['figures'])}"
+
+
+def updated(readme: str, record: dict[str, Any]) -> str:
+    """The README with the block between the markers replaced by `block(record)`."""
     head, begin, rest = readme.partition(BEGIN)
     _, end, tail = rest.partition(END)
     if not begin or not end:
         raise ValueError(f"README.md has no {BEGIN} ... {END} block")
-    return f"{head}{BEGIN}\n{table(figures)}\n{END}{tail}"
+    return f"{head}{BEGIN}\n{block(record)}\n{END}{tail}"
 
 
 def publish(summary: Path) -> None:
-    """Make `summary` the figures the README quotes: copy it to benchmarks/figures.json, rewrite the table."""
-    figures = json.loads(summary.read_text())
+    """Make `summary` the figures the README quotes: copy it to benchmarks/figures.json, rewrite the block."""
+    record = json.loads(summary.read_text())
+    if lacking := provenance.missing(record):
+        raise SystemExit(f"{summary}: no provenance ({', '.join(lacking)}): publish a summary `make bench` wrote")
     if summary.resolve() != FIGURES.resolve():
         shutil.copyfile(summary, FIGURES)
-    README.write_text(updated(README.read_text(), figures))
+    README.write_text(updated(README.read_text(), record))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
-"""`make bench`: every benchmark figure the issues ask for, printed and written to bench-results/; a full
-run also becomes the README's figures table (benchmarks/readme.py).
+"""`make bench`: every benchmark figure the issues ask for, printed and written to bench-results/ with the
+commit, date and machine that produced them (benchmarks/provenance.py); a full run also becomes the
+README's figures table (benchmarks/readme.py).
 
 Whole-process timings, medians of several runs; Docker benchmarks run rehearsed stacks on the local
-engine (real vllm-router, mock vLLM workers). Usage: python benchmarks/run.py [cli] [router] [deploy] [load] [access]
+engine (real vllm-router, mock vLLM workers); `timeouts` gives the give-up paths and the pacing as ratios
+to their expected time (the tests bound them against hangs only).
+Usage: python benchmarks/run.py [cli] [router] [deploy] [load] [access] [timeouts]
 """
 
 from __future__ import annotations
@@ -14,11 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import cli_speed, readme, stack  # noqa: E402
+from benchmarks import cli_speed, provenance, readme, stack, timeouts  # noqa: E402
 from benchmarks.common import REPO, Figure  # noqa: E402
 
 SECTIONS = {"cli": cli_speed.run, "router": stack.router_throughput, "deploy": stack.deploy_vs_serial,
-            "load": stack.load_held, "access": stack.gate_by_access}
+            "load": stack.load_held, "access": stack.gate_by_access, "timeouts": timeouts.run}
 
 
 def main(argv: list[str]) -> int:
@@ -26,6 +29,7 @@ def main(argv: list[str]) -> int:
     from rich.table import Table
 
     chosen = argv or list(SECTIONS)
+    origin = provenance.collect()      # before the run: the commit and machine that produce the figures
     figures: list[Figure] = []
     console = Console()
     for name in chosen:
@@ -41,7 +45,8 @@ def main(argv: list[str]) -> int:
         console.print(table)
     out = REPO / "bench-results"
     out.mkdir(exist_ok=True)
-    (out / "summary.json").write_text(json.dumps([asdict(f) for f in figures], indent=2) + "\n")
+    record = {"provenance": origin, "figures": [asdict(f) for f in figures]}
+    (out / "summary.json").write_text(json.dumps(record, indent=2) + "\n")
     console.print(f"written to {out / 'summary.json'}")
     if chosen == list(SECTIONS):       # a partial run must not replace the figures the README quotes
         readme.publish(out / "summary.json")

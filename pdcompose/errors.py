@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -51,11 +52,27 @@ class RenderError(PdcomposeError):
 
 
 class DockerOperationError(PdcomposeError):
-    """A Docker/Compose call against a host failed; the message names the host and the command."""
+    """A Docker/Compose call against a host failed. As python-on-whales' DockerException does, the failed
+    call stays in fields: `command` (the argv), `return_code` (Docker's exit status, None where it did not
+    exit: a timeout; `exit_code` stays pdcompose's own), `stdout` and `stderr` (all empty where no call
+    failed, e.g. an answer that could not be read). str() is one line a user can act on: `<host>:
+    <message>`, the message naming the command and Docker's last words."""
 
-    def __init__(self, host: str, message: str):
+    def __init__(self, host: str, message: str, *, command: Sequence[str] = (), return_code: int | None = None,
+                 stdout: str = "", stderr: str = ""):
         self.host = host
+        self.message = message
+        self.command = tuple(command)
+        self.return_code = return_code
+        self.stdout = stdout
+        self.stderr = stderr
         super().__init__(f"{host}: {message}")
+
+    def details(self) -> dict[str, object]:
+        """The fields a machine reads (`--json`): host, and the failed call where there was one."""
+        call = {"command": list(self.command), "return_code": self.return_code, "stderr": self.stderr} \
+            if self.command else {}
+        return {"host": self.host, **call}
 
 
 class HostUnreachable(DockerOperationError):

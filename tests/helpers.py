@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pdcompose.progress import Silent
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "deepseek-r1-gb200.yaml"
 
@@ -43,6 +45,41 @@ def tree_bytes(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def assert_no_hang(elapsed: float, bound: float, hang: str) -> None:
+    """A test's timing bound is about a hang only, never about speed: `bound` lies far above what the
+    operation takes even on a loaded 2-core machine, and below the `hang` it guards against (a timeout that
+    did not fire, a body waited for). How fast the operation is belongs to `make bench`, as a ratio to its
+    timeout (benchmarks/timeouts.py)."""
+    assert elapsed < bound, f"took {elapsed:.1f} s (bound {bound:g} s, about a hang only): {hang}"
+
+
+def assert_golden(out: Path, expected: Path, *, update: bool) -> None:
+    """The files under `out` equal `expected` byte for byte (dotfiles aside: the render marker): quoting,
+    comments and key order are what an operator reads, and the renderer is deterministic. `update`
+    (pytest --update-golden, refused under CI by conftest) rewrites `expected` first."""
+    import difflib
+    import shutil
+
+    if update:
+        shutil.rmtree(expected, ignore_errors=True)
+        shutil.copytree(out, expected, ignore=shutil.ignore_patterns(".*"))
+    assert expected.is_dir(), f"no golden files in {expected}: run pytest --update-golden and review them"
+
+    def files(folder: Path) -> dict[str, bytes]:
+        return {name: data for name, data in tree_bytes(folder).items()
+                if not any(part.startswith(".") for part in Path(name).parts)}
+
+    got, want = files(out), files(expected)
+    assert sorted(got) == sorted(want), f"rendered files differ from {expected}"
+    for name in sorted(want):
+        if got[name] != want[name]:
+            diff = difflib.unified_diff(want[name].decode(errors="replace").splitlines(keepends=True),
+                                        got[name].decode(errors="replace").splitlines(keepends=True),
+                                        f"golden/{name}", f"rendered/{name}")
+            raise AssertionError(f"{name} differs from its golden file (pytest --update-golden rewrites it; "
+                                 f"review the diff):\n{''.join(diff)}")
+
+
 # Plain-text `vllm serve` flags (vLLM 0.13.0) that neither pdcompose nor the mock interprets: quoting tests
 # carry arbitrary values through them, since pdcompose refuses flags vLLM does not have.
 TEXT_FLAGS = ("code-revision", "tokenizer-revision", "revision", "response-role", "root-path", "hf-config-path",
@@ -66,8 +103,8 @@ def value_in_argv(argv: list[str], token: str) -> str:
     return argv[argv.index(token) + 1]
 
 
-class Steps:
-    """A deploy/restart/doctor reporter (pdcompose.deploy.model.Reporter) that keeps what it was told."""
+class Steps(Silent):
+    """A deploy/restart/doctor reporter (pdcompose.progress.Reporter) that keeps its steps and targets."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []

@@ -37,6 +37,7 @@ CHARTS = ("pareto", "latency", "throughput")
 HTML_FILE = "report.html"
 SERIES_KEY = "pdcompose:series"
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+LEGEND_HANDLE = 4.0     # legend line length in font sizes: room for the dashes of a dashed line
 AXIS_TITLES = {"concurrency": "max concurrency (requests in flight)", "rate": "request rate (req/s)",
                "input_len": "input length (tokens)", "output_len": "output length (tokens)"}
 
@@ -175,6 +176,12 @@ def _pareto(sweeps: Sequence[SweepSummary], path: Path) -> Path:
 
 
 def _latency(sweeps: Sequence[SweepSummary], axis: str, path: Path) -> Path:
+    fig, series, title = latency_figure(sweeps, axis)
+    return _save(fig, path, series, title)
+
+
+def latency_figure(sweeps: Sequence[SweepSummary], axis: str) -> tuple[Any, list[dict[str, Any]], str]:
+    """The latency chart as (figure, series, title), not yet saved."""
     fig, axs = _new_figure(2)
     series = []
     for ax, metric, label in ((axs[0], "ttft", "TTFT"), (axs[1], "itl", "ITL")):
@@ -190,10 +197,21 @@ def _latency(sweeps: Sequence[SweepSummary], axis: str, path: Path) -> Path:
         ax.set_title(f"{label} p50 (solid) and p99 (dashed)", fontsize=10)
         _xscale(ax, [x for s in series for x in s["x"]])
         ax.set_ylim(bottom=0)
-        ax.legend(loc="best", fontsize=8)
+        _style_legend(ax)
     title = _title(sweeps, f"Latency vs {axis}")
     fig.suptitle(title, fontsize=9)
-    return _save(fig, path, series, title)
+    return fig, series, title
+
+
+def _style_legend(ax: Any) -> None:
+    """A legend of the lines' colours and styles without their markers, on longer handles: the default
+    handle is two font sizes long, and a marker in its middle covered the gaps of a dashed line, so p99
+    (dashed in the plot) read as solid in the legend."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=line.get_color(), linestyle=line.get_linestyle(),
+                      linewidth=line.get_linewidth(), label=line.get_label()) for line in ax.get_lines()]
+    ax.legend(handles=handles, loc="best", fontsize=8, handlelength=LEGEND_HANDLE)
 
 
 def _throughput(sweeps: Sequence[SweepSummary], axis: str, path: Path) -> Path:

@@ -11,16 +11,13 @@ from __future__ import annotations
 import sys
 import time
 
-from pydantic import BaseModel, ConfigDict
-
 from pdcompose.bench import BenchConfig, Progress, run_bench
+from pdcompose.frozen import Frozen
 
 EVERY = 5.0          # seconds between two progress lines
 
 
-class Job(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Job(Frozen):
     config: BenchConfig
     fingerprint: str
     labels: dict[str, str] = {}

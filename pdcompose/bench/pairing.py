@@ -18,9 +18,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 import httpx
-from pydantic import BaseModel, ConfigDict
 
 from pdcompose.errors import PdcomposeError
+from pdcompose.frozen import Frozen
 from pdcompose.wire.mock import MockRecord, MockStats, is_kv_failure
 
 MAX_SAMPLES = 10
@@ -31,9 +31,7 @@ class PairingError(PdcomposeError):
     """A worker's /mock/stats could not be read, so the pairing cannot be checked."""
 
 
-class PairingReport(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class PairingReport(Frozen):
     checked: int
     paired: int
     lost: int

@@ -8,8 +8,6 @@ The pairing proof reads each mock worker's /mock/stats the same way (one request
 
 from __future__ import annotations
 
-import subprocess
-
 from pydantic import ValidationError
 
 from pdcompose import defaults
@@ -18,8 +16,8 @@ from pdcompose.bench.pairing import PairingError, stats_url
 from pdcompose.bench.result import BenchResult
 from pdcompose.bench.workload import BenchConfig
 from pdcompose.engine.access import Access
-from pdcompose.engine.cli import argv
 from pdcompose.engine.fanout import parallel
+from pdcompose.engine.helpers import run_python
 from pdcompose.engine.images import image_id
 from pdcompose.engine.inside import Request
 from pdcompose.errors import DockerOperationError, PdcomposeError
@@ -43,15 +41,10 @@ def run_on_host(host: Host, config: BenchConfig, fingerprint: str, labels: dict[
         raise DockerOperationError(host.name, f"{image}, the load generator's image, is not on this host: "
                                               "copy it with `pdcompose images push --loadgen`")
     job = Job(config=config, fingerprint=fingerprint, labels=labels)
-    args = ["run", "--rm", "-i", "--network", "host", "--pull", "never", "--label", LABEL,
-            "--entrypoint", "python3", image, "-m", "pdcompose.bench.loadgen"]
-    done = subprocess.run(argv(host.context, args), input=job.model_dump_json().encode(), stdout=subprocess.PIPE,
-                          stderr=None, check=False)     # stderr: the load generator's progress, as it comes
-    if done.returncode != 0:
-        raise DockerOperationError(host.name, f"the load generator ({image}, through Docker context "
-                                              f"'{host.context}') exited {done.returncode}")
+    stdout = run_python(host, image, ["-m", "pdcompose.bench.loadgen"], label=LABEL,
+                        stdin=job.model_dump_json().encode(), what="the load generator")
     try:
-        return BenchResult.model_validate_json(done.stdout)
+        return BenchResult.model_validate_json(stdout)
     except ValidationError:
         raise DockerOperationError(host.name, "the load generator printed no benchmark result") from None
 

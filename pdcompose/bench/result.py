@@ -10,18 +10,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from pdcompose import __version__
 from pdcompose.bench.stats import BenchMetrics, RequestOutcome
 from pdcompose.bench.workload import BenchConfig
+from pdcompose.frozen import Frozen
 
 SCHEMA_VERSION = 1
 
 
-class RequestRecord(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class RequestRecord(Frozen):
     index: int
     traceparent: str
     success: bool
@@ -41,8 +40,8 @@ class RequestRecord(BaseModel):
                    error=o.error)
 
 
-class BenchResult(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="strings")
+class BenchResult(Frozen):
+    model_config = ConfigDict(ser_json_inf_nan="strings")
 
     schema_version: int = SCHEMA_VERSION
     pdcompose_version: str = __version__

@@ -13,7 +13,7 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, ConfigDict
+from pdcompose.frozen import Frozen
 
 MAX_SAMPLE_ERRORS = 5
 
@@ -36,9 +36,7 @@ class RequestOutcome:
     error: str = ""
 
 
-class LatencyStats(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class LatencyStats(Frozen):
     count: int
     mean_ms: float
     median_ms: float
@@ -47,9 +45,7 @@ class LatencyStats(BaseModel):
     p99_ms: float
 
 
-class BenchMetrics(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class BenchMetrics(Frozen):
     completed: int
     failed: int
     duration_s: float

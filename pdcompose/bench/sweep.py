@@ -22,11 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from pdcompose.bench.result import BenchResult
 from pdcompose.bench.workload import BenchConfig
 from pdcompose.errors import PdcomposeError
+from pdcompose.frozen import Frozen
 
 SUMMARY_SCHEMA_VERSION = 1
 SUMMARY_FILE = "summary.json"
@@ -107,10 +108,8 @@ def point_config(base: BenchConfig, params: dict[str, Value]) -> BenchConfig:
     return base.model_copy(update={AXES[k][0]: v for k, v in params.items()})
 
 
-class PlanInfo(BaseModel):
+class PlanInfo(Frozen):
     """What a sweep ran against, for titles and for comparing sweeps."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     cluster: str
     fingerprint: str
@@ -160,10 +159,10 @@ def describe_plan(plan: Any) -> PlanInfo:
                     rehearsal=plan.rehearsal)
 
 
-class PointSummary(BaseModel):
+class PointSummary(Frozen):
     """One point of a sweep: its parameters, its result file and the figures the charts use."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="strings")
+    model_config = ConfigDict(ser_json_inf_nan="strings")
 
     label: str
     params: dict[str, float]
@@ -218,8 +217,8 @@ class PointSummary(BaseModel):
                    e2el_p99_ms=stat("e2el", "p99_ms"))
 
 
-class SweepSummary(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="strings")
+class SweepSummary(Frozen):
+    model_config = ConfigDict(ser_json_inf_nan="strings")
 
     kind: Literal["pdcompose-sweep"] = "pdcompose-sweep"
     schema_version: int = SUMMARY_SCHEMA_VERSION

@@ -15,7 +15,9 @@ import random
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from pdcompose.frozen import Frozen
 
 Endpoint = Literal["/v1/completions", "/v1/chat/completions"]
 COMPLETIONS: Endpoint = "/v1/completions"
@@ -42,10 +44,10 @@ WORDS = (
 TAPE_MIN = 65536   # words in the seeded tape that prompts are cut from
 
 
-class BenchConfig(BaseModel):
+class BenchConfig(Frozen):
     """One benchmark run; defaults are `vllm bench serve`'s, except where a comment says otherwise."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="strings")
+    model_config = ConfigDict(ser_json_inf_nan="strings")
 
     base_url: str = Field(description="router (or worker) URL, e.g. http://10.0.0.5:8123")
     endpoint: Endpoint = COMPLETIONS

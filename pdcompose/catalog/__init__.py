@@ -16,18 +16,16 @@ from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import PrivateAttr
+
+from pdcompose.frozen import Frozen
 
 DATA = Path(__file__).resolve().parent / "data"
 DEFAULT_VERSION = "0.13.0"  # the guide's, and what the example and `init` pin: the judge when nothing says
 _TAG = re.compile(r"^v?(\d+\.\d+\.\d+)(?:[.-]?post\d+)?(?:[-+][\w.-]*)?$")
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class FlagSpec(_Spec):
+class FlagSpec(Frozen):
     options: list[str]
     dest: str
     kind: str                       # int, float, str, bool (negatable), switch, json, json_or_str, config, help, any
@@ -41,7 +39,7 @@ class FlagSpec(_Spec):
     callable: str | None = None
 
 
-class FieldSpec(_Spec):
+class FieldSpec(Frozen):
     kinds: list[str]                # bool, int, float, str, choice, list, dict, config, any
     choices: list[str] | None = None
     config: str | None = None
@@ -49,12 +47,12 @@ class FieldSpec(_Spec):
     loose: bool = False             # a "before" validator may accept more than the annotation says
 
 
-class ConfigSpec(_Spec):
+class ConfigSpec(Frozen):
     extra: str                      # pydantic's: "forbid" (unknown keys fail) or "ignore" (dropped silently)
     fields: dict[str, FieldSpec]
 
 
-class Catalog(_Spec):
+class Catalog(Frozen):
     vllm: str
     python: str
     positionals: list[str]
@@ -137,7 +135,7 @@ def choose(wanted: str | None) -> tuple[Catalog, str | None]:
     return load(chosen), f"{why}: flags are checked against vLLM {chosen}'s (catalogued: {', '.join(known)})"
 
 
-class Behaviour(_Spec):
+class Behaviour(Frozen):
     vllm: str                       # a version specifier: the catalogs it holds for
     source: str                     # where vLLM's source shows it
     says: str

@@ -14,6 +14,8 @@ from pdcompose.cli import (
     deploy_cmds,
     doctor_cmds,
     export_cmds,
+    images_cmds,
+    lab_cmds,
     ops_cmds,
     top_cmd,
     topology_cmds,
@@ -57,6 +59,9 @@ def _main(
                                           help="Print the version and exit")] = False,
 ) -> None:
     common.VERBOSE["on"] = verbose
+    from pdcompose.engine.sshmux import enable
+
+    enable()      # ssh:// contexts: one SSH connection per host, not one per docker call
 
 
 for command in (topology_cmds.init, topology_cmds.validate, topology_cmds.plan, topology_cmds.render,
@@ -64,8 +69,9 @@ for command in (topology_cmds.init, topology_cmds.validate, topology_cmds.plan, 
                 ops_cmds.restart, doctor_cmds.doctor, top_cmd.top):
     app.command()(command)
 app.command(cls=bench_cmds.BenchCommand)(bench_cmds.bench)     # also `bench compare` and `bench report`
-app.add_typer(doctor_cmds.images_app, name="images")
+app.add_typer(images_cmds.images_app, name="images")
 app.add_typer(export_cmds.export_app, name="export")
+app.add_typer(lab_cmds.lab_app, name="lab")
 
 
 def main() -> None:

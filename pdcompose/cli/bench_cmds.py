@@ -75,7 +75,9 @@ def bench(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None
     `pdcompose bench compare SWEEP SWEEP...` draws sweeps on the same axes; `bench report SWEEP` redraws one.
     """
     from pdcompose.bench import BenchConfig
+    from pdcompose.bench.runner import default_path, run_once
     from pdcompose.bench.vllm_cmd import vllm_bench_command
+    from pdcompose.cli.progress import reporter
     from pdcompose.engine.access import Access, mode_of
 
     plan = deployed_plan(topology_path(topology, file), out, rehearsal)
@@ -96,72 +98,20 @@ def bench(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None
     # The pairing proof reads the mock's records; a real-engine rehearsal (plan.substitutions) has none:
     # there the decode's vllm:nixl_* metrics show the transfers.
     check = verify_pairing if verify_pairing is not None else plan.rehearsal and not plan.substitutions
-    result, pairing, unverified = _run(plan, config, check, ways)
-    path = result.save(result_file or _default_path(plan))
-    failed = result.metrics.failed > 0 or unverified is not None or (pairing is not None and not pairing.ok)
+    run = run_once(plan, config, check_pairing=check, access=ways, watch=reporter, note=output.note)
+    result, pairing, unverified = run.result, run.pairing, run.unverified
+    path = result.save(result_file or default_path(plan))
     if as_json:
         pairing_json = {**pairing.model_dump(mode="json"), "ok": pairing.ok} if pairing else (
             {"ok": False, "error": unverified} if unverified else None)
-        output.print_json({"status": "failed" if failed else "ok", "result": str(path),
+        output.print_json({"status": "failed" if run.failed else "ok", "result": str(path),
                            "metrics": result.metrics.model_dump(mode="json"), "pairing": pairing_json})
     else:
         _print(result, pairing, path)
         if unverified:
             output.warn(f"pairing not verified: {unverified}")
-    if failed:
+    if run.failed:
         raise typer.Exit(1)
-
-
-def _run(plan: Plan, config: BenchConfig, check_pairing: bool, access: Access,
-         point: str = "") -> tuple[BenchResult, PairingReport | None, str | None]:
-    from pdcompose.bench import run_bench
-    from pdcompose.bench.pairing import PairingError
-    from pdcompose.bench.pairing import check_pairing as check
-    from pdcompose.bench.remote import run_on_host, stats_through
-    from pdcompose.cli.progress import reporter
-
-    labels = {"cluster": plan.cluster, "rehearsal": str(plan.rehearsal).lower(), "router": plan.router.url}
-    if point:
-        labels["sweep_point"] = point
-    router_host = plan.host(plan.router.host)
-    inside = _router_way(plan, access) == "context"
-    if inside:
-        labels["load_generator"] = f"{router_host.name} (through its Docker context)"
-    output.note(f"benchmarking {plan.router.url}: {config.num_prompts} requests, concurrency "
-                f"{config.max_concurrency or 'unbounded'}, {config.random_input_len} in / "
-                f"{config.random_output_len} out" + (f" (point {point})" if point else "")
-                + (f", from {router_host.name} through its Docker context" if inside else ""))
-    if inside:
-        result = run_on_host(router_host, config, plan.fingerprint, labels)
-    else:
-        with reporter(point or "bench") as progress:
-            result = run_bench(config, fingerprint=plan.fingerprint, labels=labels, progress=progress.requests)
-    pairing, unverified = None, None
-    if check_pairing:
-        try:
-            pairing = check(result.traceparents_ok, stats_through(plan, access))
-        except PairingError as exc:  # e.g. a worker died during the run: the metrics still stand
-            unverified = str(exc)
-    return result, pairing, unverified
-
-
-def _router_way(plan: Plan, access: Access) -> str:
-    """How the router is reached: asked once (its /health both ways, in auto); a router that answers
-    neither way is benchmarked from here, as before, and its requests fail with their own errors."""
-    from pdcompose.engine.inside import Request
-
-    if access.mode != "auto":
-        return str(access.mode)
-    host = plan.host(plan.router.host)
-    access.fetch(host, [Request(f"{plan.router.url}/health")], via="router")
-    return str(access.ways().get(host.name, "direct"))
-
-
-def _default_path(plan: Plan, kind: str = "") -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    if kind:
-        return Path("bench-results") / f"{plan.cluster}-{plan.fingerprint}-{kind}-{stamp}"
-    return Path("bench-results") / f"{plan.cluster}-{plan.fingerprint}-{stamp}.json"
 
 
 def _print(result: BenchResult, pairing: PairingReport | None, path: Path) -> None:
@@ -184,60 +134,34 @@ def _print(result: BenchResult, pairing: PairingReport | None, path: Path) -> No
 def _sweep(plan: Plan, config: BenchConfig, specs: list[str], *, folder: Path | None, max_failure_rate: float,
            name: str | None, report: bool, check_pairing: bool, as_json: bool, access: Access) -> None:
     from pdcompose.bench.report import summary_line
-    from pdcompose.bench.sweep import SweepError, describe_plan, parse_sweep, run_sweep
-
-    points = parse_sweep(specs)
-    info = describe_plan(plan)
-    folder = folder or _default_path(plan, "sweep")
-    if (folder / "summary.json").exists():
-        raise SweepError(f"{folder}: already holds a sweep; give another --result folder")
-    from pdcompose.bench.charts import not_a_bundle
-
-    not_a_bundle(folder)
-    output.note(f"sweep of {len(points)} points into {folder}: {info.title}")
-    problems: list[str] = []
-
-    def run_point(cfg: BenchConfig, label: str) -> BenchResult:
-        result, pairing, unverified = _run(plan, cfg, check_pairing, access, point=label)
-        if unverified:
-            problems.append(f"{label}: pairing {unverified}")
-        elif pairing is not None and not pairing.ok:
-            problems.append(f"{label}: pairing {pairing.paired}/{pairing.checked} paired")
-        return result
+    from pdcompose.bench.runner import sweep
+    from pdcompose.cli.progress import reporter
 
     def done(point: PointSummary, result: BenchResult) -> None:
         if not as_json:
             output.say(f"{point.label}: {summary_line(result)}")
 
-    summary = run_sweep(config, points, plan=info, out_dir=folder, run_point=run_point, name=name or "",
-                        max_failure_rate=max_failure_rate, on_point=done)
-    files, report_error = None, ""
-    if report and summary.points:
-        from pdcompose.bench.charts import report_sweep
-
-        try:
-            files = report_sweep(folder)
-        except SweepError as exc:          # e.g. matplotlib missing: the measurements stand
-            report_error = str(exc)
-    failed = bool(summary.stopped_early or problems)
+    run = sweep(plan, config, specs, folder=folder, max_failure_rate=max_failure_rate, name=name, report=report,
+                check_pairing=check_pairing, access=access, watch=reporter, note=output.note, on_point=done)
+    summary, files, summary_file = run.summary, run.files, run.folder / "summary.json"
     if as_json:
-        output.print_json({"status": "failed" if failed else "ok", "summary": str(folder / "summary.json"),
+        output.print_json({"status": "failed" if run.failed else "ok", "summary": str(summary_file),
                            "stopped_early": summary.stopped_early, "not_run": summary.not_run,
-                           "problems": problems, "report": str(files.html) if files else None,
-                           "report_error": report_error or None,
+                           "problems": run.problems, "report": str(files.html) if files else None,
+                           "report_error": run.report_error or None,
                            "points": [p.model_dump(mode="json") for p in summary.points]})
     else:
         output.print_table(_sweep_table(summary))
         if summary.stopped_early:
             output.warn(f"sweep {summary.stopped_early}; not run: {', '.join(summary.not_run)}")
-        for problem in problems:
+        for problem in run.problems:
             output.warn(problem)
-        if report_error:
-            output.warn(f"no report: {report_error}")
-        output.say(f"summary: {folder / 'summary.json'}")
+        if run.report_error:
+            output.warn(f"no report: {run.report_error}")
+        output.say(f"summary: {summary_file}")
         if files:
             output.say(f"report: {files.html} ({', '.join(p.name for p in files.pngs.values())})")
-    if failed:
+    if run.failed:
         raise typer.Exit(1)
 
 

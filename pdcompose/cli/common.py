@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
 import typer
 
 from pdcompose.cli import output
-from pdcompose.errors import Issue, PdcomposeError, TopologyError
+from pdcompose.errors import DockerOperationError, Issue, PdcomposeError, TopologyError
 
 if TYPE_CHECKING:
-    from pdcompose.plan.models import Plan
+    from pdcompose.plan.models import Host, Plan
     from pdcompose.topology import Resolved
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,6 +44,10 @@ EngineOpt = Annotated[Literal["mock", "vllm"] | None, typer.Option("--engine", s
 AccessOpt = Annotated[str | None, typer.Option("--access", envvar="PDCOMPOSE_ACCESS", show_default=False, help=(
     "How to reach the API servers and the router: direct (HTTP from here), context (from inside each host, "
     "through its Docker context) or auto (default: direct where it works, decided once per host)"))]
+ContextOpt = Annotated[list[str] | None, typer.Option(
+    "--context", "-c", help="Only the host(s) reached through this Docker context (repeatable; a host name works too)")]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", help=(
+    "Seconds each Docker call may take (a probe container gets 3x); an unreachable host fails after this"))]
 
 
 def topology_path(positional: Path | None, option: Path | None) -> Path:
@@ -64,7 +68,7 @@ def handles_errors(fn: F) -> F:
             report_issues(exc.issues + exc.warnings, as_json)
             raise typer.Exit(exc.exit_code) from None
         except PdcomposeError as exc:
-            _report_error(str(exc), as_json)
+            _report_error(str(exc), as_json, exc.details() if isinstance(exc, DockerOperationError) else {})
             raise typer.Exit(exc.exit_code) from None
         except Exception as exc:
             # Library code wraps Docker's errors where it knows the host; this is the backstop for a
@@ -89,18 +93,21 @@ def handles_errors(fn: F) -> F:
     return cast(F, wrapper)     # functools.wraps keeps fn's signature; its declared type does not say so
 
 
-def _report_error(message: str, as_json: bool) -> None:
+def _report_error(message: str, as_json: bool, details: dict[str, object] | None = None) -> None:
     if VERBOSE["on"]:
         output.console(stderr=True).print(output.redact(traceback.format_exc()))
     if as_json:
-        report_json_error(message)
+        report_json_error(message, details=details)
     else:
         output.error_line(message)
 
 
-def report_json_error(message: str, issues: list[Issue] | None = None) -> None:
-    """The one shape of an error under --json: status, a one-line error, and the located issues (if any)."""
-    output.print_json({"status": "error", "error": message, "issues": [i.as_dict() for i in issues or []]})
+def report_json_error(message: str, issues: list[Issue] | None = None,
+                      details: dict[str, object] | None = None) -> None:
+    """The one shape of an error under --json: status, a one-line error, and the located issues (if any);
+    `details` adds what a failed Docker call said (command, return_code, stdout, stderr)."""
+    output.print_json({"status": "error", "error": message, "issues": [i.as_dict() for i in issues or []],
+                       **(details or {})})
 
 
 def report_issues(issues: list[Issue], as_json: bool) -> None:
@@ -231,3 +238,17 @@ def _warn_if_changed(plan: Plan, plan_file: Path, path: Path, resolved: Resolved
     elif fresh.fingerprint != plan.fingerprint:
         output.warn(f"{path} changed since {plan_file} was rendered: acting on what was rendered "
                     "(deploy again to apply the change)")
+
+
+def plan_and_hosts(topology: Path | None, file: Path | None, context: list[str] | None, rehearsal: bool,
+                   quiet: bool) -> tuple[Path, Plan, list[Host]]:
+    """The topology's path, its plan, and the hosts `--context` selects (a rehearsal's contexts made, as
+    deploy would make them; `down` removes them): for the commands that look at hosts without deploying."""
+    from pdcompose.deploy.selection import select_hosts
+    from pdcompose.engine.contexts import ensure_rehearsal_contexts
+
+    path = topology_path(topology, file)
+    plan, _ = load_plan(path, rehearsal, quiet=quiet)
+    if plan.rehearsal:
+        ensure_rehearsal_contexts(plan)
+    return path, plan, select_hosts(plan, tuple(context or ()))

@@ -1,4 +1,5 @@
-"""deploy, status, logs, down, restart: the commands that act on hosts."""
+"""deploy: render, check the hosts, start them behind the health gate (status, logs, down and restart are in
+ops_cmds.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
 from pdcompose.cli import output
 from pdcompose.cli.common import (
     AccessOpt,
+    ContextOpt,
     EngineOpt,
     FileOpt,
     JsonOpt,
@@ -23,9 +25,6 @@ from pdcompose.cli.common import (
     load_plan,
     topology_path,
 )
-
-ContextOpt = Annotated[list[str] | None, typer.Option(
-    "--context", "-c", help="Only the host(s) reached through this Docker context (repeatable; a host name works too)")]
 
 
 @handles_errors

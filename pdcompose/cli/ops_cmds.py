@@ -12,6 +12,7 @@ import typer
 from pdcompose.cli import output
 from pdcompose.cli.common import (
     AccessOpt,
+    ContextOpt,
     FileOpt,
     JsonOpt,
     OutOpt,
@@ -21,7 +22,6 @@ from pdcompose.cli.common import (
     handles_errors,
     topology_path,
 )
-from pdcompose.cli.deploy_cmds import ContextOpt
 from pdcompose.errors import PdcomposeError
 
 if TYPE_CHECKING:

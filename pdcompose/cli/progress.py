@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 
 class LineReporter:
-    """Every change as one timestamped line. Implements deploy's Reporter (step, target), images push's
-    Progress (step, start, advance, finish) and bench's progress callback (`requests`)."""
+    """Every change as one timestamped line: pdcompose.progress.Reporter, the one progress interface of
+    deploy, restart, down (step, target), images push (step, start, advance, finish) and bench (requests)."""
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or output.console(stderr=True)

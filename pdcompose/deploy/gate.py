@@ -8,12 +8,13 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from pdcompose.deploy import containers, health
-from pdcompose.deploy.model import DeployFailed, Failure, Reporter
+from pdcompose.deploy.model import DeployFailed, Failure
 from pdcompose.engine.access import Access
 from pdcompose.engine.fanout import parallel, size_asyncio_threads
 from pdcompose.engine.inside import Answer, Request
 from pdcompose.errors import PdcomposeError
 from pdcompose.plan.models import Container, Host, Plan, Role
+from pdcompose.progress import Reporter
 
 R = TypeVar("R")
 

@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from pdcompose.deploy import health
 from pdcompose.engine.access import Mode
 from pdcompose.errors import PdcomposeError
-
-
-class Reporter(Protocol):
-    def step(self, text: str) -> None: ...
-    def target(self, target: health.Target, probe: health.Probe) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from python_on_whales import DockerException
 
 from pdcompose.deploy import containers
 from pdcompose.deploy.gate import gate_router, gate_workers
-from pdcompose.deploy.model import DeployFailed, DeployOptions, DeployReport, Failure, Reporter
+from pdcompose.deploy.model import DeployFailed, DeployOptions, DeployReport, Failure
 from pdcompose.deploy.preflight import (
     REHEARSAL_PLACEHOLDER,
     missing_secrets,
@@ -35,6 +35,7 @@ from pdcompose.engine.fanout import parallel
 from pdcompose.engine.inside import Request
 from pdcompose.errors import PdcomposeError
 from pdcompose.plan.models import Host, Plan
+from pdcompose.progress import Reporter
 
 __all__ = ["DeployFailed", "DeployOptions", "DeployReport", "deploy", "state_summary"]
 

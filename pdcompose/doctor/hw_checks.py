@@ -6,18 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 from pdcompose.doctor.model import CheckResult, failed, passed, skipped, warned
-from pdcompose.doctor.needs import GDRDRV, IB, IMEX, Needs
+from pdcompose.doctor.needs import Needs
+from pdcompose.hardware import GDRCOPY, GDRDRV, IB_DEVICES, IMEX, IMEX_DEVICES, INFINIBAND, NVIDIA_RUNTIME
 from pdcompose.plan.models import Host
 
 TOOLKIT_FIX = ("install the NVIDIA Container Toolkit, run `nvidia-ctk runtime configure --runtime=docker` and "
                "restart dockerd (it registers the nvidia driver only if nvidia-container-runtime-hook is on "
                "its PATH when it starts)")
 DEVICE_FIXES = {
-    "infiniband": "install rdma-core (or MLNX_OFED) and load ib_uverbs/mlx5_ib so /dev/infiniband exists, or use "
+    INFINIBAND: "install rdma-core (or MLNX_OFED) and load ib_uverbs/mlx5_ib so /dev/infiniband exists, or use "
                   "a profile without InfiniBand",
-    "imex": "run nvidia-imex with /etc/nvidia-imex/nodes_config.cfg listing the NVLink domain's nodes, and create "
+    IMEX: "run nvidia-imex with /etc/nvidia-imex/nodes_config.cfg listing the NVLink domain's nodes, and create "
             "channel0 (driver option NVreg_CreateImexChannel0=1, or mknod with the major from /proc/devices)",
-    "gdrcopy": "install gdrcopy's gdrdrv kernel module on the host (NVIDIA's gdrcopy packages, then "
+    GDRCOPY: "install gdrcopy's gdrdrv kernel module on the host (NVIDIA's gdrcopy packages, then "
                "`modprobe gdrdrv`) so /dev/gdrdrv exists, or set gdrcopy: false for this host",
     "devices": "create the device on the host or remove it from the profile's devices",
 }
@@ -26,16 +27,16 @@ DEVICE_FIXES = {
 def gpu_checks(host: Host, n: Needs, found: dict[str, Any] | None, error: str | None) -> list[CheckResult]:
     """From one `--gpus all` container: does the runtime work (nvidia-runtime), are the ids there (gpus)."""
     if not n.uses_gpus:
-        why = ("the profile lists it, but no container on this host reserves GPUs" if "nvidia-runtime" in n.hardware
+        why = ("the profile lists it, but no container on this host reserves GPUs" if NVIDIA_RUNTIME in n.hardware
                else "no container on this host reserves GPUs")
-        return [skipped(host.name, "nvidia-runtime", why), skipped(host.name, "gpus", why)]
+        return [skipped(host.name, NVIDIA_RUNTIME, why), skipped(host.name, "gpus", why)]
     if error is not None or found is None:
         driver = "could not select device driver" in (error or "")
         fix = TOOLKIT_FIX if driver else f"check the NVIDIA driver and toolkit on {host.name}"
-        return [failed(host.name, "nvidia-runtime", f"a container cannot get GPUs: {error}", fix),
+        return [failed(host.name, NVIDIA_RUNTIME, f"a container cannot get GPUs: {error}", fix),
                 skipped(host.name, "gpus", "needs a working NVIDIA runtime")]
     gpus = found.get("gpus", [])
-    runtime = passed(host.name, "nvidia-runtime", f"`--gpus all` works ({len(gpus)} GPUs, via {found.get('source')})")
+    runtime = passed(host.name, NVIDIA_RUNTIME, f"`--gpus all` works ({len(gpus)} GPUs, via {found.get('source')})")
     known = {g["index"] for g in gpus} | {g["uuid"] for g in gpus if g.get("uuid")}
     have = ", ".join(g["index"] for g in gpus) or "none"
     missing = [g for g in n.gpus if g not in known]
@@ -60,13 +61,13 @@ def probed_devices(host: Host, n: Needs) -> list[str]:
 
 
 def device_checks(host: Host, n: Needs, found: dict[str, Any]) -> list[CheckResult]:
-    groups = {"infiniband": [d for d in n.devices if d.startswith(IB)],
-              "imex": [d for d in n.devices if d.startswith(IMEX)],
-              "gdrcopy": [d for d in n.devices if d == GDRDRV],
-              "devices": [d for d in n.devices if not d.startswith((IB, IMEX)) and d != GDRDRV]}
+    groups = {INFINIBAND: [d for d in n.devices if d.startswith(IB_DEVICES)],
+              IMEX: [d for d in n.devices if d.startswith(IMEX_DEVICES)],
+              GDRCOPY: [d for d in n.devices if d == GDRDRV],
+              "devices": [d for d in n.devices if not d.startswith((IB_DEVICES, IMEX_DEVICES)) and d != GDRDRV]}
     out = []
     for check, paths in groups.items():
-        if check == "gdrcopy" and not paths:
+        if check == GDRCOPY and not paths:
             out.append(_unused_gdrcopy(host, found))
             continue
         if not paths:
@@ -89,12 +90,12 @@ def device_checks(host: Host, n: Needs, found: dict[str, Any]) -> list[CheckResu
 def _unused_gdrcopy(host: Host, found: dict[str, Any]) -> CheckResult:
     """The topology does not pass /dev/gdrdrv: worth saying when the host has it."""
     if not runs_vllm(host):
-        return skipped(host.name, "gdrcopy", "not used on this host")
+        return skipped(host.name, GDRCOPY, "not used on this host")
     if found.get("devices", {}).get(GDRDRV, {}).get("exists"):
-        return warned(host.name, "gdrcopy", f"the host has {GDRDRV} but its vLLM containers do not get it "
+        return warned(host.name, GDRCOPY, f"the host has {GDRDRV} but its vLLM containers do not get it "
                                             "(GPUDirect RDMA copies for NVSHMEM/UCX go unused)",
                       f"set gdrcopy: true on hosts.{host.name} (or in defaults) to pass it to them")
-    return skipped(host.name, "gdrcopy", f"not used on this host (and it has no {GDRDRV})")
+    return skipped(host.name, GDRCOPY, f"not used on this host (and it has no {GDRDRV})")
 
 
 def path_checks(host: Host, n: Needs, found: dict[str, dict[str, Any] | str], model: str) -> CheckResult:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from pdcompose.hardware import GDRCOPY, IMEX, INFINIBAND, NVIDIA_RUNTIME
+
 Status = Literal["pass", "warn", "fail", "skip"]
 
 # Display order. engine first: when it fails, every other check of that host is skipped.
-CHECKS = ("engine", "arch", "images", "address", "ports", "nvidia-runtime", "gpus", "infiniband", "imex", "gdrcopy",
-          "devices",
+CHECKS = ("engine", "arch", "images", "address", "ports", NVIDIA_RUNTIME, "gpus", INFINIBAND, IMEX, GDRCOPY, "devices",
           "hf-cache")
 FAST = ("engine", "arch", "images", "ports")     # what deploy runs before it starts anything
 

@@ -11,9 +11,6 @@ from dataclasses import dataclass
 
 from pdcompose.plan.models import Host, PortUse
 
-IB = "/dev/infiniband"
-IMEX = "/dev/nvidia-caps-imex-channels"
-GDRDRV = "/dev/gdrdrv"              # the gdrcopy driver; probed on every vLLM host, mapped only when asked
 SIDE_CHANNEL_HOST = "VLLM_NIXL_SIDE_CHANNEL_HOST"
 
 # The topology field that moves each kind of port, for the fix hints.

@@ -17,16 +17,17 @@ from pdcompose.doctor.model import CHECKS, FAST, CheckResult, failed, ordered, s
 from pdcompose.doctor.needs import Needs, needs
 from pdcompose.engine.cli import DockerTimeout
 from pdcompose.engine.fanout import each, together
-from pdcompose.engine.reach import probe
+from pdcompose.engine.reach import fix_for, probe
 from pdcompose.errors import HostUnreachable, PdcomposeError
+from pdcompose.hardware import GDRCOPY, IMEX, INFINIBAND, NVIDIA_RUNTIME
 from pdcompose.plan.models import Host, Plan
 
-HOST_PROBED = ("address", "ports", "infiniband", "imex", "gdrcopy", "devices")   # answered by the host probe
+HOST_PROBED = ("address", "ports", INFINIBAND, IMEX, GDRCOPY, "devices")   # answered by the host probe
 DEFAULT_TIMEOUT = 10.0
 CONTAINER_FACTOR = 3           # a probe container starts, runs and is removed: give it more than one call
-REHEARSAL_SKIPS = {"nvidia-runtime": "rehearsal: no GPUs are reserved", "gpus": "rehearsal: no GPUs are reserved",
-                   "infiniband": "rehearsal: no devices are mapped", "imex": "rehearsal: no devices are mapped",
-                   "gdrcopy": "rehearsal: no devices are mapped",
+REHEARSAL_SKIPS = {NVIDIA_RUNTIME: "rehearsal: no GPUs are reserved", "gpus": "rehearsal: no GPUs are reserved",
+                   INFINIBAND: "rehearsal: no devices are mapped", IMEX: "rehearsal: no devices are mapped",
+                   GDRCOPY: "rehearsal: no devices are mapped",
                    "devices": "rehearsal: no devices are mapped", "hf-cache": "rehearsal: no host directory is mounted"}
 
 
@@ -80,14 +81,13 @@ def _unreachable(host: Host, reason: str) -> CheckResult:
     if reason.startswith("no Docker context"):
         return failed(host.name, "engine", f"no Docker context '{host.context}' on this machine",
                       f"docker context create {host.context} --docker host=ssh://<user>@{host.address}")
-    return failed(host.name, "engine", reason, f"check that {host.name} is up and that "
-                                               f"`docker --context {host.context} version` answers")
+    return failed(host.name, "engine", reason, fix_for(host.name, host.context, reason))
 
 
 def _probed(plan: Plan, host: Host, n: Needs, image: str, timeout: float, checks: list[str]) -> list[CheckResult]:
     t = timeout * CONTAINER_FACTOR
     want_host = any(c in checks for c in HOST_PROBED)
-    want_gpus = any(c in checks for c in ("nvidia-runtime", "gpus")) and n.uses_gpus
+    want_gpus = any(c in checks for c in (NVIDIA_RUNTIME, "gpus")) and n.uses_gpus
     paths = list(n.paths) if "hf-cache" in checks else []
     host_args = {"addresses": list(n.addresses), "ports": [[p.bind, p.port] for p in n.ports if "ports" in checks],
                  "devices": hw_checks.probed_devices(host, n)}

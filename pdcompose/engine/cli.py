@@ -26,10 +26,16 @@ class CliResult:
     returncode: int
     stdout: str
     stderr: str
+    argv: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.returncode == 0
+
+    def error(self, host: str, what: str) -> DockerOperationError:
+        """`<what>: <Docker's last words>` for a user, the call itself in the error's fields."""
+        return DockerOperationError(host, f"{what}: {self.last_error()}", command=self.argv,
+                                    return_code=self.returncode, stdout=self.stdout, stderr=self.stderr)
 
     def last_error(self) -> str:
         lines = [line.strip() for line in (self.stderr or self.stdout).strip().splitlines()
@@ -50,10 +56,23 @@ def argv(context: str | None, args: list[str]) -> list[str]:
 
 
 def run(host: str, context: str | None, args: list[str], timeout: float) -> CliResult:
+    command = argv(context, args)
     try:
-        done = subprocess.run(argv(context, args), capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         where = f"Docker context '{context}'" if context else "the local Docker engine"
         raise DockerTimeout(host, f"`docker {' '.join(args[:2])}` through {where} did not answer within "
-                                  f"{timeout:.0f} s (host down, unroutable, or ssh waiting?)") from None
-    return CliResult(done.returncode, done.stdout, done.stderr)
+                                  f"{timeout:.0f} s (host down, unroutable, or ssh waiting?)",
+                            command=command) from None
+    return CliResult(done.returncode, done.stdout, done.stderr, tuple(command))
+
+
+def answers_at(endpoint: str, args: list[str], timeout: float) -> CliResult | None:
+    """A daemon addressed by its endpoint (`-H unix://...`) rather than a context: the lab's own view of its
+    hosts' daemons on this machine. None when it did not answer within `timeout`."""
+    command = [docker_binary(), "-H", endpoint, *args]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    return CliResult(done.returncode, done.stdout, done.stderr, tuple(command))

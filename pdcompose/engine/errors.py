@@ -1,4 +1,5 @@
-"""python-on-whales exceptions as one line a user can act on (the command and Docker's last words)."""
+"""python-on-whales exceptions as one line a user can act on (the command and Docker's last words), and as
+DockerOperationError with the call kept in fields."""
 
 from __future__ import annotations
 
@@ -14,4 +15,5 @@ def one_line(exc: DockerException) -> str:
 
 
 def wrapped(host: str, exc: DockerException) -> DockerOperationError:
-    return DockerOperationError(host, one_line(exc))
+    return DockerOperationError(host, one_line(exc), command=[str(part) for part in exc.docker_command],
+                                return_code=exc.return_code, stdout=exc.stdout or "", stderr=exc.stderr or "")

@@ -34,7 +34,7 @@ def image_id(host: str, context: str | None, ref: str, timeout: float = 10.0) ->
         return result.stdout.strip()
     if "no such image" in result.stderr.lower():
         return None
-    raise DockerOperationError(host, f"cannot inspect {ref}: {result.last_error()}")
+    raise result.error(host, f"cannot inspect {ref}")
 
 
 def image_arch(host: str, context: str | None, ref: str, timeout: float = 10.0) -> str | None:
@@ -45,7 +45,7 @@ def image_arch(host: str, context: str | None, ref: str, timeout: float = 10.0) 
         return result.stdout.strip() or None
     if "no such image" in result.stderr.lower():
         return None
-    raise DockerOperationError(host, f"cannot inspect {ref}: {result.last_error()}")
+    raise result.error(host, f"cannot inspect {ref}")
 
 
 def local_image_arch(ref: str) -> str | None:
@@ -63,7 +63,7 @@ def engine_arch(host: str, context: str | None, timeout: float = 10.0) -> str | 
     None when the engine does not say."""
     result = cli.run(host, context, ["info", "--format", "{{.Architecture}}"], timeout)
     if not result.ok:
-        raise DockerOperationError(host, f"`docker info` failed: {result.last_error()}")
+        raise result.error(host, "`docker info` failed")
     return result.stdout.strip() or None
 
 
@@ -108,4 +108,5 @@ def load(host: str, context: str, path: Path, on_bytes: Callable[[int], None]) -
             lines = [ln for ln in errors.read().decode(errors="replace").splitlines() if ln.strip()]
             reason = lines[-1] if lines else f"exit status {code}"
             raise DockerOperationError(host, f"`docker --context {context} image load` of {path.name} failed: "
-                                             f"{reason}")
+                                             f"{reason}", command=cli.argv(context, ["image", "load"]),
+                                       return_code=code, stderr="\n".join(lines))

@@ -19,6 +19,7 @@ from typing import Any
 
 from pdcompose import defaults
 from pdcompose.engine.cli import run
+from pdcompose.engine.helpers import helper_args
 from pdcompose.errors import DockerOperationError
 from pdcompose.plan.models import Host
 
@@ -94,9 +95,8 @@ def fetch(host: Host, requests: list[Request], via: str) -> list[Answer]:
         # the pdcompose image, which `bench` through the context needs on that host too.
         image = (defaults.MOCK_VLLM_IMAGE if _no_python(result.stderr)
                  else next(c.image for c in host.containers if c.service == via))
-        result = run(host.name, host.context, ["run", "--rm", "--network", "host", "--pull", "never",
-                                               "--entrypoint", "python3", "--label", "io.pdcompose.helper=http",
-                                               image, "-c", SCRIPT, payload], limit + 30)
+        result = run(host.name, host.context, helper_args(image, "io.pdcompose.helper=http", ["-c", SCRIPT, payload]),
+                     limit + 30)
     if not result.ok:
         raise DockerOperationError(host.name, f"requests from inside the host through Docker context "
                                               f"'{host.context}' failed: {result.last_error()}")

@@ -64,4 +64,37 @@ def _reason(context: str, stderr: str) -> str:
     if "context" in last and ("does not exist" in last or "not found" in last):
         return (f"no Docker context '{context}': create it, e.g. "
                 f"`docker context create {context} --docker host=ssh://user@<address>`")
+    text = stderr.replace("\n", " ")
+    for needle, what in _SSH_FAILURES:
+        if needle in text:
+            return f"Docker context '{context}' is unreachable: {what}"
     return f"Docker context '{context}' is unreachable: {last}"
+
+
+# What the Docker CLI's ssh:// transport prints, said as the operator's problem (its own text is long and
+# ends in "make sure the URL is valid, and Docker 18.09 or later is installed", whatever went wrong).
+_SSH_FAILURES = (
+    ("Permission denied", "SSH refused the key (Permission denied)"),
+    ("Host key verification failed", "SSH does not trust the host's key (Host key verification failed)"),
+    ("Cannot connect to the Docker daemon", "SSH works, but no Docker daemon answers on the host"),
+    ("Connection refused", "nothing answers SSH on the host (Connection refused)"),
+    ("Connection timed out", "SSH timed out (host down or unroutable)"),
+    ("No route to host", "no route to the host (down or unroutable)"),
+    ("Could not resolve hostname", "the host's name does not resolve"),
+)
+_SSH_FIXES = {
+    "SSH refused the key": "give {host}'s authorized_keys the key ssh offers (`ssh -v` to its address says which), "
+                           "or point ~/.ssh/config at the right IdentityFile",
+    "SSH does not trust": "check the host key, then add it to ~/.ssh/known_hosts (ssh-keyscan)",
+    "no Docker daemon answers": "start the Docker daemon on {host} (systemctl start docker), then "
+                                "`docker --context {context} version`",
+    "nothing answers SSH": "start sshd on {host}, or fix the port in the context's ssh:// URL",
+}
+
+
+def fix_for(host: str, context: str, reason: str) -> str:
+    """The fix for an unreachable host, as specific as its reason allows."""
+    for start, fix in _SSH_FIXES.items():
+        if start in reason:
+            return fix.format(host=host, context=context)
+    return f"check that {host} is up and that `docker --context {context} version` answers"

@@ -15,7 +15,6 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from pdcompose import arch
 from pdcompose.engine import images as engine_images
@@ -23,16 +22,10 @@ from pdcompose.engine.fanout import each, each_or_error
 from pdcompose.errors import PdcomposeError
 from pdcompose.images.inventory import Extra, Inventory, inventory
 from pdcompose.plan.models import Host
+from pdcompose.progress import Reporter
 from pdcompose.topology.lock import read_lock, write_lock
 
 LOADS_AT_ONCE = 8              # hosts loading (and asked their architecture) at once: the copies share our uplink
-
-
-class Progress(Protocol):
-    def step(self, text: str) -> None: ...
-    def start(self, key: str, label: str, total: int) -> None: ...
-    def advance(self, key: str, size: int) -> None: ...
-    def finish(self, key: str, note: str) -> None: ...
 
 
 @dataclass
@@ -49,7 +42,7 @@ class PushReport:
         return not self.failed
 
 
-def push(hosts: list[Host], progress: Progress, compress: bool = False, timeout: float = 10.0,
+def push(hosts: list[Host], progress: Reporter, compress: bool = False, timeout: float = 10.0,
          extra: Extra | None = None) -> PushReport:
     """`extra`: images some hosts need beside their containers' (the load generator on the router's host)."""
     t0 = time.monotonic()
@@ -123,7 +116,7 @@ def host_arch(host: Host, timeout: float) -> str | None:
     return found or host.arch
 
 
-def _save_all(refs: list[str], folder: Path, compress: bool, progress: Progress) -> dict[str, Path]:
+def _save_all(refs: list[str], folder: Path, compress: bool, progress: Reporter) -> dict[str, Path]:
     files = {}
     for ref in refs:
         t = time.monotonic()
@@ -134,7 +127,7 @@ def _save_all(refs: list[str], folder: Path, compress: bool, progress: Progress)
     return files
 
 
-def _load_host(host: Host, refs: list[str], files: dict[str, Path], ids: dict[str, str], progress: Progress,
+def _load_host(host: Host, refs: list[str], files: dict[str, Path], ids: dict[str, str], progress: Reporter,
                timeout: float) -> None:
     for ref in refs:
         key = f"{host.name} {ref}"

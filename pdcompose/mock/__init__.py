@@ -2,7 +2,7 @@
 
 Run as `python -m pdcompose.mock serve MODEL [vLLM flags]`; the mock image's `vllm` shim does exactly
 that, so a rendered command line is the same for the mock and for real vLLM. The behaviour follows
-`notes/vllm-router-protocol.md` (sections 2, 3, 5, 6, 7): `/health`, `/metrics` with one
+`docs/upstream/vllm-router-protocol.md` (sections 2, 3, 5, 6, 7): `/health`, `/metrics` with one
 `engine="i"` label per local DP engine, `/v1/models`, `/v1/completions` and `/v1/chat/completions`
 in the prefill and decode roles, a NIXL side-channel listener per local DP engine, and DP group
 formation across nodes (hybrid LB). Two extra endpoints exist for tests: `GET /mock/stats`

@@ -77,9 +77,10 @@ def _answerer(hello: bytes):
 class KVChecker:
     """Checks decode-side kv_transfer_params by dialling the prefill's side channel.
 
-    A successful answer is cached per (host, port); a request naming another engine id there dials
-    again once, so a restarted prefill is recognised while a wrong id still reads as a mismatch.
-    Concurrent first dials to one address share a single handshake.
+    Every check dials (the handshake stands for the KV read too: both cross the network to the prefill's
+    host), so a prefill that became unreachable after its first handshake fails the next pull, as a
+    partition does to real NIXL; a restarted prefill is recognised by its new engine id, and a wrong id
+    reads as a mismatch. Concurrent dials to one address share a single round trip.
     """
 
     def __init__(self, timeout: float) -> None:
@@ -95,8 +96,8 @@ class KVChecker:
             return "malformed"
         assert params.remote_host is not None and params.remote_port is not None   # checked by _well_formed
         key = (params.remote_host, params.remote_port)
-        if self._known.get(key) == params.remote_engine_id:
-            return "ok"
+        # Every pull crosses the network, not only the first: real NIXL reads the blocks from the prefill's
+        # host for each request, so a decode cut off from it after the handshake fails its next pull.
         answer = await self._dial_once(key)
         if answer is None:
             return "unreachable"

@@ -7,12 +7,11 @@ import functools
 
 from python_on_whales import DockerException
 
-from pdcompose.deploy.model import Reporter
 from pdcompose.engine.clients import project_client
 from pdcompose.engine.errors import wrapped
 from pdcompose.engine.fanout import parallel
-from pdcompose.errors import DockerOperationError
 from pdcompose.plan.models import Host
+from pdcompose.progress import Reporter
 
 ORDER = ("router", "decode", "prefill")
 
@@ -42,4 +41,4 @@ def _remove(host: Host) -> None:
     try:
         project_client(host).compose.down(remove_orphans=True, timeout=10, quiet=True)
     except DockerException as exc:
-        raise DockerOperationError(host.name, str(wrapped(host.name, exc))) from None
+        raise wrapped(host.name, exc) from None

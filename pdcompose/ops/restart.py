@@ -19,7 +19,6 @@ from python_on_whales import DockerException
 from pdcompose import suggest
 from pdcompose.deploy.containers import states
 from pdcompose.deploy.gate import gate_router, gate_workers
-from pdcompose.deploy.model import Reporter
 from pdcompose.deploy.selection import Instance, instance_of
 from pdcompose.engine.access import Access
 from pdcompose.engine.clients import project_client
@@ -27,6 +26,7 @@ from pdcompose.engine.errors import wrapped
 from pdcompose.engine.fanout import parallel
 from pdcompose.errors import PdcomposeError
 from pdcompose.plan.models import Container, Host, Plan
+from pdcompose.progress import Reporter
 
 ORDER = ("prefill", "decode", "router")
 

@@ -9,8 +9,8 @@ from typing import Any
 from pdcompose.plan.findings import Findings
 from pdcompose.plan.hosts import HostFacts
 from pdcompose.plan.models import SecretRef
-from pdcompose.topology.models import FromEnv
 from pdcompose.topology.source import Loc
+from pdcompose.topology.types import FromEnv
 
 
 def layered_env(layers: Iterable[tuple[Mapping[str, Any], Loc]], host: HostFacts,

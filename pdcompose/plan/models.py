@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
+from pydantic import SerializerFunctionWrapHandler, model_serializer
+
+from pdcompose.frozen import Frozen
 
 Role = Literal["prefill", "decode", "router", "monitoring"]
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class SecretRef(Frozen):
@@ -117,6 +115,13 @@ class Host(Frozen):
     secrets: list[Secret] = []      # the Compose secrets this host's containers use
     containers: list[Container]
     configs: list[ConfigFile] = []  # only with monitoring: Prometheus's configuration and targets
+
+    @property
+    def platform(self) -> str | None:
+        """Docker's platform for this host's containers (`linux/arm64`) where the profile states an arch: a
+        pull then gets that variant of a multi-arch image, and Compose refuses an image of another arch.
+        A property, so plan.json and its fingerprint stay as they were."""
+        return f"linux/{self.arch}" if self.arch else None
 
     @model_serializer(mode="wrap")
     def _drop_empty_configs(self, handler: SerializerFunctionWrapHandler) -> Any:

@@ -5,7 +5,8 @@
 2. hardware: no GPU reservations, IB/IMEX devices, memlock or host bind mounts (the planner reads
    `rehearsal.enabled` for these);
 3. addresses: host i -> 127.0.0.(10+i), reached through its own Docker context on the local engine,
-   so every node keeps the guide's ports (the planner adds `--host <address>` to each vLLM node).
+   so every node keeps the guide's ports (the planner adds `--host <address>` to each vLLM node); with
+   `rehearsal.addresses: hosts` (a `pdcompose lab`) the hosts keep their own addresses and contexts.
 """
 
 from __future__ import annotations
@@ -81,9 +82,9 @@ def rehearsal_context(cluster: str, host: str) -> str:
 def rehearse(resolved: Resolved) -> Resolved:
     t = resolved.topology
     first = t.rehearsal.first_address
-    hosts = {name: h.model_copy(update={"address": rehearsal_address(first, i),
-                                        "context": rehearsal_context(t.name, name)})
-             for i, (name, h) in enumerate(t.hosts.items())}
+    hosts = t.hosts if t.rehearsal.addresses == "hosts" else {   # a lab: its hosts are real Docker hosts
+        name: h.model_copy(update={"address": rehearsal_address(first, i), "context": rehearsal_context(t.name, name)})
+        for i, (name, h) in enumerate(t.hosts.items())}
     rehearsal = t.rehearsal.model_copy(update={"enabled": True})
     # The mock stands in for the pinned vLLM: flags are judged by that release, not by the mock's tag.
     version = t.vllm_version or (image_version(t.image) if t.image else None)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pdcompose import defaults
+from pdcompose.hardware import GDRDRV
 from pdcompose.plan import flags as F
 from pdcompose.plan.allocate import RPC_PORT, NodeAllocation
 from pdcompose.plan.env import layered_env
@@ -254,9 +255,6 @@ def _env(r: Resolved, n: NodeInputs, findings: Findings) -> dict[str, str | Secr
         if n.judge:                     # the mock parses the argv as the release the plan was judged by
             out["PDCOMPOSE_MOCK_VLLM_VERSION"] = n.judge.cat.vllm
     return dict(sorted(out.items()))
-
-
-GDRDRV = "/dev/gdrdrv"
 
 
 def _devices(host: HostFacts, rehearsal: bool) -> list[str]:

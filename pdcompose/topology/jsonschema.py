@@ -15,8 +15,10 @@ def topology_schema() -> dict[str, Any]:
     # The validators accept two shorthands pydantic cannot see: a role written as a bare list of
     # instances, and a node written as just its host name.
     for role in ("prefill", "decode"):
+        described = schema["properties"][role]
         schema["properties"][role] = {"anyOf": [{"$ref": "#/$defs/Role"},
-                                                {"type": "array", "items": {"$ref": "#/$defs/Instance"}}]}
+                                                {"type": "array", "items": {"$ref": "#/$defs/Instance"}}],
+                                      "description": described["description"]}
     nodes = defs["Instance"]["properties"]["nodes"]
     nodes["items"] = {"anyOf": [{"type": "string"}, {"$ref": "#/$defs/Node"}]}
     return schema

@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic import Field, PlainValidator, WithJsonSchema
 
+from pdcompose.frozen import Strict
 from pdcompose.topology.types import ImageRef, Name
 
 _DURATION = re.compile(r"(\d{1,9}(?:\.\d{1,3})?)(ms|s|m|h)")
@@ -46,21 +47,17 @@ def prom_duration(ms: int) -> str:
     return f"{ms}ms"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class Slo(_Strict):
+class Slo(Strict):
     """Alert when a role's p99 stays above these (for `monitoring.alert_for`)."""
 
     ttft_p99: Millis | None = Field(None, description="time to first token, p99 per role, e.g. 2s")
     itl_p99: Millis | None = Field(None, description="inter-token latency, p99 on the decode, e.g. 100ms")
 
 
-class Monitoring(_Strict):
+class Monitoring(Strict):
     """A Prometheus container scraping every vLLM API server and the router, with pdcompose's rules."""
 
-    enabled: bool = False
+    enabled: bool = Field(False, description="render and deploy the Prometheus container")
     host: Name | None = Field(None, description="where Prometheus runs (default: the router's host)")
     port: Annotated[int, Field(ge=1, le=65535)] = Field(9090, description="Prometheus's web and API port")
     scrape_interval: Millis = Field(15_000, description="how often every target is scraped (and rules evaluated)")
@@ -70,7 +67,7 @@ class Monitoring(_Strict):
         0.95, description="KV-cache usage (0-1) above which an engine is near full")
     image: ImageRef | None = Field(None, description="the Prometheus image (default: pdcompose/prometheus, "
                                                      "images/build.sh prometheus)")
-    slo: Slo = Field(default_factory=Slo)
+    slo: Slo = Field(default_factory=Slo, description="latency objectives: an alert fires when one is missed")
 
 
 __all__ = ["Millis", "Monitoring", "Slo", "prom_duration"]

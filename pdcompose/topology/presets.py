@@ -15,7 +15,9 @@ from pydantic import Field, PlainValidator, ValidationError
 from pdcompose import suggest
 from pdcompose.arch import Arch
 from pdcompose.errors import Issue, TopologyError
-from pdcompose.topology.models import Parallel, Strict
+from pdcompose.frozen import Strict
+from pdcompose.hardware import Requirement
+from pdcompose.topology.models import Parallel
 from pdcompose.topology.secrets import literal_issues
 from pdcompose.topology.source import load_yaml
 from pdcompose.topology.types import Args, Env, EnvName
@@ -23,7 +25,6 @@ from pdcompose.topology.types import Args, Env, EnvName
 M = TypeVar("M", bound=Strict)
 
 PRESETS = Path(__file__).resolve().parent.parent / "presets"
-Requirement = Literal["nvidia-runtime", "infiniband", "imex"]
 
 
 class Profile(Strict):

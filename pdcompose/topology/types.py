@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import PlainValidator, WithJsonSchema
 
+from pdcompose.frozen import Strict
+
 
 def _pattern_str(pattern: str, what: str, max_len: int = 255, hint: Any = None) -> Any:
     regex = re.compile(pattern)
@@ -120,9 +122,13 @@ Seconds = Annotated[int, PlainValidator(_seconds), WithJsonSchema(
     {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": r"^\d+(s|m|h)?$"}]})]
 
 
-def _env_value(value: Any) -> Any:
-    from pdcompose.topology.models import FromEnv
+class FromEnv(Strict):
+    """A secret: read from the deployer's environment when the containers start, never written."""
 
+    from_env: EnvName
+
+
+def _env_value(value: Any) -> Any:
     if value is None or isinstance(value, FromEnv):
         return value
     if isinstance(value, bool):
@@ -158,9 +164,15 @@ def _not_secret(value: dict[str, Any]) -> str:
 
 EnvValue = Annotated[Any, PlainValidator(_env_value), WithJsonSchema({"anyOf": [
     {"type": "string"}, {"type": "number"}, {"type": "null"},
-    {"type": "object", "properties": {"from_env": {"type": "string"}}, "required": ["from_env"],
+    {"type": "object", "properties": {"from_env": {"type": "string", "description": (
+        "a secret: the deployer's environment variable that holds the value, read when the containers start")}},
+     "required": ["from_env"],
      "additionalProperties": False},
-    {"type": "object", "properties": {"value": {"type": ["string", "number"]}, "secret": {"const": False}},
+    {"type": "object", "properties": {
+        "value": {"type": ["string", "number"], "description": (
+            "the literal value of a variable whose name looks like a secret's but is not one")},
+        "secret": {"const": False, "description": (
+            "false: this value is not a secret and may be written into compose.yaml as a literal")}},
      "required": ["value", "secret"], "additionalProperties": False}]})]
 
 _SCALARS = (str, int, float, bool)

@@ -5,7 +5,7 @@
 - `router`: vllm-router's own endpoints (`/readiness`, `/workers`), read by deploy and status.
 - `mock`: the mock server's test endpoints (`/mock/stats`, `/mock/argv`), read by bench and the tests.
 
-`notes/vllm-router-protocol.md` is the reference for every field. Imports stay at pydantic + stdlib:
+`docs/upstream/vllm-router-protocol.md` is the reference for every field. Imports stay at pydantic + stdlib:
 the mock image installs pdcompose with `--no-deps`.
 """
 

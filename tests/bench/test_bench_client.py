@@ -7,18 +7,15 @@ Real-process tests against the mock vLLM server are in test_bench_e2e.py.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import RawTestServer
 
 from pdcompose.bench.client import (
     Progress,
@@ -30,13 +27,14 @@ from pdcompose.bench.client import (
 )
 from pdcompose.bench.stats import RequestOutcome
 from pdcompose.bench.workload import BenchConfig, Workload
+from tests.bench.stub import Handler, serve, sse
+from tests.helpers import assert_no_hang
 
 FIXTURES = Path(__file__).parent / "fixtures"
 COMPLETIONS = (FIXTURES / "completions_stream.sse").read_bytes()
 CHAT = (FIXTURES / "chat_stream.sse").read_bytes()
 TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$")
 
-Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
 def config(base_url: str, **kw) -> BenchConfig:
@@ -58,34 +56,6 @@ class Seen:
             self.requests.append((request.method, str(request.url), dict(request.headers), await request.read()))
             return await handler(request)
         return recording
-
-
-@contextlib.asynccontextmanager
-async def serve(handler: Handler) -> AsyncIterator[str]:
-    """An HTTP server on 127.0.0.1 (ephemeral port) for the duration; yields its base URL."""
-    server = RawTestServer(handler, host="127.0.0.1", port=0)
-    await server.start_server()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        await server.close()
-
-
-def sse(chunks: list[bytes], gap: float = 0.0, status: int = 200, hold: float = 0.0) -> Handler:
-    """Write `chunks` one by one (each its own HTTP chunk, `gap` seconds apart), wait `hold` seconds,
-    then end the body."""
-    async def handler(request: web.BaseRequest) -> web.StreamResponse:
-        resp = web.StreamResponse(status=status, headers={"content-type": "text/event-stream"})
-        await resp.prepare(request)
-        for c in chunks:
-            if gap:
-                await asyncio.sleep(gap)
-            await resp.write(c)
-        if hold:
-            await asyncio.sleep(hold)
-        await resp.write_eof()
-        return resp
-    return handler
 
 
 def reply(status: int = 200, body: bytes = b"") -> Handler:
@@ -179,7 +149,7 @@ def test_non_200_excerpt_does_not_wait_for_the_whole_body() -> None:
     start = time.monotonic()
     out = send_one(sse([b"e" * 8192], status=500, hold=30), timeout=20)
     assert not out.success and out.status == 500 and out.error.startswith("HTTP 500: eee")
-    assert time.monotonic() - start < 15      # waiting for the body would take the 20 s timeout (30 s hold)
+    assert_no_hang(time.monotonic() - start, 15, "the client waited for the error body (the 20 s timeout)")
 
 
 def test_connection_error_is_data_not_an_exception() -> None:
@@ -273,9 +243,10 @@ def test_run_requests_paces_arrivals_at_the_request_rate() -> None:
         return web.Response(body=COMPLETIONS)
     _, duration, _ = run(handler, num_prompts=10, request_rate=50.0)
     assert starts[-1] - starts[0] > 0.1             # the last arrives at 10/50 = 0.2 s
-    # At least the paced 0.2 s (load only lengthens it); the upper bound only rules out pacing a whole
-    # second or more per request (>= 9 s), which no load on this machine turns a 0.2 s run into.
-    assert 0.18 <= duration < 5.0
+    # At least the paced 0.2 s (load only lengthens it). The upper bound is about a gross error only
+    # (pacing a whole second or more per request: >= 9 s); how exact the pacing is, is `make bench`'s ratio.
+    assert duration >= 0.18
+    assert_no_hang(duration, 5.0, "arrivals paced a second or more apart instead of 1/50 s")
 
 
 def test_failures_are_counted_in_progress() -> None:
@@ -289,7 +260,7 @@ def test_stream_kept_open_after_done_still_succeeds() -> None:
     start = time.monotonic()
     out = send_one(sse([COMPLETIONS], hold=30), timeout=20)   # never ends on its own; the drain gives up after 1 s
     assert out.success and out.output_tokens == 3
-    assert time.monotonic() - start < 15      # waiting for the end would take the 20 s timeout (30 s hold)
+    assert_no_hang(time.monotonic() - start, 15, "the client waited for the body's end (the 20 s timeout)")
 
 
 def test_body_end_after_done_is_drained_and_the_connection_reused() -> None:

@@ -1,6 +1,6 @@
 """SSE framing and token classification against the streams captured through the real router.
 
-fixtures/*.sse and *.json are Appendix B of shared/notes/vllm-router-protocol.md, byte for byte.
+fixtures/*.sse and *.json are Appendix B of docs/upstream/vllm-router-protocol.md, byte for byte (checked below).
 """
 
 from __future__ import annotations
@@ -13,10 +13,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pdcompose.bench.sse import DONE, SSEDecoder, parse_frame, token_chunk
+from tests.upstream import protocol_blocks
 
 FIXTURES = Path(__file__).parent / "fixtures"
 COMPLETIONS = (FIXTURES / "completions_stream.sse").read_bytes()
 CHAT = (FIXTURES / "chat_stream.sse").read_bytes()
+
+
+def test_fixtures_are_the_captures_of_the_protocol_notes() -> None:
+    captured = protocol_blocks("B")     # completions, chat, completions stream, chat stream
+    files = ["completions.json", "chat.json", "completions_stream.sse", "chat_stream.sse"]
+    assert [block.encode() for block in captured] == [(FIXTURES / name).read_bytes() for name in files]
 
 
 def decode_all(chunks: list[bytes]) -> list[bytes]:

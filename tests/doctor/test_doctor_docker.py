@@ -18,10 +18,10 @@ from python_on_whales import DockerClient, DockerException
 from pdcompose import defaults
 from pdcompose.deploy.run import DeployOptions, deploy
 from pdcompose.doctor import run_doctor
-from pdcompose.doctor.needs import GDRDRV, IB, IMEX
 from pdcompose.engine.clients import project_client
 from pdcompose.engine.contexts import ensure_rehearsal_contexts, remove_rehearsal_contexts
 from pdcompose.errors import PdcomposeError
+from pdcompose.hardware import GDRDRV, IB_DEVICES, IMEX_DEVICES
 from pdcompose.plan.models import Plan
 from pdcompose.render import render
 from tests.doctor.kit import (
@@ -34,7 +34,7 @@ from tests.doctor.kit import (
     with_contexts,
     write_topology,
 )
-from tests.helpers import Steps, run_cli
+from tests.helpers import Steps, assert_no_hang, run_cli
 
 pytestmark = pytest.mark.docker
 
@@ -66,7 +66,7 @@ def by_check(results: list, host: str) -> dict:
     return {r.check: r for r in results if r.host == host}
 
 
-def test_unreachable_contexts_fail_in_seconds(rehearsal: tuple[Path, Plan]) -> None:
+def test_unreachable_contexts_fail_at_the_timeout_not_after_a_hang(rehearsal: tuple[Path, Plan]) -> None:
     _, plan = rehearsal
     silent = socket.socket()                 # accepts connections (kernel backlog) and never answers
     silent.bind(("127.0.0.1", 0))
@@ -85,9 +85,10 @@ def test_unreachable_contexts_fail_in_seconds(rehearsal: tuple[Path, Plan]) -> N
     finally:
         silent.close()
     print(f"doctor with a refused and a silent context: {elapsed:.1f} s; missing socket: {nosock_elapsed:.1f} s")
-    # Bounded by the 3 s timeout (plus docker CLI start-ups on a loaded machine), not by the silent socket,
-    # which would hold the CLI for as long as it stays open; the details below prove the timeout fired.
-    assert elapsed < 30 and nosock_elapsed < 30
+    # The details below prove the 3 s timeout fired; the bounds are about the hang only (the silent socket
+    # would hold the CLI for as long as it stays open). How close to the timeout is `make bench`'s figure.
+    assert_no_hang(elapsed, 30, "doctor waited on a context that never answers")
+    assert_no_hang(nosock_elapsed, 30, "doctor waited on a context whose socket is missing")
     p, r, d = by_check(results, "p"), by_check(results, "r"), by_check(results, "d")
     assert p["engine"].failed and "127.0.0.1:9" in p["engine"].detail and "docker --context" in p["engine"].fix
     assert r["engine"].failed and "did not answer within 3 s" in r["engine"].detail
@@ -179,7 +180,8 @@ def test_hardware_a_host_lacks_is_reported_with_the_fix(rehearsal: tuple[Path, P
     p = plan.host("p")
     gb200 = p.containers[0].model_copy(update={
         "gpu_driver": "nvidia", "gpus": ["0"], "env": {**p.containers[0].env, "HF_HOME": str(cache)},
-        "devices": [f"{IB}:{IB}", f"{IMEX}/channel0:{IMEX}/channel0", f"{GDRDRV}:{GDRDRV}"],
+        "devices": [f"{IB_DEVICES}:{IB_DEVICES}", f"{IMEX_DEVICES}/channel0:{IMEX_DEVICES}/channel0",
+                    f"{GDRDRV}:{GDRDRV}"],
         "volumes": [f"{cache}:{cache}", "/nonexistent-pdcompose-dir:/data"]})
     node = p.model_copy(update={"containers": [gb200], "requires": ["nvidia-runtime", "infiniband", "imex"]})
     real = plan.model_copy(update={"rehearsal": False, "hosts": [node if h.name == "p" else h for h in plan.hosts]})
@@ -188,7 +190,7 @@ def test_hardware_a_host_lacks_is_reported_with_the_fix(rehearsal: tuple[Path, P
     assert checks["nvidia-runtime"].failed and "could not select device driver" in checks["nvidia-runtime"].detail
     assert "nvidia-ctk runtime configure" in checks["nvidia-runtime"].fix
     assert checks["gpus"].status == "skip"
-    assert checks["infiniband"].failed and f"{IB} is missing" in checks["infiniband"].detail
+    assert checks["infiniband"].failed and f"{IB_DEVICES} is missing" in checks["infiniband"].detail
     assert checks["imex"].failed and "nvidia-imex" in checks["imex"].fix
     assert checks["gdrcopy"].failed and f"{GDRDRV} is missing" in checks["gdrcopy"].detail   # gdrcopy: true, no driver
     assert checks["hf-cache"].failed and "/nonexistent-pdcompose-dir (a volume of prefill-0-node-0) does not " \

@@ -12,10 +12,11 @@ import pytest
 from pdcompose import topology
 from pdcompose.doctor import container, engine_checks, holders, hw_checks, network_checks, probe, runner
 from pdcompose.doctor.model import CheckResult, ordered, summary
-from pdcompose.doctor.needs import GDRDRV, IB, IMEX, needs, port_list
+from pdcompose.doctor.needs import needs, port_list
 from pdcompose.engine.cli import CliResult
 from pdcompose.engine.reach import EngineInfo
 from pdcompose.errors import PdcomposeError
+from pdcompose.hardware import GDRDRV, IB_DEVICES, IMEX_DEVICES
 from pdcompose.plan import build_plan
 from pdcompose.plan.models import Plan
 from tests.helpers import EXAMPLE, run_cli
@@ -30,7 +31,7 @@ def guide() -> Plan:
 
 def test_needs_follow_the_containers(guide: Plan) -> None:
     n0 = needs(guide.host("gb200-n0"), guide.model)
-    assert n0.devices == [IB, f"{IMEX}/channel0"] and n0.gpus == ["0", "1", "2", "3"]
+    assert n0.devices == [IB_DEVICES, f"{IMEX_DEVICES}/channel0"] and n0.gpus == ["0", "1", "2", "3"]
     assert n0.paths == {"/mnt/hf-cache": "the HF cache"}
     assert n0.model_dir == "hub/models--nvidia--DeepSeek-R1-0528-FP4-v2"
     assert list(n0.addresses) == ["10.0.0.10"] and n0.remote_addresses == {}
@@ -112,8 +113,8 @@ def test_gpu_runtime_and_device_decisions(guide: Plan) -> None:
     assert runtime.status == "pass" and gpus.failed and "GPU 3 not on the host (it has 0, 1, 2)" in gpus.detail
     eight = {"source": "nvidia-smi", "gpus": [{"index": str(i), "uuid": f"GPU-{i}", "name": "H100"} for i in range(8)]}
     assert hw_checks.gpu_checks(host, n, eight, None)[1].status == "warn"
-    devices = {IB: {"exists": True, "dir": True, "entries": ["rdma_cm", "uverbs0"]},
-               f"{IMEX}/channel0": {"exists": False}}
+    devices = {IB_DEVICES: {"exists": True, "dir": True, "entries": ["rdma_cm", "uverbs0"]},
+               f"{IMEX_DEVICES}/channel0": {"exists": False}}
     checks = {r.check: r for r in hw_checks.device_checks(host, n, {"devices": devices})}
     assert checks["infiniband"].status == "pass" and "uverbs0" in checks["infiniband"].detail
     assert checks["imex"].failed and "NVreg_CreateImexChannel0=1" in checks["imex"].fix
@@ -248,3 +249,13 @@ def test_a_probe_that_hangs_is_removed_by_name(monkeypatch: pytest.MonkeyPatch) 
         container.host_probe("h", "ctx", "img", {}, 1)
     name = calls[0][calls[0].index("--name") + 1]
     assert calls[1] == ["rm", "--force", name] and "--pull" in calls[0] and "never" in calls[0]
+
+
+def test_every_hardware_a_profile_may_require_is_a_doctor_check_of_that_name():
+    from pdcompose.doctor.model import CHECKS
+    from pdcompose.hardware import DEVICE_PATHS, REQUIREMENTS
+    from pdcompose.topology.presets import PRESETS, builtin, load_profile
+
+    assert set(REQUIREMENTS) <= set(CHECKS) and set(DEVICE_PATHS) <= set(CHECKS)
+    listed = {r for name in builtin("profiles") for r in load_profile(name, PRESETS).requires}
+    assert listed and listed <= set(REQUIREMENTS)

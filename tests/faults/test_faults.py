@@ -21,7 +21,7 @@ from pdcompose.errors import PdcomposeError
 from pdcompose.plan import build_plan
 from tests.faults.conftest import leftover_containers
 from tests.figures import LINES
-from tests.helpers import Steps, run_cli
+from tests.helpers import Steps, assert_no_hang, run_cli
 
 pytestmark = pytest.mark.docker
 survived: list[str] = []
@@ -35,9 +35,10 @@ def _report():
                      f"on a re-run: {'; '.join(survived)}")
 
 
-def test_a_hung_host_fails_in_seconds_not_after_a_hang(stack, tmp_path: Path):
+def test_a_hung_host_fails_at_its_probe_timeout_not_after_a_hang(stack, tmp_path: Path):
     """A Docker endpoint that accepts the connection and never answers (what an ssh context to a dead
-    host does): deploy names the host and gives up when its probe times out (5 s here); nothing starts."""
+    host does): deploy names the host and gives up when its probe times out (5 s here); nothing starts.
+    The time bound is about a hang only; how close to its timeout it gives up is `make bench`'s figure."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(16)
@@ -58,12 +59,12 @@ def test_a_hung_host_fails_in_seconds_not_after_a_hang(stack, tmp_path: Path):
     finally:
         subprocess.run(["docker", "context", "rm", "-f", context], capture_output=True)
         server.close()
-    # The 5 s timeout, plus the CLI's own start on a loaded machine; without it the deploy would wait on a
-    # socket that never answers for as long as it stays open (the error text proves the timeout fired).
-    assert elapsed < 30, elapsed
+    # The error text proves the 5 s timeout fired; the bound only rules out the hang: without the timeout
+    # the deploy would wait on the silent socket for as long as it stays open.
+    assert_no_hang(elapsed, 30, "the deploy waited on a Docker endpoint that never answers")
     assert "d: " in str(info.value) and "did not answer within 5 s" in str(info.value)
     assert leftover_containers("faults-hung") == []
-    survived.append(f"hung host refused in {elapsed:.1f} s")
+    survived.append("hung host refused by its 5 s probe timeout")
 
 
 def test_a_node_that_crashes_at_start_is_reported_with_its_logs(stack):
@@ -74,12 +75,12 @@ def test_a_node_that_crashes_at_start_is_reported_with_its_logs(stack):
     elapsed = time.monotonic() - t0
     assert result.returncode == 1, result.stderr
     # The container watch reports the exit at once; a gate that only timed out would take the full 600 s.
-    # Half of it holds however loaded the machine is (a rehearsed deploy of three mocks takes ~15 s).
-    assert elapsed < 300, f"the crash was only noticed after {elapsed:.0f} s"
+    # The bound (half of it) is about that hang only: a rehearsed deploy of three mocks takes ~15 s.
+    assert_no_hang(elapsed, 300, "the crash was only noticed when the 600 s gate timed out")
     assert "failed: d/decode-0-node-0:" in result.stderr
     assert "EngineCore failed to start" in result.stderr          # its log tail, as vLLM would print it
     assert "state of the hosts now:" in result.stderr
-    survived.append(f"node crashing at start reported in {elapsed:.0f} s")
+    survived.append("node crashing at start reported by the container watch, before the gate's timeout")
 
 
 def test_a_node_that_never_turns_ready_times_out_with_its_logs(stack):

@@ -15,16 +15,17 @@ from pdcompose import defaults
 from pdcompose.engine.contexts import remove_rehearsal_contexts
 from pdcompose.errors import PdcomposeError
 from pdcompose.images import inventory, push, update_lock
+from pdcompose.progress import Silent
 from pdcompose.topology.lock import read_lock
 from tests.doctor.kit import contexts, ensure_images, local_endpoint, rehearsal_plan, with_contexts, write_topology
-from tests.helpers import load_yaml, run_cli
+from tests.helpers import assert_no_hang, load_yaml, run_cli
 from tests.images.conftest import one_file_image
 
 pytestmark = pytest.mark.docker
 
 
-class Recorder:
-    """A Progress that remembers what it was told."""
+class Recorder(Silent):
+    """A reporter (pdcompose.progress.Reporter) that remembers the transfers it was told of."""
 
     def __init__(self) -> None:
         self.steps: list[str] = []
@@ -92,7 +93,7 @@ def test_push_reports_unreachable_hosts_and_missing_local_images(tmp_path: Path,
         plan = with_contexts(plan, {"p": ctx["dead"], "d": ctx["local"], "r": ctx["local"]})
         t = time.monotonic()
         report = push(plan.hosts, Recorder(), timeout=5)
-        assert time.monotonic() - t < 30       # the 5 s timeout and CLI start-ups under load; never a hang
+        assert_no_hang(time.monotonic() - t, 30, "push waited on an unreachable host past its 5 s timeout")
         assert set(report.failed) == {"p"} and ctx["dead"] in report.failed["p"]
         assert report.skipped == {"d": [tiny_image], "r": [tiny_image]}
 

@@ -11,51 +11,25 @@ import pytest
 
 from pdcompose.mock.argv import ArgvError, preprocess
 from pdcompose.mock.config import DEFAULT_MODEL, ConfigError, parse_argv
+from tests.upstream import guide_variable
 
 MODEL = "nvidia/DeepSeek-R1-0528-FP4-v2"
 
-# Copied from the guide (shared/seed/pd-disagg-readme.md), written as they are typed on a command
-# line: the guide's `'{\"kv_connector\":...}'` inside a double-quoted shell variable would keep its
-# single quotes after expansion, which real vLLM rejects as JSON too (see test_kv_config_must_be_json).
-# The guide also passes `--model MODEL` after the positional MODEL; vLLM 0.13.0 refuses that (see
-# test_the_guide_as_typed_names_the_model_twice), so the commands here name it once.
-COMMON_ARGS = """
---kv-cache-dtype fp8
---tensor-parallel-size 1
---pipeline-parallel-size 1
---enable-expert-parallel
---data-parallel-rpc-port 13345
---max-model-len 4096
---data-parallel-size-local 4
---disable-uvicorn-access-log
---no-enable-prefix-caching
---port 8087
---trust_remote_code
---no-enable-chunked-prefill
---all2all-backend allgather_reducescatter
---data-parallel-hybrid-lb
---compilation_config.custom_ops+=+quant_fp8,+rms_norm,+rotary_embedding
---compilation_config.pass_config.fuse_attn_quant true
---compilation_config.pass_config.fuse_allreduce_rms true
---compilation_config.pass_config.eliminate_noops true
---async-scheduling
---kv-transfer-config '{"kv_connector":"NixlConnector","kv_role":"kv_both","kv_load_failure_policy":"fail"}'
-"""
-PREFILL_ARGS = COMMON_ARGS + """
---swap-space 16
---max-num-seqs 8
---enforce-eager
---gpu-memory-utilization 0.9
---max-num-batched-tokens 16384
-"""
-DECODE_ARGS = COMMON_ARGS + """
---compilation-config '{"cudagraph_mode":"FULL_DECODE_ONLY"}'
---gpu-memory-utilization 0.9
---stream-interval 50
---max-num-seqs 512
---max-num-batched-tokens 4096
---max-cudagraph-capture-size 512
-"""
+
+def guide_args(variable: str) -> str:
+    """The guide's shell variable (docs/upstream/pd-disagg-readme.md) as its arguments are typed on a command
+    line: the guide's `'{\\"kv_connector\\":...}'` inside a double-quoted shell variable would keep its
+    single quotes after expansion, which real vLLM rejects as JSON too (see test_kv_config_must_be_json).
+    The guide also passes `--model MODEL` after the positional MODEL; vLLM 0.13.0 refuses that (see
+    test_the_guide_as_typed_names_the_model_twice), so the commands here name it once."""
+    lines = [line.replace('\\"', '"') for line in guide_variable(variable)
+             if not line.startswith("--model ") and line != "$COMMON_ARGS"]
+    return "\n" + "\n".join(lines) + "\n"
+
+
+COMMON_ARGS = guide_args("COMMON_ARGS")
+PREFILL_ARGS = COMMON_ARGS + guide_args("PREFILL_ARGS")
+DECODE_ARGS = COMMON_ARGS + guide_args("DECODE_ARGS")
 MASTER = "--data-parallel-address prefill-master-0 --data-parallel-size 8"
 WORKER = "--data-parallel-address prefill-master-0 --data-parallel-start-rank 4 --data-parallel-size 8"
 

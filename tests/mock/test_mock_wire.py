@@ -1,5 +1,5 @@
-"""Replay the router's captured request shapes (protocol notes, Appendix A) and check every field of
-the answers against sections 5 and 6.4."""
+"""Replay the router's captured request shapes (docs/upstream/vllm-router-protocol.md, Appendix A) and
+check every field of the answers against sections 5 and 6.4."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pdcompose.bench.sse import DONE, payloads
 from pdcompose.mock.runtime import Runtime
 from pdcompose.mock.sidechannel import start_listeners
 from pdcompose.wire.vllm import CompletionResponse, ErrorResponse, ModelList, model_served
+from tests.upstream import protocol_blocks
 
 XRID = "___prefill_addr_127.0.0.1:18101___decode_addr_127.0.0.1:18201_7311ce440f254a7898c9d72f5aba5b53"
 ROUTER_HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer", "Accept": "*/*",
@@ -46,6 +47,18 @@ A3_DECODE = {"model": "mock-model", "messages": [{"role": "user", "content": "hi
 A4_DECODE = {"model": "mock-model", "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
              "stream": True, "stream_options": {"include_usage": True}, "max_completion_tokens": 2,
              **CHAT_DEFAULTS, "ignore_eos": True, "kv_transfer_params": CAPTURED_PARAMS}
+
+
+def test_the_replayed_bodies_are_the_captured_ones():
+    # Appendix A's blocks: (prefill, decode) of A.1 to A.4. A2_DECODE is A.2's decode with extra fields on
+    # purpose (an unknown key, a request id, a float that is not exact in binary), so it is compared by
+    # what it keeps.
+    captured = [json.loads(block) for block in protocol_blocks("A")]
+    assert [captured[0], captured[1], captured[4], captured[5], captured[7]] == [
+        A1_PREFILL, A1_DECODE, A3_PREFILL, A3_DECODE, A4_DECODE]
+    extra = {"repetition_penalty", "foo_unknown", "request_id", "priority", "top_k"}
+    assert {k: v for k, v in captured[3].items() if k not in extra} == \
+        {k: v for k, v in A2_DECODE.items() if k not in extra}
 
 
 def run(coro: Any) -> Any:

@@ -16,6 +16,7 @@ from pdcompose.cli.common import handles_errors
 from pdcompose.deploy import run as deploy_run
 from pdcompose.deploy.model import DeployFailed, DeployOptions
 from pdcompose.engine import contexts
+from pdcompose.engine.errors import wrapped
 from pdcompose.errors import DockerOperationError, PdcomposeError
 from pdcompose.ops import logs as ops_logs
 from pdcompose.plan import build_plan
@@ -170,3 +171,60 @@ def test_down_that_fails_midway_says_what_it_left(tmp_path: Path, monkeypatch):
     out = result.output
     assert "state of the hosts now:" in out and "d: nothing running" in out
     assert "d: `docker compose stop` failed (exit 1): Cannot connect to the Docker daemon" in out
+
+
+def test_a_docker_error_keeps_the_call_in_fields_and_reads_as_one_line():
+    err = wrapped("d", docker_error("compose", "up", "-d", stderr="warming up\nError: port is already allocated"))
+    assert (err.host, err.command, err.return_code) == ("d", ("docker", "compose", "up", "-d"), 1)
+    assert err.stderr == "warming up\nError: port is already allocated" and err.stdout == ""
+    assert str(err) == "d: `docker compose up -d` failed (exit 1): Error: port is already allocated"
+    assert err.details() == {"host": "d", "command": ["docker", "compose", "up", "-d"], "return_code": 1,
+                             "stderr": "warming up\nError: port is already allocated"}
+    assert DockerOperationError("d", "no answers").details() == {"host": "d"}     # no call failed
+
+
+def test_a_timed_cli_call_keeps_its_argv_return_code_and_stderr():
+    from pdcompose.engine.cli import CliResult
+
+    result = CliResult(125, "", "Error response from daemon: No such image: x:1\n",
+                       ("docker", "--context", "c", "image", "inspect", "x:1"))
+    err = result.error("p", "cannot inspect x:1")
+    assert str(err) == "p: cannot inspect x:1: Error response from daemon: No such image: x:1"
+    assert (err.command, err.return_code) == (("docker", "--context", "c", "image", "inspect", "x:1"), 125)
+    assert err.stderr.startswith("Error response from daemon")
+
+
+def test_json_errors_carry_the_failed_call(capsys):
+    import json
+
+    @handles_errors
+    def command(as_json: bool = False) -> None:
+        raise wrapped("d", docker_error("compose", "stop", stderr="Cannot connect to the Docker daemon"))
+
+    with pytest.raises(typer.Exit):
+        command(as_json=True)
+    doc = json.loads(capsys.readouterr().out)
+    assert doc == {"status": "error", "error": "d: `docker compose stop` failed (exit 1): Cannot connect to the "
+                                               "Docker daemon", "issues": [], "host": "d",
+                   "command": ["docker", "compose", "stop"], "return_code": 1,
+                   "stderr": "Cannot connect to the Docker daemon"}
+
+
+def test_down_names_the_host_once_when_removing_fails(plan, monkeypatch):
+    from pdcompose.ops import down as ops_down
+
+    fake = SimpleNamespace(compose=SimpleNamespace(down=raising(docker_error("compose", "down", stderr="boom"))))
+    monkeypatch.setattr(ops_down, "project_client", lambda host: fake)
+    with pytest.raises(DockerOperationError) as info:
+        ops_down._remove(plan.host("d"))
+    assert str(info.value) == "d: `docker compose down` failed (exit 1): boom"
+
+
+def test_docker_s_exit_status_is_not_the_cli_s(capsys):
+    @handles_errors
+    def command(as_json: bool = False) -> None:
+        raise wrapped("d", DockerException(["docker", "ps"], 125, b"", b"Error: unknown flag"))
+
+    with pytest.raises(typer.Exit) as info:
+        command()
+    assert info.value.exit_code == 1                # pdcompose's own code for a failed operation, not Docker's 125

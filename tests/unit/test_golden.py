@@ -1,17 +1,17 @@
-"""Golden bundles: each case's rendered files, compared as parsed YAML/JSON with tests/golden/<case>/.
+"""Golden bundles: each case's rendered files, compared byte for byte with tests/golden/<case>/expected
+(quoting, comments and order are what an operator reads).
 
-Regenerate with `pytest tests/unit/test_golden.py --update-golden` and review the diff like code.
+Regenerate with `pytest tests/unit/test_golden.py --update-golden` (refused under CI=true) and review the
+diff like code.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import EXAMPLE, REPO, load_yaml, run_cli, tree_bytes
+from tests.helpers import EXAMPLE, REPO, assert_golden, run_cli, tree_bytes
 
 GOLDEN = REPO / "tests" / "golden"
 CASES = {
@@ -29,25 +29,11 @@ def render_case(name: str, out: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def parsed(folder: Path) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and not path.name.startswith("."):
-            key = str(path.relative_to(folder))
-            out[key] = json.loads(path.read_text()) if path.suffix == ".json" else load_yaml(path)
-    return out
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_golden(name: str, tmp_path: Path, request: pytest.FixtureRequest):
     out = tmp_path / "out"
     render_case(name, out)
-    expected = GOLDEN / name / "expected"
-    if request.config.getoption("--update-golden"):
-        shutil.rmtree(expected, ignore_errors=True)
-        shutil.copytree(out, expected, ignore=shutil.ignore_patterns(".pdcompose-render"))
-    assert expected.is_dir(), f"no golden files for {name}: run pytest --update-golden and review them"
-    assert parsed(out) == parsed(expected)
+    assert_golden(out, GOLDEN / name / "expected", update=request.config.getoption("--update-golden"))
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

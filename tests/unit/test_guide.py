@@ -1,17 +1,20 @@
-"""The example topology must reproduce vLLM's PD guide (shared/seed/pd-disagg-readme.md) exactly.
+"""The example topology must reproduce vLLM's PD guide (docs/upstream/pd-disagg-readme.md) exactly.
 
 Every flag and environment variable below is transcribed from the guide, with its placeholders
-filled in as examples/deepseek-r1-gb200.yaml fills them. The test renders the example and checks each
+filled in as examples/deepseek-r1-gb200.yaml fills them (test_the_transcription_is_the_guide_s checks the
+transcription against the guide's text). The test renders the example and checks each
 node's Compose service: what a reader of the guide would type by hand is what pdcompose writes.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
 
 from tests.helpers import EXAMPLE, flag_values, load_yaml, run_cli
+from tests.upstream import guide_section, guide_variable
 
 MODEL = "nvidia/DeepSeek-R1-0528-FP4-v2"
 IFACE = "enP22p3s0f1np1"
@@ -58,6 +61,43 @@ NODES = [
     ("gb200-n4", "decode-0-node-0", "decode", "gb200-n4", 0),
     ("gb200-n5", "decode-0-node-1", "decode", "gb200-n4", 4),
 ]
+
+
+def _guide_flags(variable: str) -> dict[str, list[list[str]]]:
+    typed = " ".join(line for line in guide_variable(variable) if line != "$COMMON_ARGS")
+    return flag_values(shlex.split(typed.replace('\\"', '"')))   # the JSON as vLLM must receive it
+
+
+def _guide_exports(heading: str) -> dict[str, str]:
+    lines = [line.split("#")[0].split(maxsplit=1)[1] for line in guide_section(heading).splitlines()
+             if line.startswith("export ")]
+    fill = {"{NETWORK_INTERFACE}": IFACE, "{HF_CACHE_DIR}": "/mnt/hf-cache"}
+    out = {}
+    for line in lines:
+        key, value = line.strip().split("=", 1)
+        out[key] = fill.get(value, value)
+    return out
+
+
+def test_the_transcription_is_the_guide_s():
+    common = _guide_flags("COMMON_ARGS")
+    assert common.pop("--model") == [["{MODEL_PATH}"]]
+    dotted = {flag.removeprefix("--compilation_config."): common.pop(flag)
+              for flag in [f for f in common if f.startswith("--compilation_config.")]}
+    ops = [flag.split("+=", 1)[1].split(",") for flag in dotted if flag.startswith("custom_ops+=")]
+    passes = {flag.removeprefix("pass_config."): values == [["true"]] for flag, values in dotted.items()
+              if flag.startswith("pass_config.")}
+    assert {"custom_ops": ops[0], "pass_config": passes} == COMPILATION and len(dotted) == 1 + len(passes)
+    assert common == {flag: [values] for flag, values in COMMON_ARGS.items()}
+    assert _guide_flags("PREFILL_ARGS") == {flag: [values] for flag, values in PREFILL_ARGS.items()}
+    decode = _guide_flags("DECODE_ARGS")
+    assert json.loads(decode.pop("--compilation-config")[0][0]) == {"cudagraph_mode": "FULL_DECODE_ONLY"}
+    assert decode == {flag: [values] for flag, values in DECODE_ARGS.items()}
+    assert _guide_exports("System Environment") == {**SYSTEM_ENV, "NVIDIA_GDRCOPY": "1"}
+    pd_env = _guide_exports("PD Disaggregation Environment (Required for all prefill/decode nodes)")
+    assert pd_env.pop("VLLM_NIXL_SIDE_CHANNEL_HOST") == "$(hostname -i)"   # each node's own address
+    assert {**_guide_exports("vLLM Environment"), **pd_env} == VLLM_ENV
+    assert _guide_exports("Decode-Specific Environment (Optional, for performance tuning)") == DECODE_ENV
 
 
 @pytest.fixture(scope="module")

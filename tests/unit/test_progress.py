@@ -46,3 +46,17 @@ def test_on_a_terminal_one_live_area_holds_containers_transfers_and_requests() -
     assert "prefill-0-node-0" in shown and "model listed" in shown             # the container's row, last state
     assert "pdcompose/mock-vllm" in shown and "loaded, ID verified" in shown   # the transfer's bar
     assert "c=4" in shown and "10/10" in shown and "1 failed" in shown         # the bench's counter
+
+
+def test_every_reporter_is_the_one_progress_interface() -> None:
+    from pdcompose.progress import Reporter, Silent
+    from tests.helpers import Steps
+    from tests.images.test_push import Recorder
+
+    for made in (LineReporter(), LiveReporter(), Silent(), Steps(), Recorder()):
+        assert isinstance(made, Reporter), type(made).__name__
+
+    class StepsOnly:
+        def step(self, text: str) -> None: ...
+
+    assert not isinstance(StepsOnly(), Reporter)      # half a reporter is none: push would call start()

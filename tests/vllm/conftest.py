@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -26,6 +27,21 @@ def _venv_module():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def suite_versions() -> list[str]:
+    """The releases whose venvs `make test` builds (`make vllm`): the Makefile's VLLM_VERSIONS, one list."""
+    found = re.search(r"^VLLM_VERSIONS \?= *(.+)$", (REPO / "Makefile").read_text(), re.MULTILINE)
+    assert found, "Makefile: no `VLLM_VERSIONS ?= ...` line"
+    return found.group(1).split()
+
+
+def cached_versions() -> list[str]:
+    """Shipped catalog releases whose venv is already built here (by `make catalog`, say)."""
+    venv = _venv_module()
+    data = REPO / "pdcompose" / "catalog" / "data"
+    shipped = sorted(p.stem.removeprefix("vllm-") for p in data.glob("vllm-*.json"))
+    return [v for v in shipped if (venv.venv_dir(v) / venv.STAMP).exists()]
 
 
 def vllm_python(version: str) -> Path:

@@ -58,7 +58,7 @@ def derive(plan: Plan, options: ExportOptions) -> Export:
     return Export(cluster=plan.cluster, source=plan.source, fingerprint=plan.fingerprint,
                   namespace=options.namespace, prefix=options.prefix, secret=options.secret,
                   hf_cache_claim=options.hf_cache_claim, rdma_resource=options.rdma_resource, api_port=api_port,
-                  groups=groups, router=_router(plan, options, router, api_port), imex_nodes=imex_nodes,
+                  groups=groups, router=_router(plan, options, router_host, router, api_port), imex_nodes=imex_nodes,
                   secret_keys=sorted({s.from_env for s in plan.secrets} | _secret_env(plan)),
                   differences=differences, notes=notes.lines(differences))
 
@@ -79,7 +79,8 @@ def _group(plan: Plan, options: ExportOptions, role: str, instance: int, nodes: 
         hf_cache=hf_home if isinstance(hf_home, str) and hf_home in mounts else None,
         secret_files={name: by_name[name] for name in first.secrets},
         health_path=first.health_path, startup_seconds=max(plan.health_timeout, first.healthcheck.start_period),
-        grace_seconds=first.stop_grace_period, probe_api_key="VLLM_API_KEY" in first.env)
+        grace_seconds=first.stop_grace_period, probe_api_key="VLLM_API_KEY" in first.env,
+        arch=_arch([h for h, _ in nodes]))
 
 
 def _template(plan: Plan, members: list[Container], api_port: int, differences: list[Difference]) -> Template:
@@ -154,7 +155,14 @@ def _show(value: object) -> str:
     return str(value)
 
 
-def _router(plan: Plan, options: ExportOptions, c: Container, api_port: int) -> RouterSpec:
+def _arch(hosts: list[Host]) -> str | None:
+    """The architecture the hosts' profiles state, if they agree: the pods' node selector (an image built
+    for arm64, as GB200's Grace CPUs need, cannot run on an amd64 node of a mixed cluster)."""
+    arches = {h.arch for h in hosts}
+    return arches.pop() if len(arches) == 1 else None
+
+
+def _router(plan: Plan, options: ExportOptions, host: Host, c: Container, api_port: int) -> RouterSpec:
     args: list[Arg] = []
     argv = c.command
     skipping = False
@@ -174,7 +182,7 @@ def _router(plan: Plan, options: ExportOptions, c: Container, api_port: int) -> 
     return RouterSpec(name=f"{options.prefix}-router", image=c.image, pull_policy=c.pull_policy,
                       entrypoint=list(c.entrypoint), args=args, env=env, port=_port(c, "router"),
                       metrics_port=metrics[0] if metrics else None, health_path=c.health_path,
-                      grace_seconds=c.stop_grace_period)
+                      grace_seconds=c.stop_grace_period, arch=host.arch)
 
 
 def _discovery(options: ExportOptions, api_port: int) -> list[Arg]:

@@ -3,9 +3,9 @@ and on stdout (never dropped silently)."""
 
 from __future__ import annotations
 
-import re
-
+from pdcompose.export.k8s.addresses import AddressFinder
 from pdcompose.export.k8s.model import Difference
+from pdcompose.hardware import IB_DEVICES, IMEX_DEVICES
 from pdcompose.plan.models import Container, Host, Plan, SecretRef
 
 # Environment variables whose values name the hosts' own network interfaces or devices.
@@ -16,11 +16,11 @@ HANDLED_FLAGS = ("--data-parallel-address", "--prometheus-host", "--prefill", "-
 
 
 def is_infiniband(device: str) -> bool:
-    return device.split(":")[0].startswith("/dev/infiniband")
+    return device.split(":")[0].startswith(IB_DEVICES)
 
 
 def is_imex(device: str) -> bool:
-    return "nvidia-caps-imex-channels" in device
+    return IMEX_DEVICES in device
 
 
 class Notes:
@@ -28,13 +28,12 @@ class Notes:
 
     def __init__(self, plan: Plan):
         self._plan = plan
-        self._topics: dict[str, list[str]] = {}
+        self._topics: dict[str, dict[str, None]] = {}   # topic -> who, in order (a dict: linear at 1024 hosts)
         self._addresses = {h.address: h.name for h in plan.hosts}
+        self._finder = AddressFinder(self._addresses)
 
     def _add(self, topic: str, who: str) -> None:
-        names = self._topics.setdefault(topic, [])
-        if who not in names:
-            names.append(who)
+        self._topics.setdefault(topic, {})[who] = None
 
     def container(self, host: Host, c: Container) -> None:
         who = c.service
@@ -88,14 +87,14 @@ class Notes:
         values += [(c.command[i - 1], t) for i, t in enumerate(c.command)
                    if i and c.command[i - 1] not in HANDLED_FLAGS]
         for key, value in values:
-            for address, host in self._addresses.items():
-                if re.search(rf"(?<![\w.]){re.escape(address)}(?![\w.])", value):
-                    self._add(f"{key} holds the address of host {host} ({address}); carried over unchanged, but "
-                              "pods have their own addresses: use a Service name instead", c.service)
+            for address in self._finder.find(value):
+                self._add(f"{key} holds the address of host {self._addresses[address]} ({address}); carried over "
+                          "unchanged, but pods have their own addresses: use a Service name instead", c.service)
 
     def lines(self, differences: list[Difference]) -> list[str]:
         out = []
-        for topic, names in self._topics.items():
+        for topic, who in self._topics.items():
+            names = list(who)
             shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
             out.append(f"{topic} [{shown}]")
         for d in differences:

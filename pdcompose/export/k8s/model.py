@@ -7,11 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+from pdcompose.frozen import Frozen
 
 
 class EnvRef(Frozen):
@@ -77,6 +73,7 @@ class Group(Frozen):
     startup_seconds: int            # how long a node may take to load the model
     grace_seconds: int
     probe_api_key: bool             # /v1/models needs the key in VLLM_API_KEY
+    arch: str | None = None         # the nodes' CPU architecture (Docker's name = Kubernetes'), where stated
 
 
 class RouterSpec(Frozen):
@@ -90,6 +87,7 @@ class RouterSpec(Frozen):
     metrics_port: int | None
     health_path: str
     grace_seconds: int
+    arch: str | None = None
 
 
 class Difference(Frozen):

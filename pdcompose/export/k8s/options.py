@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict
-
 from pdcompose.export import ExportError
+from pdcompose.frozen import Frozen
 
 # The Kubernetes release the manifests are written for and validated against (tests/k8s). 1.34 is the first
 # with Dynamic Resource Allocation GA (resource.k8s.io/v1), which NVIDIA's ComputeDomain (IMEX) relies on.
@@ -19,9 +18,7 @@ DNS_1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")    # RFC 1035 label: 
 MAX_PREFIX = 40
 
 
-class ExportOptions(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class ExportOptions(Frozen):
     namespace: str = "default"
     prefix: str                       # every object's name starts with it (default: the cluster's name)
     hf_cache_claim: str = "hf-cache"  # the PersistentVolumeClaim holding the Hugging Face cache

@@ -74,6 +74,8 @@ def _pod_template(export: Export, g: Group, t: Template, leader: bool) -> dict[s
         "containers": [_container(export, g, t)],
         "volumes": _volumes(export, g),
     }
+    if g.arch:
+        spec["nodeSelector"] = node_selector(g.arch)
     if g.imex:
         spec["resourceClaims"] = [{"name": IMEX_CLAIM, "resourceClaimTemplateName": f"{export.prefix}-imex-channel"}]
     return {"metadata": {"labels": labels}, "spec": spec}
@@ -143,6 +145,11 @@ def _volumes(export: Export, g: Group) -> list[dict[str, object]]:
         items = [{"key": key, "path": name} for name, key in sorted(g.secret_files.items())]
         volumes.append({"name": "secrets", "secret": {"secretName": export.secret, "items": items}})
     return volumes
+
+
+def node_selector(arch: str) -> dict[str, str]:
+    """Docker's architecture names (amd64, arm64) are Kubernetes' too: the node label is the Go GOARCH."""
+    return {"kubernetes.io/arch": arch}
 
 
 def pull_policy(compose: str) -> str:

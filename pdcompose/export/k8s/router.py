@@ -4,7 +4,7 @@ Kubernetes service discovery needs (list and watch pods in its own namespace).""
 from __future__ import annotations
 
 from pdcompose.export.k8s.model import Export
-from pdcompose.export.k8s.pods import arg, env_list, escape, pull_policy
+from pdcompose.export.k8s.pods import arg, env_list, escape, node_selector, pull_policy
 
 
 def router_objects(export: Export) -> list[dict[str, object]]:
@@ -21,14 +21,16 @@ def router_objects(export: Export) -> list[dict[str, object]]:
         "env": env_list(r.env, export.secret), "ports": ports,
         "readinessProbe": probe, "livenessProbe": {**probe, "periodSeconds": 10},
     }
+    pod: dict[str, object] = {"serviceAccountName": r.name, "enableServiceLinks": False,
+                              "terminationGracePeriodSeconds": r.grace_seconds, "containers": [container]}
+    if r.arch:
+        pod["nodeSelector"] = node_selector(r.arch)
     deployment: dict[str, object] = {
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": export.labels("router")},
-            "template": {"metadata": {"labels": export.labels("router")}, "spec": {
-                "serviceAccountName": r.name, "enableServiceLinks": False,
-                "terminationGracePeriodSeconds": r.grace_seconds, "containers": [container]}},
+            "template": {"metadata": {"labels": export.labels("router")}, "spec": pod},
         },
     }
     service: dict[str, object] = {
