@@ -5,7 +5,7 @@ README's figures table (benchmarks/readme.py).
 Whole-process timings, medians of several runs; Docker benchmarks run rehearsed stacks on the local
 engine (real vllm-router, mock vLLM workers); `timeouts` gives the give-up paths and the pacing as ratios
 to their expected time (the tests bound them against hangs only).
-Usage: python benchmarks/run.py [cli] [router] [deploy] [load] [access] [timeouts]
+Usage: python benchmarks/run.py [cli] [router] [deploy] [load] [access] [timeouts] [lab-ssh] [lab-scale]
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import cli_speed, provenance, readme, stack, timeouts  # noqa: E402
+from benchmarks import cli_speed, lab, provenance, readme, stack, timeouts  # noqa: E402
 from benchmarks.common import REPO, Figure  # noqa: E402
 
 SECTIONS = {"cli": cli_speed.run, "router": stack.router_throughput, "deploy": stack.deploy_vs_serial,
-            "load": stack.load_held, "access": stack.gate_by_access, "timeouts": timeouts.run}
+            "load": stack.load_held, "access": stack.gate_by_access, "timeouts": timeouts.run,
+            "lab-ssh": lab.ssh_costs, "lab-scale": lab.scale}
 
 
 def main(argv: list[str]) -> int:

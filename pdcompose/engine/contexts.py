@@ -35,8 +35,8 @@ def local_endpoint() -> str:
 
 def ensure_rehearsal_contexts(plan: Plan) -> list[str]:
     """Create the plan's rehearsal contexts that are missing; return the names created."""
-    if not plan.rehearsal:
-        return []
+    if not plan.rehearsal or not any(h.context.startswith(CONTEXT_PREFIX) for h in plan.hosts):
+        return []     # a lab's hosts (rehearsal.addresses: hosts) have contexts of their own: nothing to make
     try:
         return _ensure(plan)
     except DockerException as exc:

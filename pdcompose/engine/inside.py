@@ -5,9 +5,11 @@ One call sends all of a host's requests in ONE round trip: `docker exec` in one 
 (every container pdcompose deploys uses host networking, so the host's addresses are its own) runs a
 stdlib-only Python script that makes the requests and prints their answers as JSON. When that container
 is not running, the same script runs in a short-lived `--network host` helper container of the same image
-(already on the host: deploy put it there). Every image pdcompose deploys has python3 (vLLM, the router,
-the mock); none is assumed to have curl. The docker CLI runs under engine/cli.run's timeout, as
-python-on-whales has none.
+(already on the host: deploy put it there). A command that asks a host again and again (the health gate,
+`top`) keeps one `docker exec -i` open per host and sends each round down it (engine/sessions.py): one
+round trip over the host's SSH connection instead of a new exec each time. Every image pdcompose deploys
+has python3 (vLLM, the router, the mock); none is assumed to have curl. The docker CLI runs under
+engine/cli.run's timeout, as python-on-whales has none.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pdcompose import defaults
+from pdcompose.engine import sessions
 from pdcompose.engine.cli import run
 from pdcompose.engine.helpers import helper_args
 from pdcompose.errors import DockerOperationError
@@ -28,27 +31,30 @@ NO_ROUTE = "cannot connect"
 
 # Run by python3 in a container on the host. urllib ignores the container's proxy variables (the request
 # is for the host itself); every request gets an answer, a status or an error, in the order asked.
-SCRIPT = r"""
+_ASK = r"""
 import base64, json, socket, sys, urllib.error, urllib.request
 opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-out = []
-for r in json.loads(sys.argv[1]):
+def ask(r):
     data = None if r["json"] is None else json.dumps(r["json"]).encode()
     headers = {"Content-Type": "application/json"} if data is not None else {}
     req = urllib.request.Request(r["url"], data=data, method=r["method"], headers=headers)
     try:
         with opener.open(req, timeout=r["timeout"]) as resp:
-            out.append([resp.status, base64.b64encode(resp.read()).decode(), None])
+            return [resp.status, base64.b64encode(resp.read()).decode(), None]
     except urllib.error.HTTPError as e:
-        out.append([e.code, base64.b64encode(e.read()).decode(), None])
+        return [e.code, base64.b64encode(e.read()).decode(), None]
     except Exception as e:
         reason = getattr(e, "reason", e)
         if isinstance(reason, (socket.timeout, TimeoutError)):
-            out.append([None, "", "timeout"])
-        else:
-            out.append([None, "", "refused" if isinstance(reason, ConnectionRefusedError) else "connect"])
-print(json.dumps(out))
+            return [None, "", "timeout"]
+        return [None, "", "refused" if isinstance(reason, ConnectionRefusedError) else "connect"]
 """
+# One round of requests, from argv.
+SCRIPT = _ASK + 'print(json.dumps([ask(r) for r in json.loads(sys.argv[1])]))\n'
+# A session: one round per line of stdin, its answers as one line of stdout, until stdin closes.
+LOOP = _ASK + ("for line in sys.stdin:\n"
+               "    sys.stdout.write(json.dumps([ask(r) for r in json.loads(line)]) + '\\n')\n"
+               "    sys.stdout.flush()\n")
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,9 @@ def fetch(host: Host, requests: list[Request], via: str) -> list[Answer]:
     payload = json.dumps([{"url": r.url, "method": r.method, "json": r.json, "timeout": r.timeout}
                           for r in requests])
     limit = sum(r.timeout for r in requests) + 15       # the requests, plus docker exec (and ssh) overhead
+    answered = sessions.ask(host.context, container_name(host, via), LOOP, payload, limit)
+    if answered is not None:
+        return parse(answered, requests, host.name)
     result = run(host.name, host.context, ["exec", container_name(host, via), "python3", "-c", SCRIPT, payload],
                  limit)
     if not result.ok and (_not_running(result.stderr) or _no_python(result.stderr)):

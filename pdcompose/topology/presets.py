@@ -138,6 +138,8 @@ def _is_path(ref: str) -> bool:
 
 def _resolve(kind: Literal["profiles", "recipes"], ref: str, base_dir: Path) -> Path:
     if _is_path(ref):
+        if "\x00" in ref:               # os calls refuse NUL (ValueError, not OSError)
+            raise PresetNotFound(kind, ref, "a path cannot contain a NUL byte")
         path = (base_dir / ref).resolve()
         try:
             found = path.is_file()
