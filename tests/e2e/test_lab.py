@@ -19,7 +19,7 @@ from pdcompose.lab.inspect import ssh_connections
 from pdcompose.lab.model import Lab
 from tests.figures import LINES
 from tests.helpers import EXAMPLE
-from tests.lab.kit import host_docker, lab_of, on_operator, operator, pdc
+from tests.lab.kit import containers_on, host_docker, lab_of, moved, on_operator, op
 
 pytestmark = pytest.mark.e2e
 LAB = "e2e"
@@ -36,22 +36,11 @@ def lab() -> Lab:
 
 @pytest.fixture(scope="module")
 def topology(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("lab") / "pdcompose.yaml"
-    pdc("lab", "topology", "--name", LAB, "--for", str(EXAMPLE), "-o", str(path))
-    return path
-
-
-def op(lab: Lab, topology: Path, *args: str, ok: bool | None = True, timeout: float = 600):
-    """pdcompose on the operator machine, in the topology's folder (its bundle and lock file go there)."""
-    return operator(lab, *args, "-f", str(topology), ok=ok, timeout=timeout)
+    return moved(lab, EXAMPLE, tmp_path_factory.mktemp("lab"))
 
 
 def images_on(lab: Lab) -> dict[str, list[str]]:
     return {h.name: host_docker(lab, h.name, "images", "-q").stdout.split() for h in lab.hosts}
-
-
-def containers_on(lab: Lab) -> dict[str, list[str]]:
-    return {h.name: host_docker(lab, h.name, "ps", "-aq").stdout.split() for h in lab.hosts}
 
 
 def connections_during(lab: Lab, fn) -> tuple[object, dict[str, int]]:  # noqa: ANN001

@@ -23,7 +23,7 @@ import pytest
 
 from pdcompose.lab.model import Lab
 from tests.figures import LINES
-from tests.lab.kit import host_docker, lab_of, operator, pdc
+from tests.lab.kit import containers_on, lab_of, moved, op, pdc
 from tests.topologies import pd_topology
 
 pytestmark = pytest.mark.e2e
@@ -47,20 +47,11 @@ def lab() -> Lab:
 def topology(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("lab-faults")
     (folder / "source.yaml").write_text(TOPOLOGY)
-    pdc("lab", "topology", "--name", LAB, "--for", str(folder / "source.yaml"), "-o", str(folder / "pdcompose.yaml"))
-    return folder / "pdcompose.yaml"
-
-
-def op(lab: Lab, topology: Path, *args: str, ok: bool | None = True, timeout: float = 600):
-    return operator(lab, *args, "-f", str(topology), ok=ok, timeout=timeout)
+    return moved(lab, folder / "source.yaml", folder)
 
 
 def fault(*args: str) -> str:
     return pdc("lab", "fault", *args, "--name", LAB, timeout=120).stdout
-
-
-def containers_on(lab: Lab) -> dict[str, list[str]]:
-    return {h.name: host_docker(lab, h.name, "ps", "-aq").stdout.split() for h in lab.hosts}
 
 
 def alerts() -> list[dict]:

@@ -104,3 +104,21 @@ def host_docker(lab: Lab, host: str, *args: str) -> subprocess.CompletedProcess[
     """The lab host's own daemon, through its socket on this machine (the test's view, not the operator's)."""
     h = lab.host(host)
     return subprocess.run(["docker", "-H", h.socket, *args], capture_output=True, text=True, timeout=60)
+
+
+def moved(lab: Lab, source: Path, folder: Path) -> Path:
+    """`source` moved onto the lab's hosts (pdcompose lab topology --for), as folder/pdcompose.yaml."""
+    path = folder / "pdcompose.yaml"
+    pdc("lab", "topology", "--name", lab.name, "--for", str(source), "-o", str(path))
+    return path
+
+
+def op(lab: Lab, topology: Path, *args: str, ok: bool | None = True, timeout: float = 600,
+       ) -> subprocess.CompletedProcess[str]:
+    """pdcompose on the operator machine with this topology (its bundle and lock file go beside it: run the
+    test from the topology's folder)."""
+    return operator(lab, *args, "-f", str(topology), ok=ok, timeout=timeout)
+
+
+def containers_on(lab: Lab) -> dict[str, list[str]]:
+    return {h.name: host_docker(lab, h.name, "ps", "-aq").stdout.split() for h in lab.hosts}
