@@ -65,7 +65,10 @@ def _reason(context: str, stderr: str) -> str:
         return (f"no Docker context '{context}': create it, e.g. "
                 f"`docker context create {context} --docker host=ssh://user@<address>`")
     text = stderr.replace("\n", " ")
-    for needle, what in _SSH_FAILURES:
+    # Only an ssh:// context's failures are reworded (the CLI names its ssh command, or the placeholder
+    # host it dials through it); a tcp:// or unix:// one keeps Docker's own words, which name the address.
+    over_ssh = "ssh" in text or "docker.example.com" in text
+    for needle, what in _SSH_FAILURES if over_ssh else ():
         if needle in text:
             return f"Docker context '{context}' is unreachable: {what}"
     return f"Docker context '{context}' is unreachable: {last}"

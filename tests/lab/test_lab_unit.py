@@ -149,7 +149,10 @@ def test_ssh_multiplexing_can_be_turned_off(monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.mark.parametrize(("stderr", "reason", "fix"), [
-    ("error during connect: ... stderr=root@198.19.0.11: Permission denied (publickey).",
+    ("error during connect: Get \"http://docker.example.com/v1.41/version\": command [ssh -o ConnectTimeout=30 "
+     "-T -l root -- 198.19.0.11 docker system dial-stdio] has exited with exit status 255, make sure the URL is "
+     "valid, and Docker 18.09 or later is installed on the remote host: stderr=root@198.19.0.11: Permission "
+     "denied (publickey).",
      "SSH refused the key", "authorized_keys"),
     ("Cannot connect to the Docker daemon at http://docker.example.com. Is the docker daemon running?",
      "no Docker daemon answers", "start the Docker daemon on d0"),
@@ -161,3 +164,8 @@ def test_an_unreachable_ssh_context_says_why_and_the_fix(stderr: str, reason: st
     said = _reason("ctx", stderr)
     assert reason in said
     assert fix in fix_for("d0", "ctx", said)
+
+
+def test_a_tcp_context_keeps_dockers_own_words_naming_its_address():
+    said = _reason("ctx", "Cannot connect to the Docker daemon at tcp://127.0.0.1:9. Is the docker daemon running?")
+    assert "tcp://127.0.0.1:9" in said and "SSH" not in said
