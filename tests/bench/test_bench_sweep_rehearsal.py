@@ -115,7 +115,7 @@ def test_sweep_report_and_compare(stack: Path) -> None:
                  "--no-report", "--json")
     assert second.returncode == 0, second.stdout + second.stderr
     assert not (stack / "second" / "report").exists()
-    compared = cli(stack, "bench", "compare", "first", "second", "-o", "cmp", "--json")
+    compared = cli(stack, "bench", "compare", "first", "second", "--result", "cmp", "--json")
     assert compared.returncode == 0, compared.stdout + compared.stderr
     for chart in CHARTS:
         series = png(stack / "cmp" / f"{chart}.png")
