@@ -138,6 +138,9 @@ def ssh_costs(runs: int = 3, load_delay: float = 3.0) -> list[Figure]:
 
 
 def _scale_topology(count: int) -> str:
+    """Single-node instances: prefills on the first half, decodes on the rest, the router on the last host."""
+    if count < 3:
+        raise ValueError("a PD deployment needs 3 hosts at least (a prefill, a decode, the router)")
     half = max(1, (count - 1) // 2)
     hosts = [f"h{i}" for i in range(count)]
     lines = ["name: bench-scale", "model: org/model", "image: vllm/vllm-openai:v0.13.0", "args:",
