@@ -169,21 +169,20 @@ def _kill(pid: int) -> None:
 def _matching(match: Callable[[str], bool]) -> set[int]:
     found = set()
     for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
+        cmd = _cmdline(int(pid))
         if cmd and match(cmd) and int(pid) != os.getpid():
             found.add(int(pid))
     return found
 
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+# Where a container's cgroup (under the host's --cgroup-parent) can be: cgroup v1's controllers, or v2's root.
+CONTROLLERS = (CGROUP_ROOT / "pids", CGROUP_ROOT / "memory", CGROUP_ROOT)
 
 
 def _cgroup_groups(prefix: str) -> set[str]:
     names: set[str] = set()
-    for controller in (CGROUP_ROOT / "pids", CGROUP_ROOT / "memory", CGROUP_ROOT):
+    for controller in CONTROLLERS:
         if controller.is_dir():
             names |= {p.name for p in controller.glob(f"{prefix}*") if p.is_dir()}
     return names
@@ -191,7 +190,7 @@ def _cgroup_groups(prefix: str) -> set[str]:
 
 def _cgroup_pids(group: str) -> set[int]:
     pids: set[int] = set()
-    for controller in (CGROUP_ROOT / "pids", CGROUP_ROOT / "memory", CGROUP_ROOT):
+    for controller in CONTROLLERS:
         folder = controller / group
         if not folder.is_dir():
             continue
@@ -201,6 +200,21 @@ def _cgroup_pids(group: str) -> set[int]:
             except OSError:
                 continue
     return pids
+
+
+def remove_cgroups(lab_name: str) -> None:
+    """The cgroups the lab's daemons made under their --cgroup-parent, deepest first (once emptied)."""
+    for group in _cgroup_groups(f"pdlab-{lab_name}-n"):
+        for controller in CGROUP_ROOT.iterdir():
+            folder = controller / group
+            if not folder.is_dir():
+                continue
+            for sub in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+                if sub.is_dir():
+                    with contextlib.suppress(OSError):
+                        sub.rmdir()
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def memory_bytes(host: LabHost) -> int:

@@ -7,7 +7,6 @@ so it also cleans up after a crash.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 from collections.abc import Callable
@@ -95,7 +94,7 @@ def down(name: str, say: Say) -> list[str]:
         if root.exists():
             shutil.rmtree(root, ignore_errors=True)
             gone.append(str(root))
-    _remove_cgroups(name)
+    daemons.remove_cgroups(name)
     say(f"lab '{name}': removed " + (", ".join(gone) if gone else "nothing (none was up)")
         + ("" if lab or not gone else " (found by name: its record was gone)"))
     return gone
@@ -109,18 +108,3 @@ def _unmount(name: str) -> list[str]:
         system.quiet(["umount", "-l", mount])
     return [f"{len(mounts)} mounts"] if mounts else []
 
-
-def _remove_cgroups(name: str) -> None:
-    for group in daemons._cgroup_groups(f"pdlab-{name}-n"):
-        for controller in daemons.CGROUP_ROOT.iterdir():
-            folder = controller / group
-            if folder.is_dir():
-                for sub in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-                    if sub.is_dir():
-                        _rmdir(sub)
-                _rmdir(folder)
-
-
-def _rmdir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.rmdir()
