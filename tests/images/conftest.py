@@ -33,17 +33,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import running_in_ci
+from tests.conftest import skip_or_fail
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
 
 
 def _skip_or_fail(reason: str) -> None:
-    message = f"SECOND DOCKER DAEMON UNAVAILABLE, image loads are NOT tested: {reason}"
-    if running_in_ci():
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    skip_or_fail(f"SECOND DOCKER DAEMON UNAVAILABLE, image loads are NOT tested: {reason}")
 
 
 def _why_not() -> str | None:

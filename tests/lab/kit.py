@@ -14,19 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
 from pdcompose.lab.model import RUN_ROOT, STATE_ROOT, Lab, load_lab
-from tests.conftest import running_in_ci
+from tests import conftest
 
 PDC = [sys.executable, "-m", "pdcompose"]
 
 
 def skip_or_fail(reason: str) -> None:
-    message = f"NO LAB OF DOCKER HOSTS HERE, multi-host behaviour is NOT tested: {reason}"
-    if running_in_ci():
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    conftest.skip_or_fail(f"NO LAB OF DOCKER HOSTS HERE, multi-host behaviour is NOT tested: {reason}")
 
 
 def why_not() -> str | None:
