@@ -21,6 +21,7 @@ A finished venv carries `.pdcompose-vllm-ok`; a half-built one is removed and bu
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import shutil
 import subprocess
@@ -99,6 +100,14 @@ def add_vllm_dist_info(python: Path, version: str) -> None:
 
 
 def build(version: str, dest: Path) -> Path:
+    """Build once; a second `make vllm` (another worktree, another terminal) waits for the first."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest.parent / f".{dest.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(version, dest)
+
+
+def _build(version: str, dest: Path) -> Path:
     if (dest / STAMP).exists():
         return dest
     if dest.exists():
