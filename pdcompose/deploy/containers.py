@@ -10,15 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from python_on_whales import Container as PowContainer
 from python_on_whales import DockerException
+from python_on_whales.components.container.models import ContainerInspectResult
 
-from pdcompose.engine.clients import engine_client, project_client
+from pdcompose.engine.clients import project_client
+from pdcompose.engine.containers import project_containers
 from pdcompose.engine.errors import wrapped
+from pdcompose.engine.inside import container_name
 from pdcompose.plan.models import Host
 
 SERVICE_LABEL = "com.docker.compose.service"
-PROJECT_LABEL = "com.docker.compose.project"
 
 
 @dataclass(frozen=True)
@@ -47,30 +48,28 @@ class ContainerState:
 
 
 def states(host: Host) -> dict[str, ContainerState]:
-    """service -> state for the host's Compose project (all containers, running or not).
+    """service -> state of the host's planned containers that exist (running or not).
 
-    Listed by Compose's project label rather than with `compose ps`: one `docker ps` + one `inspect`
-    costs a sixth of the CPU, and the deploy watchdog asks every host every few seconds while the
-    containers it waits for are starting on the same machines."""
-    try:
-        containers = engine_client(host.context).container.list(
-            all=True, filters=[("label", f"{PROJECT_LABEL}={host.project}")])
-    except DockerException as exc:
-        raise wrapped(host.name, exc) from None
+    One `docker container inspect` of their names rather than `compose ps`: a sixth of the CPU, and the
+    deploy watchdog asks every host every few seconds while the containers it waits for are starting on
+    the same machines."""
     out: dict[str, ContainerState] = {}
-    for c in containers:
+    names = [container_name(host, c.service) for c in host.containers]
+    for c in project_containers(host.name, host.context, host.project, names):
         state = _state(host.name, c)
         out[state.service] = state
     return out
 
 
-def _state(host: str, c: PowContainer) -> ContainerState:
+def _state(host: str, c: ContainerInspectResult) -> ContainerState:
     s = c.state
-    health = s.health.status if s.health else None
-    return ContainerState(host=host, service=(c.config.labels or {}).get(SERVICE_LABEL, c.name), name=c.name, id=c.id,
-                          status=s.status or "unknown", health=health, exit_code=s.exit_code,
-                          restarts=c.restart_count or 0, started_at=s.started_at,
-                          created=c.created)
+    name = (c.name or "").removeprefix("/")
+    labels = (c.config.labels if c.config else None) or {}
+    return ContainerState(host=host, service=labels.get(SERVICE_LABEL, name), name=name, id=c.id or "",
+                          status=(s.status if s else None) or "unknown",
+                          health=s.health.status if s and s.health else None,
+                          exit_code=s.exit_code if s else None, restarts=c.restart_count or 0,
+                          started_at=s.started_at if s else None, created=c.created)
 
 
 def log_tail(host: Host, name: str, lines: int = 40) -> str:

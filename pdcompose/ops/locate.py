@@ -8,8 +8,8 @@ and report every container unreachable. These checks are cheap when no rehearsal
 
 from __future__ import annotations
 
-from pdcompose.deploy.containers import PROJECT_LABEL
 from pdcompose.engine.cli import run
+from pdcompose.engine.containers import PROJECT_LABEL
 from pdcompose.engine.fanout import parallel
 from pdcompose.errors import PdcomposeError
 from pdcompose.plan.models import Host, Plan
