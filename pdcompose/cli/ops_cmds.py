@@ -90,6 +90,8 @@ def status(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
                                              for g in report.groups]})
     else:
         output.print_table(status_table(plan, report))
+        output.note(f"/health asked from the router's host {plan.router.host} (where traffic leaves), and from "
+                    "a host itself only where that got no answer")
         _say_ways(ways.ways())
         for group in report.groups:
             output.error_line(group.message())

@@ -80,7 +80,7 @@ def collect(plan: Plan, hosts: list[Host], access: Access | None = None) -> Stat
     calls: list[Callable[[], object]] = [partial(parallel, _states, hosts), partial(_probes, plan, hosts, access)]
     answers = together(calls)
     by_host = cast(dict[str, tuple[dict[str, ContainerState] | None, str | None]], answers[0])
-    endpoints, view = cast(tuple[dict[str, str], dict[str, str]], answers[1])
+    endpoints, view, cut_off = cast(tuple[dict[str, str], dict[str, str], list[str]], answers[1])
     rows = []
     for host, c in containers:
         found, error = by_host[host.name]
@@ -90,7 +90,7 @@ def collect(plan: Plan, hosts: list[Host], access: Access | None = None) -> Stat
         rows.append(Row(host.name, c.service, c.role, c.url, state, error,
                         probed, view.get(c.url, "unknown") if c.role in ("prefill", "decode") else "-",
                         c.instance, c.node, c.dp.nodes if c.dp else 1))
-    return Status(rows, stale_nixl(rows), broken_groups(rows))
+    return Status(rows, stale_nixl(rows) + cut_off, broken_groups(rows))
 
 
 def _states(host: Host) -> tuple[dict[str, ContainerState] | None, str | None]:
@@ -100,11 +100,40 @@ def _states(host: Host) -> tuple[dict[str, ContainerState] | None, str | None]:
         return None, str(exc)
 
 
-def _probes(plan: Plan, hosts: list[Host], access: Access) -> tuple[dict[str, str], dict[str, str]]:
-    """(service -> its endpoint's /health, API server URL -> the router's view of it): one fetch per host,
-    the router's host asked for /workers too (even when only other hosts are shown)."""
+def _probes(plan: Plan, hosts: list[Host], access: Access) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """(service -> its endpoint's /health, API server URL -> the router's view of it, warnings).
+
+    Every endpoint is asked from the router's host, in one call with the router's /workers: the view from
+    where traffic leaves, and one `docker exec` for the whole cluster instead of one per host (each is an
+    SSH channel, a docker CLI and a process in a container). Only the endpoints that do not answer from
+    there are asked again from their own hosts, to tell one that is down from one cut off from the router."""
     router_host = plan.host(plan.router.host)
-    asked = [*hosts, *([router_host] if router_host not in hosts else [])]
+    mine = [(h, c) for h in hosts for c in h.containers]
+    requests = [Request(f"{c.url}{c.health_path}", timeout=TIMEOUT) for _, c in mine]
+    requests.append(Request(f"{plan.router.url}/workers", timeout=TIMEOUT))
+    try:
+        answers = access.fetch(router_host, requests, via=_via(plan, router_host))
+    except PdcomposeError:
+        return _from_each_host(plan, hosts, router_host, access) + ([],)
+    endpoints = {c.service: endpoint_text(a) for (_, c), a in zip(mine, answers, strict=False)}
+    silent = [h for h in hosts if any(not endpoints[c.service].isdigit() for c in h.containers)]
+    if not silent or silent == [router_host]:
+        return endpoints, router_view(answers[-1]), []
+    again, _ = _from_each_host(plan, [h for h in silent if h is not router_host], None, access)
+    cut = {c.service: h for h in silent if h is not router_host for c in h.containers
+           if again[c.service].isdigit() and not endpoints[c.service].isdigit()}
+    warnings = [f"{s} on {h.name} answers {again[s]} on its host but {endpoints[s]} from the router's host "
+                f"{router_host.name}: the router cannot reach it (a partition, or a firewall between them)"
+                for s, h in cut.items()]
+    # Not "200": what the router cannot reach does not serve, whatever it says to its own host.
+    again |= {s: f"{again[s]} ({endpoints[s]} from {router_host.name})" for s in cut}
+    return endpoints | again, router_view(answers[-1]), warnings
+
+
+def _from_each_host(plan: Plan, hosts: list[Host], router_host: Host | None,
+                    access: Access) -> tuple[dict[str, str], dict[str, str]]:
+    """Each host asked for its own endpoints (and the router's host for /workers), all at once."""
+    asked = [*hosts, *([router_host] if router_host is not None and router_host not in hosts else [])]
 
     def one(host: Host) -> tuple[dict[str, str], dict[str, str]]:
         mine = [c for c in host.containers if host in hosts]
@@ -124,6 +153,12 @@ def _probes(plan: Plan, hosts: list[Host], access: Access) -> tuple[dict[str, st
         endpoints |= e
         view |= v
     return endpoints, view
+
+
+def _via(plan: Plan, host: Host) -> str:
+    """The router's own container when it runs on that host (it does: the plan puts it there)."""
+    services = [c.service for c in host.containers]
+    return "router" if "router" in services or not services else services[0]
 
 
 def endpoint_text(answer: Answer) -> str:

@@ -115,12 +115,14 @@ def test_an_operator_with_only_the_docker_contexts_deploys_inspects_restarts_and
 
     status = pdc(operator, "status", "--json")
     rows = json.loads(status.stdout)
-    assert rows["status"] == "ok" and rows["access"] == dict.fromkeys(HOSTS, "context")
+    # Every endpoint asked from the router's host, in one call through its context: no other host's needed.
+    assert rows["status"] == "ok" and rows["access"] == {"gb200-n6": "context"}, rows["access"]
     assert len(rows["containers"]) == 7
     assert all(c["state"] == "running" and c["endpoint"] == "200" for c in rows["containers"])
     assert {c["router_view"] for c in rows["containers"] if c["role"] != "router"} == {"healthy"}
     text = pdc(operator, "status")
-    assert "reached through their Docker contexts: gb200-n0, gb200-n1" in text.stderr
+    assert "asked from the router's host gb200-n6" in text.stderr
+    assert "reached through their Docker contexts: gb200-n6" in text.stderr
 
     # The load generator runs on the router's host; the result comes back here, fingerprinted; every
     # request is checked against the mock workers' records (read through the contexts too).
