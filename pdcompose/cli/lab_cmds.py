@@ -31,12 +31,15 @@ def up(count: Annotated[int, typer.Argument(help="how many hosts")],
        subnet: Annotated[str, typer.Option(help="the lab's own network (made on this machine)")] = "198.19.0.0/24",
        operator: Annotated[bool, typer.Option(help=(
            "also make an operator namespace that reaches the hosts only over SSH (pdcompose lab exec)"))] = True,
+       seed: Annotated[list[str] | None, typer.Option("--seed", help=(
+           "an image of this machine's store every host starts with, hardlinked (no copy, no time): for "
+           "large images such as the real engine's; repeat for more. Default: every store starts empty"))] = None,
        ) -> None:
     """Start COUNT hosts, each with its own Docker daemon and sshd, and a Docker context per host."""
     from pdcompose.lab import run
     from pdcompose.lab.topology import skeleton
 
-    lab = run.up(name, count, subnet, operator, _say)
+    lab = run.up(name, count, subnet, operator, _say, tuple(seed or ()))
     _say(f"lab '{lab.name}' is up; contexts {lab.hosts[0].context} .. {lab.hosts[-1].context}")
     print(skeleton(lab), end="")
 

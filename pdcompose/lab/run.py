@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pdcompose.engine import cli
 from pdcompose.engine.cli import DockerTimeout
-from pdcompose.lab import daemons, net, sshconf, system
+from pdcompose.lab import daemons, net, seed, sshconf, system
 from pdcompose.lab.model import RUN_ROOT, STATE_ROOT, Lab, LabError, LabHost, load_lab, plan_lab
 
 Say = Callable[[str], None]
@@ -31,15 +31,16 @@ def preflight() -> None:
                        f"{' '.join(missing)}; `make setup` does it as root)")
 
 
-def up(name: str, count: int, subnet: str, operator: bool, say: Say) -> Lab:
+def up(name: str, count: int, subnet: str, operator: bool, say: Say, seeded: tuple[str, ...] = ()) -> Lab:
     lab = plan_lab(name, count, subnet, operator)
     preflight()
+    images = [seed.source(ref) for ref in seeded]       # refused before anything is made
     if load_lab(name) is not None or any(n.startswith(f"pdlab-{name}-") for n in system.netns_list()):
         raise LabError(f"lab '{name}' is already up (pdcompose lab down --name {name}, or another --name)")
     net.check_free(lab)
     lab.save()                    # first: `down` can find everything from here on
     try:
-        _build(lab, say)
+        _build(lab, say, images)
     except BaseException:
         say(f"lab '{name}': removing what was made")
         down(name, lambda _: None)
@@ -47,23 +48,36 @@ def up(name: str, count: int, subnet: str, operator: bool, say: Say) -> Lab:
     return lab
 
 
-def _build(lab: Lab, say: Say) -> None:
+def _build(lab: Lab, say: Say, images: list[seed.Source]) -> None:
     sshconf.make_keys(lab)
     net.make_bridge(lab)
     if lab.operator:
         net.make_operator(lab)
     say(f"lab '{lab.name}': {len(lab.hosts)} hosts on {lab.subnet} (bridge {lab.bridge})")
     with ThreadPoolExecutor(min(WORKERS, len(lab.hosts))) as pool:
-        list(pool.map(lambda h: _make_host(lab, h), lab.hosts))
+        list(pool.map(lambda h: _make_host(lab, h, images), lab.hosts))
         list(pool.map(daemons.wait_ready, lab.hosts))
+        if images:
+            list(pool.map(lambda h: _check_seeded(h, images), lab.hosts))
+            say(f"lab '{lab.name}': every host holds {', '.join(i.ref for i in images)} (seeded: hardlinked "
+                "from this machine's store)")
     sshconf.write_client_config(lab)
     sshconf.make_contexts(lab)
     _check_ssh(lab)
 
 
-def _make_host(lab: Lab, host: LabHost) -> None:
+def _make_host(lab: Lab, host: LabHost, images: list[seed.Source]) -> None:
     net.make_host(lab, host)
+    seed.seed(host.home / "data", images)               # before its daemon starts: it reads its store once
     daemons.start(lab, host)
+
+
+def _check_seeded(host: LabHost, images: list[seed.Source]) -> None:
+    for img in images:
+        found = cli.answers_at(host.socket, ["image", "inspect", "--format", "{{.Id}}", img.ref], timeout=30)
+        if found is None or found.stdout.strip() != img.image_id:
+            raise LabError(f"{host.name}: seeding {img.ref} failed: its daemon reports "
+                           f"{found.stdout.strip() or found.last_error() if found else 'nothing (no answer)'}")
 
 
 def _check_ssh(lab: Lab) -> None:

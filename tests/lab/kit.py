@@ -56,14 +56,15 @@ def on_operator(lab: Lab, *argv: str, ok: bool | None = True, timeout: float = 6
 
 
 @contextmanager
-def lab_of(name: str, count: int, subnet: str) -> Iterator[Lab]:
+def lab_of(name: str, count: int, subnet: str, seed: tuple[str, ...] = ()) -> Iterator[Lab]:
     reason = why_not()
     if reason:
         skip_or_fail(reason)
     images = Path(__file__).resolve().parents[2] / "images" / "build.sh"
     subprocess.run([str(images), "mock", "router", "prometheus"], check=True, capture_output=True, timeout=1800)
     pdc("lab", "down", "--name", name, timeout=120)        # a crashed earlier run's leftovers
-    pdc("lab", "up", str(count), "--name", name, "--subnet", subnet, timeout=300)
+    pdc("lab", "up", str(count), "--name", name, "--subnet", subnet, *(a for ref in seed for a in ("--seed", ref)),
+        timeout=300)
     lab = load_lab(name)
     assert lab is not None
     try:

@@ -79,3 +79,32 @@ def test_down_cleans_up_after_up_was_killed_halfway():
     assert "removed" in said
     assert leftovers("lck") == []
     assert "nothing" in pdc("lab", "down", "--name", "lck", timeout=120).stdout
+
+
+def test_a_seeded_image_is_in_every_hosts_store_as_links_to_this_machines_layers():
+    """`lab up --seed`: the real-engine image (13 GB) on several hosts without a copy. The hosts report the
+    image's own ID and run it; its files are the machine's own (one inode, more links); `lab down` leaves
+    the machine's image whole."""
+    ref = "pdcompose/mock-vllm:0.1.0"
+    with lab_of("sd", 2, "198.19.11.0/24", seed=(ref,)) as lab:       # (builds the image first if need be)
+        image_id = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", ref], capture_output=True,
+                                  text=True, check=True, timeout=60).stdout.strip()
+        for host in lab.hosts:
+            assert host_docker(lab, host.name, "image", "inspect", "-f", "{{.Id}}", ref).stdout.strip() == image_id
+            ran = host_docker(lab, host.name, "run", "--rm", "--entrypoint", "python3", ref, "-c", "print(6 * 7)")
+            assert ran.stdout.strip() == "42", ran.stderr
+        layers = lab.hosts[0].home / "data" / "fuse-overlayfs"
+        files = [f for f in layers.glob("*/diff/opt/venv/lib/python3.11/site-packages/*/__init__.py")][:20]
+        assert files and all(f.stat().st_nlink >= 3 for f in files)    # the machine's, n0's and n1's names
+    ran = subprocess.run(["docker", "run", "--rm", "--entrypoint", "python3", ref, "-c", "print(6 * 7)"],
+                         capture_output=True, text=True, timeout=120)
+    assert ran.stdout.strip() == "42", ran.stderr
+
+
+def test_seeding_refuses_an_image_this_machine_lacks_before_making_anything():
+    if why_not():
+        skip_or_fail(why_not() or "")
+    refused = pdc("lab", "up", "1", "--name", "sx", "--subnet", "198.19.12.0/24", "--seed", "pdcompose/nothing:0",
+                  ok=False)
+    assert "cannot seed pdcompose/nothing:0: not in this machine's store" in refused.stderr
+    assert not leftovers("sx"), leftovers("sx")
