@@ -5,8 +5,10 @@
   gate's latency (an independent poller on this machine sees the last API server ready -> the router
   container's StartedAt on its host), `status` of 7 hosts as a whole process, and the SSH connections each
   command opened (counted in the hosts' sshd logs), with pdcompose's multiplexing and without it.
-- `scale`: labs of 8 and 32 hosts: `lab up`, `images push`, `deploy`, `status` and `down` timed, and the
-  memory of a lab host (its daemons, sshd and a mock vLLM).
+- `scale`: labs of 8 and 32 hosts: `lab up`, `deploy`, `status` and `down` timed, and the memory of a lab
+  host (its daemons, sshd and a mock vLLM). The hosts start with the mock and router images seeded
+  (`lab up --seed`, hardlinked): `images push` is measured by `ssh` and by `make e2e`, and 32 copies
+  of the mock image would measure this machine's disk.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 
 from benchmarks.common import PDCOMPOSE, REPO, Figure, median
 from benchmarks.stack import _watch_ready
+from pdcompose import defaults
 from pdcompose.lab.inspect import host_states, ssh_connections
 from pdcompose.lab.model import Lab, load_lab
 from pdcompose.lab.system import in_netns
@@ -52,10 +55,10 @@ def _op(lab: Lab, folder: Path, *args: str, env: dict[str, str] | None = None) -
 
 
 @contextmanager
-def _lab(name: str, count: int, subnet: str) -> Iterator[tuple[Lab, float]]:
+def _lab(name: str, count: int, subnet: str, seed: tuple[str, ...] = ()) -> Iterator[tuple[Lab, float]]:
     _pdc("lab", "down", "--name", name)
     t0 = time.perf_counter()
-    _pdc("lab", "up", str(count), "--name", name, "--subnet", subnet)
+    _pdc("lab", "up", str(count), "--name", name, "--subnet", subnet, *(a for ref in seed for a in ("--seed", ref)))
     took = time.perf_counter() - t0
     lab = load_lab(name)
     assert lab is not None
@@ -158,9 +161,10 @@ def scale(sizes: tuple[int, ...] = (8, 32)) -> list[Figure]:
     figures: list[Figure] = []
     took: dict[int, dict[str, float]] = {}
     for count in sizes:
-        with _lab(f"bs{count}", count, f"198.19.{4 + sizes.index(count)}.0/24") as (lab, up):
+        seeded = (defaults.MOCK_VLLM_IMAGE, defaults.ROUTER_IMAGE)
+        with _lab(f"bs{count}", count, f"198.19.{4 + sizes.index(count)}.0/24", seeded) as (lab, up):
             folder = _moved(lab, _scale_topology(count))
-            t = {"lab up": up, "images push": _op(lab, folder, "images", "push")[0]}
+            t = {"lab up": up}
             t["deploy"] = _op(lab, folder, "deploy", "--no-smoke")[0]
             t["status"] = _op(lab, folder, "status")[0]
             states = host_states(lab)
