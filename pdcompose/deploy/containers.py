@@ -18,6 +18,7 @@ from pdcompose.engine.errors import wrapped
 from pdcompose.plan.models import Host
 
 SERVICE_LABEL = "com.docker.compose.service"
+DEFINITION_LABEL = "io.pdcompose.definition"     # pdcompose.plan.definition.LABEL
 PROJECT_LABEL = "com.docker.compose.project"
 
 
@@ -33,6 +34,7 @@ class ContainerState:
     restarts: int
     started_at: datetime | None
     created: datetime | None = None      # started_at well after created: a restart, not the first start
+    definition: str | None = None        # its io.pdcompose.definition label (what `apply` compares)
 
     @property
     def failed(self) -> bool:
@@ -70,7 +72,7 @@ def _state(host: str, c: PowContainer) -> ContainerState:
     return ContainerState(host=host, service=(c.config.labels or {}).get(SERVICE_LABEL, c.name), name=c.name, id=c.id,
                           status=s.status or "unknown", health=health, exit_code=s.exit_code,
                           restarts=c.restart_count or 0, started_at=s.started_at,
-                          created=c.created)
+                          created=c.created, definition=(c.config.labels or {}).get(DEFINITION_LABEL))
 
 
 def log_tail(host: Host, name: str, lines: int = 40) -> str:
