@@ -104,3 +104,34 @@ def test_out_of_rotation_instance_restarts_the_router(tmp_path: Path):
 ])
 def test_argv_changes(old: list[str], new: list[str], expected: list[str]):
     assert argv_changes(old, new) == expected
+
+
+def test_a_dp_group_moves_as_a_whole():
+    """The guide's decode is one DP group over two nodes: a change on one node recreates both, master first."""
+    import dataclasses
+
+    from tests.helpers import REPO
+
+    plan = build_plan(load(REPO / "examples" / "deepseek-r1-gb200.yaml"))[0]
+    now = running(plan)
+    first = next(i for i, r in enumerate(now) if r.service == "decode-0-node-1")
+    now[first] = dataclasses.replace(now[first], definition="0" * 16, command=[*now[first].command, "--x"])
+    changes = change_plan(plan, now)
+    step = changes.steps[0]
+    assert (step.kind, step.name) == ("change", "decode-0")
+    assert [s for _, s in step.members] == ["decode-0-node-0", "decode-0-node-1"]
+    assert step.changes == ["decode-0-node-1: - --x"]
+    assert changes.downtime[0].startswith("decode-0 is the only decode instance")
+
+
+def test_drain_reads_every_engines_gauges():
+    from pdcompose.apply.drain import busy
+
+    text = "\n".join([
+        "# HELP vllm:num_requests_running x", 'vllm:num_requests_running{engine="0",model_name="m"} 0.0',
+        'vllm:num_requests_running{engine="1",model_name="m"} 2.0',
+        'vllm:num_requests_waiting{engine="0",model_name="m"} 1.0',
+        'vllm:kv_cache_usage_perc{engine="1",model_name="m"} 0.25',
+        'vllm:prompt_tokens_total{engine="0",model_name="m"} 99.0'])
+    assert busy(text) == 3.25
+    assert busy(text.replace(" 2.0", " 0.0").replace(" 1.0", " 0.0").replace(" 0.25", " 0.0")) == 0
