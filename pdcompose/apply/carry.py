@@ -39,28 +39,44 @@ class Carried:
     drained: dict[str, float] = field(default_factory=dict)   # step name -> seconds its drain took
 
 
+class RolledBack(DeployFailed):
+    """A new definition did not come up; its instance runs its old one again."""
+
+
 def carry(plan: Plan, changes: ChangePlan, bundles: Bundles, access: Access, report: Reporter,
-          drain_timeout: float, timeout: float) -> Carried:
+          drain_timeout: float, timeout: float, readmit: bool = False) -> Carried:
+    """`readmit`: downtime is allowed, so a rolled-back instance is put back in rotation at once (a router
+    restart from the old bundle) instead of waiting for the next apply's."""
     done = Carried()
     for step in changes.steps:
         t0 = time.monotonic()
         report.step(f"{step.kind} {step.name}: {step.cost}")
-        if step.kind == "add":
-            _up(plan, step, bundles.new)
-            _gate(plan, step, timeout, report, access)
-        elif step.kind == "change":
-            done.drained[step.name] = _out_of_router(plan, bundles.old_plan, step, access, drain_timeout)
-            _recreate(plan, step, bundles, timeout, report, access)
-        elif step.kind == "remove":
-            assert bundles.old_plan is not None, "a removal comes from the old plan"
-            done.drained[step.name] = _out_of_router(bundles.old_plan, bundles.old_plan, step, access,
-                                                     drain_timeout)
-            _remove(bundles.old_plan, step)
-        else:
-            _restart_router(plan, step, bundles.new, timeout, report, access)
+        try:
+            _one(plan, step, bundles, access, report, drain_timeout, timeout, done)
+        except RolledBack:
+            if readmit and bundles.old is not None and bundles.old_plan is not None:
+                report.step(f"{step.name}: restarting the router so that it serves again (--allow-downtime)")
+                _restart_router(bundles.old_plan, bundles.old, timeout, report, access)
+            raise
         done.seconds[step.name] = time.monotonic() - t0
         report.step(f"{step.name}: done in {done.seconds[step.name]:.1f} s")
     return done
+
+
+def _one(plan: Plan, step: Step, bundles: Bundles, access: Access, report: Reporter, drain_timeout: float,
+         timeout: float, done: Carried) -> None:
+    if step.kind == "add":
+        _up(plan, step, bundles.new)
+        _gate(plan, step, timeout, report, access)
+    elif step.kind == "change":
+        done.drained[step.name] = _out_of_router(plan, bundles.old_plan, step, access, drain_timeout)
+        _recreate(plan, step, bundles, timeout, report, access)
+    elif step.kind == "remove":
+        assert bundles.old_plan is not None, "a removal comes from the old plan"
+        done.drained[step.name] = _out_of_router(bundles.old_plan, bundles.old_plan, step, access, drain_timeout)
+        _remove(bundles.old_plan, step)
+    else:
+        _restart_router(plan, bundles.new, timeout, report, access)
 
 
 def _out_of_router(plan: Plan, old_plan: Plan | None, step: Step, access: Access, drain_timeout: float) -> float:
@@ -92,9 +108,9 @@ def _recreate(plan: Plan, step: Step, bundles: Bundles, timeout: float, report: 
         _stop(plan, bundles.old_plan, step)
         _up(bundles.old_plan, step, bundles.old)
         _gate(bundles.old_plan, step, timeout, report, access)
-        raise DeployFailed(f"{step.name}: the new definition failed ({exc}); rolled back to the old definition, "
-                           "which serves again after a router restart (`pdcompose apply` again with a fixed "
-                           "topology restarts it)", exc.failures, exc.state) from None
+        raise RolledBack(f"{step.name}: the new definition failed ({exc}); rolled back to the old definition, "
+                         "which serves again after a router restart (`pdcompose apply --allow-downtime` does it, "
+                         "with a fixed topology)", exc.failures, exc.state) from None
 
 
 def _stop(plan: Plan, old_plan: Plan | None, step: Step) -> None:
@@ -122,7 +138,7 @@ def _gate(plan: Plan, step: Step, timeout: float, report: Reporter, access: Acce
     gate_workers(plan, members, list({h.name: h for h, _ in members}.values()), {}, timeout, report, access)
 
 
-def _restart_router(plan: Plan, step: Step, bundle: Path, timeout: float, report: Reporter, access: Access) -> None:
+def _restart_router(plan: Plan, bundle: Path, timeout: float, report: Reporter, access: Access) -> None:
     host = plan.host(plan.router.host)
     _compose(host, lambda h: deploy_client(h, bundle).compose.up(services=["router"], detach=True, quiet=True,
                                                                  dependencies=False, force_recreate=True))

@@ -83,8 +83,10 @@ def apply(plan: Plan, old_plan: Plan | None, out: Path, changes: ChangePlan, opt
     render(plan, staging)
     old = out if old_plan is not None and (out / "plan.json").is_file() else None
     timeout = opts.timeout if opts.timeout is not None else plan.health_timeout
-    done = carry(plan, changes, Bundles(staging, old, old_plan), access, report, opts.drain_timeout, timeout)
-    if not opts.defer_router:
-        render(plan, out, force=True)    # what runs now (deferred: the router still runs the old bundle's)
+    done = carry(plan, changes, Bundles(staging, old, old_plan), access, report, opts.drain_timeout, timeout,
+                 readmit=opts.allow_downtime)
+    # What runs now (with --defer-router, the router's file may be newer than the router: its next restart,
+    # by a later apply, is what the deferral postponed).
+    render(plan, out, force=True)
     shutil.rmtree(staging, ignore_errors=True)
     return done
