@@ -57,6 +57,8 @@ def folder(images: Images, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     yield where
     run_cli("down", cwd=where, timeout=300)
+    # `down` removes the contexts of the topology's hosts as it is now: p2's went with its instance's removal
+    subprocess.run(["docker", "context", "rm", "-f", f"rehearsal-{NAME}-p2"], capture_output=True, timeout=60)
 
 
 def apply(folder: Path, *args: str, **topo: object) -> tuple[subprocess.CompletedProcess[str], Load, float]:
