@@ -9,6 +9,7 @@ import typer
 
 from pdcompose import __version__
 from pdcompose.cli import (
+    apply_cmd,
     bench_cmds,
     common,
     deploy_cmds,
@@ -66,7 +67,7 @@ def _main(
 
 for command in (topology_cmds.init, topology_cmds.validate, topology_cmds.plan, topology_cmds.render,
                 topology_cmds.schema, deploy_cmds.deploy, ops_cmds.status, ops_cmds.logs, ops_cmds.down,
-                ops_cmds.restart, doctor_cmds.doctor, top_cmd.top):
+                ops_cmds.restart, apply_cmd.apply, doctor_cmds.doctor, top_cmd.top):
     app.command()(command)
 app.command(cls=bench_cmds.BenchCommand)(bench_cmds.bench)     # also `bench compare` and `bench report`
 app.add_typer(images_cmds.images_app, name="images")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -20,6 +21,7 @@ from pdcompose.cli.common import (
     TopologyArg,
     deployed_plan,
     handles_errors,
+    load_plan,
     topology_path,
 )
 from pdcompose.errors import PdcomposeError
@@ -81,7 +83,7 @@ def status(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
 
     plan = _with_contexts(deployed_plan(topology_path(topology, file), out, rehearsal))
     ways = Access(mode_of(access or plan.access))
-    report = collect(plan, _hosts(plan, context), ways)
+    report = collect(plan, _hosts(plan, context), ways, _expected(topology_path(topology, file), plan))
     if as_json:
         output.print_json({"status": "ok" if report.ok else "degraded", "fingerprint": plan.fingerprint,
                            "access": ways.ways(),
@@ -114,7 +116,20 @@ def _row_json(r: Row) -> dict[str, Any]:
     return {"host": r.host, "service": r.service, "role": r.role, "url": r.url,
             "state": state.status if state else ("unreachable" if r.state_error else "missing"),
             "health": state.health if state else None, "restarts": state.restarts if state else None,
-            "endpoint": r.endpoint, "router_view": r.router_view, "ok": r.ok, "error": r.state_error}
+            "endpoint": r.endpoint, "router_view": r.router_view, "ok": r.ok, "error": r.state_error,
+            "definition": state.definition if state else None, "expected_definition": r.expected, "drift": r.drift}
+
+
+def _expected(path: Path, deployed: Plan) -> dict[str, str]:
+    """service -> the definition hash of the topology as it is now (the deployed bundle's when the topology
+    does not load): what `pdcompose apply` would make each container run."""
+    from pdcompose.plan.definition import definitions
+
+    plan = deployed
+    if path.is_file():
+        with contextlib.suppress(PdcomposeError):
+            plan = load_plan(path, deployed.rehearsal, quiet=True)[0]
+    return {s: d for h in plan.hosts for s, d in definitions(h).items()}
 
 
 @handles_errors

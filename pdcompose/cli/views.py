@@ -77,7 +77,7 @@ def status_table(plan: Plan, report: Any) -> Any:
     from rich.table import Table
 
     table = Table(title=f"{plan.cluster}" + ("  \\[rehearsal]" if plan.rehearsal else ""), title_justify="left")
-    for column in ("host", "container", "state", "/health", "router"):
+    for column in ("host", "container", "state", "/health", "router", "definition"):
         table.add_column(column, no_wrap=True)
     for r in report.rows:
         if r.state is None:
@@ -88,5 +88,7 @@ def status_table(plan: Plan, report: Any) -> Any:
             state = f"[{colour}]{r.state.describe()}[/]"
         endpoint = f"[green]{r.endpoint}[/]" if r.endpoint in ("200", "-") else f"[red]{r.endpoint}[/]"
         view = r.router_view if r.router_view in ("healthy", "-") else f"[red]{r.router_view}[/]"
-        table.add_row(r.host, r.service, state, endpoint, view)
+        running = (r.state.definition or "unlabelled") if r.state else "-"
+        definition = f"[yellow]{running} (topology: {r.expected})[/]" if r.drift else running
+        table.add_row(r.host, r.service, state, endpoint, view, definition)
     return table

@@ -17,6 +17,7 @@ from pdcompose.engine.clients import project_client
 from pdcompose.engine.containers import project_containers
 from pdcompose.engine.errors import wrapped
 from pdcompose.engine.inside import container_name
+from pdcompose.plan.definition import LABEL as DEFINITION_LABEL
 from pdcompose.plan.models import Host
 
 SERVICE_LABEL = "com.docker.compose.service"
@@ -34,6 +35,7 @@ class ContainerState:
     restarts: int
     started_at: datetime | None
     created: datetime | None = None      # started_at well after created: a restart, not the first start
+    definition: str | None = None        # its io.pdcompose.definition label (what `apply` compares)
 
     @property
     def failed(self) -> bool:
@@ -69,7 +71,8 @@ def _state(host: str, c: ContainerInspectResult) -> ContainerState:
                           status=(s.status if s else None) or "unknown",
                           health=s.health.status if s and s.health else None,
                           exit_code=s.exit_code if s else None, restarts=c.restart_count or 0,
-                          started_at=s.started_at if s else None, created=c.created)
+                          started_at=s.started_at if s else None, created=c.created,
+                          definition=labels.get(DEFINITION_LABEL))
 
 
 def log_tail(host: Host, name: str, lines: int = 40) -> str:

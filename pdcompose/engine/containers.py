@@ -41,3 +41,14 @@ def only_missing(stderr: str) -> bool:
     """Docker's complaints are all about names that do not exist (not a daemon or SSH failure)."""
     lines = [line for line in stderr.splitlines() if line.strip()]
     return bool(lines) and all(any(m in line for m in _MISSING) for line in lines)
+
+
+def all_of_project(host: str, context: str | None, project: str,
+                   timeout: float = TIMEOUT) -> list[ContainerInspectResult]:
+    """Every container of the project, planned or not (what `apply` must find to remove): a `ps`, then an
+    inspect of what it listed."""
+    listed = run(host, context, ["container", "ls", "--all", "--quiet", "--no-trunc",
+                                 "--filter", f"label={PROJECT_LABEL}={project}"], timeout)
+    if not listed.ok:
+        raise listed.error(host, "could not list the project's containers")
+    return project_containers(host, context, project, listed.stdout.split(), timeout)

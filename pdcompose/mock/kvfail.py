@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("pdcompose.mock.nixl")
 
 # The checks that mean NIXL tried to pull and could not (see sidechannel.KVChecker).
-KV_LOAD_FAILURES = ("unreachable", "engine_mismatch")
+KV_LOAD_FAILURES = ("unreachable", "engine_mismatch", "incompatible")
 ENGINE_DEAD = (500, "EngineCore encountered an issue. See stack trace (above) for the root cause.",
                "Internal Server Error")
 GENERATION_ERROR = (500, "Internal server error", "InternalServerError")

@@ -18,13 +18,13 @@ class Runtime:
         self.knobs = config.knobs
         self.pool = EnginePool(config)
         self.stats = Stats(config.knobs.max_records)
-        self.kv = KVChecker(config.knobs.kv_timeout)
+        self.catalog = catalog_for(config.knobs.vllm_version)    # the vLLM release the mock stands for
+        self.kv = KVChecker(config.knobs.kv_timeout, str(self.catalog.version))
         self.group = make_group(config)
         self._accepted = frozenset(f"Bearer {key}" for key in config.api_keys)
         # an engine told to crash (PDCOMPOSE_MOCK_EXIT_CODE) is one that fails to start: never ready
         never = config.knobs.exit_code is not None
         self._load_done_at = math.inf if never else time.monotonic() + config.knobs.load_delay
-        self.catalog = catalog_for(config.knobs.vllm_version)    # the vLLM release the mock stands for
         self.dead = False                # the engine core died (kvfail): /health 503, every request 500
 
     @property

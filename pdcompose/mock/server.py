@@ -61,7 +61,7 @@ async def serve(config: MockConfig) -> int:
     listeners: list[asyncio.Server] = []
     try:
         if config.kv_connector:
-            listeners = await start_listeners(config, rt.pool.engines)
+            listeners = await start_listeners(config, rt.pool.engines, str(rt.catalog.version))
         await rt.group.start()
     except StartupError as exc:
         _error_line("nixl_connector.py" if "NIXL" in str(exc) else "core.py", str(exc))

@@ -10,7 +10,12 @@ the outcome as `kv_check`.
 
 The exchange is one JSON line each way:
     decode -> prefill   {"op": "handshake"}
-    prefill -> decode   {"engine_id": "<this engine's id>", "dp_rank": <global rank>, "tp_size": <tp>}
+    prefill -> decode   {"engine_id": "<this engine's id>", "dp_rank": <global rank>, "tp_size": <tp>,
+                         "vllm_version": "<the release the mock stands for>"}
+
+A prefill of another vLLM release is refused ("incompatible"), as vLLM's NIXL handshake refuses a peer whose
+compatibility hash (release, model, attention backend, KV dtype) differs: a rolling upgrade must never pair
+them, and the mock must not be more forgiving than vLLM there.
 """
 
 from __future__ import annotations
@@ -36,13 +41,14 @@ class StartupError(RuntimeError):
     """A listener this process needs could not be opened; it exits non-zero like vLLM would."""
 
 
-async def start_listeners(config: MockConfig, engines: list[Engine]) -> list[asyncio.Server]:
+async def start_listeners(config: MockConfig, engines: list[Engine],
+                          release: str | None = None) -> list[asyncio.Server]:
     """Open every local engine's side channel, or close those opened and raise StartupError."""
     servers: list[asyncio.Server] = []
     for engine in engines:
         port = side_channel_port(config, engine)
         hello = json.dumps({"engine_id": engine.engine_id, "dp_rank": engine.global_rank,
-                            "tp_size": config.tensor_parallel_size}).encode() + b"\n"
+                            "tp_size": config.tensor_parallel_size, "vllm_version": release}).encode() + b"\n"
         try:
             server = await asyncio.start_server(_answerer(hello), config.side_channel_host, port)
         except OSError as exc:
@@ -83,10 +89,11 @@ class KVChecker:
     reads as a mismatch. Concurrent dials to one address share a single round trip.
     """
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, release: str | None = None) -> None:
         self._timeout = timeout
+        self._release = release
         self._known: dict[tuple[str, int], str] = {}
-        self._inflight: dict[tuple[str, int], asyncio.Future[str | None]] = {}
+        self._inflight: dict[tuple[str, int], asyncio.Future[tuple[str, str | None] | None]] = {}
 
     async def check(self, raw: Any) -> KVCheck:
         if raw is None:
@@ -101,9 +108,12 @@ class KVChecker:
         answer = await self._dial_once(key)
         if answer is None:
             return "unreachable"
-        return "ok" if answer == params.remote_engine_id else "engine_mismatch"
+        engine_id, release = answer
+        if release is not None and self._release is not None and release != self._release:
+            return "incompatible"
+        return "ok" if engine_id == params.remote_engine_id else "engine_mismatch"
 
-    async def _dial_once(self, key: tuple[str, int]) -> str | None:
+    async def _dial_once(self, key: tuple[str, int]) -> tuple[str, str | None] | None:
         pending = self._inflight.get(key)
         if pending is None:
             pending = asyncio.ensure_future(self._dial(key))
@@ -111,16 +121,16 @@ class KVChecker:
             pending.add_done_callback(lambda _: self._inflight.pop(key, None))
         return await asyncio.shield(pending)
 
-    async def _dial(self, key: tuple[str, int]) -> str | None:
+    async def _dial(self, key: tuple[str, int]) -> tuple[str, str | None] | None:
         try:
-            engine_id = await asyncio.wait_for(_handshake(*key), self._timeout)
+            answer = await asyncio.wait_for(_handshake(*key), self._timeout)
         except (OSError, ValueError):       # refused, timed out (an OSError), or a garbled answer
             return None
-        self._known[key] = engine_id
-        return engine_id
+        self._known[key] = answer[0]
+        return answer
 
 
-async def _handshake(host: str, port: int) -> str:
+async def _handshake(host: str, port: int) -> tuple[str, str | None]:
     reader, writer = await asyncio.open_connection(host, port)
     try:
         writer.write(b'{"op":"handshake"}\n')
@@ -129,7 +139,8 @@ async def _handshake(host: str, port: int) -> str:
         engine_id = answer.get("engine_id") if isinstance(answer, dict) else None
         if not isinstance(engine_id, str):
             raise ValueError(f"bad side-channel answer from {host}:{port}")
-        return engine_id
+        release = answer.get("vllm_version")
+        return engine_id, release if isinstance(release, str) else None
     finally:
         writer.close()
 

@@ -38,6 +38,12 @@ class Row:
     instance: int | None = None
     node: int | None = None          # 0: the DP master of a multi-node instance
     nodes: int = 1                   # nodes of its instance
+    expected: str | None = None      # the definition hash the topology gives it (None: not known)
+
+    @property
+    def drift(self) -> bool:
+        """It runs another definition than the topology's: `pdcompose apply` would change it."""
+        return self.expected is not None and self.state is not None and self.state.definition != self.expected
 
     @property
     def ok(self) -> bool:
@@ -72,7 +78,9 @@ class Status:
         return all(r.ok for r in self.rows) and not self.groups
 
 
-def collect(plan: Plan, hosts: list[Host], access: Access | None = None) -> Status:
+def collect(plan: Plan, hosts: list[Host], access: Access | None = None,
+            expected: dict[str, str] | None = None) -> Status:
+    """`expected`: service -> the definition hash the topology gives it (drift is shown against it)."""
     access = access or Access()
     containers = [(h, c) for h in hosts for c in h.containers]
     # Docker on every host, and every host's endpoints (the router's /workers with its host's), all at once:
@@ -89,7 +97,7 @@ def collect(plan: Plan, hosts: list[Host], access: Access | None = None) -> Stat
         probed = "-" if found is not None and state is None else endpoints[c.service]
         rows.append(Row(host.name, c.service, c.role, c.url, state, error,
                         probed, view.get(c.url, "unknown") if c.role in ("prefill", "decode") else "-",
-                        c.instance, c.node, c.dp.nodes if c.dp else 1))
+                        c.instance, c.node, c.dp.nodes if c.dp else 1, (expected or {}).get(c.service)))
     return Status(rows, stale_nixl(rows) + cut_off, broken_groups(rows))
 
 

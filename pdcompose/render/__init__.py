@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pdcompose import __version__
 from pdcompose.errors import RenderError
+from pdcompose.plan.definition import definitions
 from pdcompose.plan.models import Plan
 from pdcompose.render.quoting import q, seconds
 from pdcompose.render.writer import write_bundle
@@ -35,7 +36,8 @@ def render_files(plan: Plan, templates: Path | None = None) -> dict[str, bytes]:
     env.filters.update(q=q, seconds=seconds)
     try:
         template = env.get_template(TEMPLATE)
-        files = {f"{host.name}/compose.yaml": template.render(plan=plan, host=host, version=__version__).encode()
+        files = {f"{host.name}/compose.yaml": template.render(plan=plan, host=host, version=__version__,
+                                                                      definitions=definitions(host)).encode()
                  for host in plan.hosts}
     except jinja2.TemplateError as exc:
         raise RenderError(f"template {folder / TEMPLATE}: {exc}") from None

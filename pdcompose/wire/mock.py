@@ -9,7 +9,7 @@ from pydantic import BaseModel
 Role = Literal["prefill", "decode"]
 # How a decode request's kv_transfer_params fared in the simulated NIXL handshake. Anything but "ok"
 # is a KV failure: real vLLM would silently recompute the prefill.
-KVCheck = Literal["ok", "no_params", "malformed", "unreachable", "engine_mismatch"]
+KVCheck = Literal["ok", "no_params", "malformed", "unreachable", "engine_mismatch", "incompatible"]
 
 
 class MockRecord(BaseModel):
