@@ -8,6 +8,7 @@ from pdcompose.lab import system
 from pdcompose.lab.model import Lab, LabError, LabHost
 
 INNER_BRIDGE = "pdbr0"
+NIC = "eth0"                        # every lab host's own NIC, inside its namespace
 # The inner bridge's network never leaves its host's namespace; dockerd needs one to start.
 INNER_BRIDGE_ADDRESS = "172.31.255.1/24"
 
@@ -47,10 +48,10 @@ def _forward_rule(lab_name: str) -> list[str]:
 
 def _attach(netns: str, veth: str, address: str, lab: Lab) -> None:
     system.run(["ip", "netns", "add", netns])
-    system.run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns])
+    system.run(["ip", "link", "add", veth, "type", "veth", "peer", "name", NIC, "netns", netns])
     system.run(["ip", "link", "set", veth, "master", lab.bridge, "up"])
-    system.run(["ip", "addr", "add", f"{address}/{lab.network.prefixlen}", "dev", "eth0"], netns)
-    system.run(["ip", "link", "set", "eth0", "up"], netns)
+    system.run(["ip", "addr", "add", f"{address}/{lab.network.prefixlen}", "dev", NIC], netns)
+    system.run(["ip", "link", "set", NIC, "up"], netns)
     system.run(["ip", "link", "set", "lo", "up"], netns)
 
 

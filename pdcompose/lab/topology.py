@@ -1,6 +1,6 @@
 """Topologies for a lab: a skeleton of its hosts, or a user's topology moved onto them.
 
-A moved topology keeps everything but the hosts' addresses and contexts, and rehearses on the lab:
+A moved topology keeps everything but the hosts' addresses, contexts and NICs, and rehearses on the lab:
 `rehearsal: {enabled: true, addresses: hosts}` (mock or real engine, no GPUs; the lab's real addresses,
 reached over SSH).
 """
@@ -13,6 +13,7 @@ from typing import Any
 
 from ruamel.yaml import YAML, YAMLError
 
+from pdcompose.lab import net
 from pdcompose.lab.model import Lab, LabError
 
 
@@ -39,13 +40,15 @@ def moved(lab: Lab, source: Path) -> str:
                        f"pdcompose lab down, then pdcompose lab up {len(names)}")
     for name, host in zip(names, lab.hosts, strict=False):
         spec: Any = data["hosts"][name] if isinstance(data["hosts"][name], dict) else {}
-        spec.update(address=host.address, context=host.context)
+        # The NIC too: a profile's GLOO/NCCL/UCX settings name it ({interface}), and a wrong one is a DP group
+        # that never forms (Gloo would bind the address the host's name resolves to: 127.0.0.1 here).
+        spec.update(address=host.address, context=host.context, interface=net.NIC)
         data["hosts"][name] = spec
     rehearsal: Any = data.get("rehearsal") if isinstance(data.get("rehearsal"), dict) else {}
     rehearsal.update(enabled=True, addresses="hosts")
     data["rehearsal"] = rehearsal
     header = (f"# {source.name} moved onto lab '{lab.name}' by pdcompose lab topology: each host keeps its\n"
-              "# name and gets a lab host's address and Docker context (ssh://root@<address>).\n")
+              "# name and gets a lab host's address, NIC and Docker context (ssh://root@<address>).\n")
     text = io.StringIO()
     yaml.dump(data, text)
     return header + text.getvalue()

@@ -2,14 +2,14 @@
 (vLLM's CPU build) behind the real vllm-router, the KV cache moving by NIXL between different addresses.
 
 A prefill instance on n0; a decode instance spanning n1 and n2 (hybrid-LB data parallelism, its DP master
-on n1, one engine per host here to spare memory); the router on n3. Each host is its own Docker daemon,
+on n1, 2 engines per host: DP 4); the router on n3. Each host is its own Docker daemon,
 network namespace and address (198.19.13.x); the operator reaches them only over SSH. The 13 GB image is
 seeded into the hosts' stores (`lab up --seed`: hardlinked from this machine's, no copy); the router image
 is pushed over SSH like any image. The engines' own counters prove every request was paired P->D: the
 prefill and the decodes finished as many requests as the bench sent, and the decodes' NIXL metrics count
 one transfer per request, none failed, the decodes' engines seeing the prefill at another address.
 
-Memory: ~3.4 GB per engine, 3 engines. Waits (bounded) for other jobs to leave room, never skips.
+Memory: ~17 GB, as the loopback real-engine scenario. Waits (bounded) for other jobs to leave room, never skips.
 """
 
 from __future__ import annotations
@@ -44,8 +44,11 @@ def lab() -> Lab:
 def topology(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("lab-real")
     source = (REPO / "examples" / "rehearsal-real.yaml").read_text().replace("name: pd-real", "name: e2e-lab-real")
-    assert "    dp_local: 2\n" in source
-    (folder / "source.yaml").write_text(source.replace("    dp_local: 2\n", "    dp_local: 1\n"))
+    # vLLM forms a DP group across hosts over Gloo, which binds the address the host's NAME resolves to unless
+    # told the NIC: 127.0.0.1 here (127.0.1.1 on a default Debian host), so the group never formed on the lab
+    # (the loopback rehearsal hid it: every engine shares 127.0.0.1). The guide sets GLOO_SOCKET_IFNAME.
+    source += 'env: {GLOO_SOCKET_IFNAME: "{interface}"}\n'
+    (folder / "source.yaml").write_text(source)
     return moved(lab, folder / "source.yaml", folder)
 
 
@@ -93,7 +96,7 @@ def test_the_real_engine_pairs_across_lab_hosts(lab: Lab, topology: Path, monkey
 
     op(lab, topology, "down", timeout=600)
     assert containers_on(lab) == {h.name: [] for h in lab.hosts}, containers_on(lab)
-    LINES.append(f"lab, real engine (vLLM {defaults.VLLM_CPU_VERSION} CPU) on 4 hosts (prefill n0, decode DP 2 "
+    LINES.append(f"lab, real engine (vLLM {defaults.VLLM_CPU_VERSION} CPU) on 4 hosts (prefill n0, decode DP 4 "
                  f"over n1+n2, router n3), from the SSH-only operator: router ready {ready:.0f} s after `deploy`; "
                  f"{N}/{N} requests paired P->D, {moved_['nixl_transfers']:.0f} NIXL transfers between different "
                  f"addresses counted by the decodes, 0 failed; decode nodes served {per_node[0]:.0f} + "

@@ -50,13 +50,14 @@ def test_two_labs_never_share_a_name_prefix():
     assert not any(h.netns.startswith(f"pdlab-{a.name}-") for h in b.hosts)
 
 
-def test_a_topology_moved_onto_a_lab_keeps_everything_but_addresses_and_contexts(tmp_path: Path):
+def test_a_topology_moved_onto_a_lab_keeps_everything_but_addresses_nics_and_contexts(tmp_path: Path):
     lab = plan_lab("lab", 7)
     text = moved(lab, EXAMPLE)
     data, source = YAML().load(text), YAML().load(EXAMPLE.read_text())
     assert list(data["hosts"]) == list(source["hosts"])
     assert [h["address"] for h in data["hosts"].values()] == [h.address for h in lab.hosts]
     assert [h["context"] for h in data["hosts"].values()] == [h.context for h in lab.hosts]
+    assert {h["interface"] for h in data["hosts"].values()} == {"eth0"}     # the lab hosts' NIC, for GLOO/NCCL/UCX
     assert data["hosts"]["gb200-n6"]["gpus"] == []
     assert data["rehearsal"]["enabled"] is True and data["rehearsal"]["addresses"] == "hosts"
     for key in ("prefill", "decode", "router", "recipe", "model", "defaults"):
@@ -67,6 +68,7 @@ def test_a_topology_moved_onto_a_lab_keeps_everything_but_addresses_and_contexts
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert '"198.19.0.16"' in done.stdout and "127.0.0." not in done.stdout
+    assert '"GLOO_SOCKET_IFNAME": "eth0"' in done.stdout
 
 
 def test_a_topology_with_more_hosts_than_the_lab_is_refused():
