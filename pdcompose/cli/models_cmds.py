@@ -117,5 +117,32 @@ def push(topology: TopologyArg = None, file: FileOpt = None, context: ContextOpt
                   if report.shared else ""))
 
 
+@handles_errors
+def pull(topology: TopologyArg = None, file: FileOpt = None, context: ContextOpt = None,
+         rehearsal: RehearsalOpt = False,
+         endpoint: Annotated[str | None, typer.Option("--endpoint", envvar="HF_ENDPOINT", help=(
+             "The hub (or a mirror) the hosts download from (default: HF_ENDPOINT, else huggingface.co)"))] = None,
+         parallel: ParallelOpt = 8, timeout: TimeoutOpt = 60.0, as_json: JsonOpt = False) -> None:
+    """Each host (one per shared cache) downloads the model's revision with the vLLM image's huggingface_hub."""
+    from pdcompose.cli.progress import reporter
+    from pdcompose.errors import PdcomposeError
+    from pdcompose.models.pull import pull as run_pull
+
+    _, plan, hosts = plan_and_hosts(topology, file, context, rehearsal, as_json)
+    with reporter() as progress:
+        report = run_pull(plan, hosts, progress, endpoint, timeout, parallel)
+    if not report.ok:
+        raise PdcomposeError("models pull failed (pull again: partial files are resumed):\n  "
+                             + "\n  ".join(f"{h}: {why}" for h, why in report.failed.items()))
+    if as_json:
+        output.print_json({"status": "ok", "commits": report.commits, "fetched_bytes": report.bytes,
+                           "shared": report.shared, "seconds": round(report.seconds, 2)})
+        return
+    output.say(f"{plan.model}: {sum(report.bytes.values()) / 1e6:.1f} MB fetched by {len(report.commits)} "
+               f"cache(s) in {report.seconds:.1f} s; commits: "
+               + ", ".join(f"{h} {c[:12]}" for h, c in report.commits.items()))
+
+
 models_app.command("status")(status)
+models_app.command("pull")(pull)
 models_app.command("push")(push)

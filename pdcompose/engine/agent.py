@@ -73,6 +73,14 @@ class Session:
             self.stdin.close()
         return self.proc.wait()
 
+    def wait(self) -> int:
+        """Its exit status, stdin left open until then (a job that reads to stdin's end would take the close
+        for an interruption)."""
+        code = self.proc.wait()
+        with contextlib.suppress(OSError):
+            self.stdin.close()
+        return code
+
     def kill(self) -> None:
         """The helper's stdin closes with its CLI: the agent sees the end of the stream and stops, keeping what
         it received (`.incomplete` files, resumed next time)."""

@@ -187,44 +187,59 @@ def receive(cache, repo):
 
 def pull(cache, repo, revision):
     """Download with huggingface_hub into the mounted cache. The token comes as stdin's first line and is
-    written to /run/secrets (a tmpfs of this container): it is in no argument, variable or output."""
+    written to /run/secrets (a tmpfs of this container): it is in no argument, variable or output. Then
+    stdin stays open: its end means pdcompose went away (Ctrl-C), and the download stops, leaving its
+    `.incomplete` files for the next pull to resume."""
     token = sys.stdin.readline().strip()
     if token:
-        with open("/run/secrets/hf_token", "w") as f:
+        path = os.path.join(os.environ.get("PDCOMPOSE_SECRET_DIR", "/run/secrets"), "hf_token")
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
             f.write(token)
-        os.environ["HF_TOKEN_PATH"] = "/run/secrets/hf_token"
+        os.environ["HF_TOKEN_PATH"] = path
     del token
+    threading.Thread(target=_exit_at_eof, daemon=True).start()
     os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     try:
         from huggingface_hub import HfApi, snapshot_download  # type: ignore[import-not-found]
     except ImportError:
         return say({"error": "this image has no huggingface_hub (the vLLM image has it; the mock's does not)"})
     info = HfApi().model_info(repo, revision=revision, files_metadata=True)
-    total = sum(s.size or 0 for s in info.siblings or [])
-    say({"commit": info.sha, "total": total, "files": len(info.siblings or [])})
+    siblings = info.siblings or []
+    total = sum(s.size or 0 for s in siblings)
+    names = {s.lfs.sha256 if s.lfs else s.blob_id for s in siblings} - {None}
     folder = repo_dir(cache, repo)
+    say({"commit": info.sha, "total": total, "files": len(siblings), "bytes": on_disk(folder, names)})
     stop = threading.Event()
 
     def report():
-        while not stop.wait(1.0):
-            say({"bytes": on_disk(folder)})
+        while not stop.wait(0.5):
+            say({"bytes": on_disk(folder, names)})
 
-    watcher = threading.Thread(target=report, daemon=True)
-    watcher.start()
+    threading.Thread(target=report, daemon=True).start()
     try:
         snapshot_download(repo, revision=info.sha, cache_dir=os.path.join(cache, "hub"))
     finally:
         stop.set()
     if revision != info.sha and not COMMIT.fullmatch(revision):
         place(folder, os.path.join("refs", revision), info.sha)
-    say({"bytes": on_disk(folder), "done": True, "commit": info.sha})
+    say({"bytes": on_disk(folder, names), "done": True, "commit": info.sha})
+    os._exit(0)          # not a normal exit: the thread blocked on stdin would abort the interpreter's shutdown
 
 
-def on_disk(folder):
-    blobs = os.path.join(folder, "blobs")
-    if not os.path.isdir(blobs):
-        return 0
-    return sum(os.path.getsize(os.path.join(blobs, n)) for n in os.listdir(blobs))
+def _exit_at_eof():
+    sys.stdin.buffer.read()
+    os._exit(130)
+
+
+def on_disk(folder, names):
+    """Bytes of these blobs in the cache, whole or in part (`.incomplete`): the revision's progress."""
+    total = 0
+    for name in names:
+        for path in (os.path.join(folder, "blobs", name), os.path.join(folder, "blobs", name + ".incomplete")):
+            if os.path.isfile(path):
+                total += os.path.getsize(path)
+                break
+    return total
 
 
 def main(argv):
