@@ -32,12 +32,9 @@ def require_weights(plan: Plan, hosts: list[Host], allow_download: bool, timeout
     if not targets or not applies(plan):
         return []
     inv = inventory(plan, targets, timeout)
-    found = problems(inv)
-    blocking = [p for p in found if p.kind in ("unreadable", "mismatch")
-                or not allow_download and p.kind in ("missing", "incomplete")]
+    blocking, downloading = decide(problems(inv), allow_download)
     if blocking:
         raise WeightsMissing(_message(blocking))
-    downloading = sorted({p.host for p in found if p.kind in ("missing", "incomplete")})
     if downloading:
         report.step(f"weights: vLLM will download {inv.repo}@{inv.revision} on {', '.join(downloading)} "
                     "(--allow-download); progress below")
@@ -45,6 +42,14 @@ def require_weights(plan: Plan, hosts: list[Host], allow_download: bool, timeout
         report.step(f"weights: {inv.repo}@{inv.revision} in every host's cache "
                     f"({len(inv.groups())} distinct cache(s))")
     return downloading
+
+
+def decide(found: list[Problem], allow_download: bool) -> tuple[list[Problem], list[str]]:
+    """(what refuses the deploy, the hosts vLLM will download on). Pure."""
+    fetchable = ("missing", "incomplete")
+    blocking = [p for p in found if p.kind not in fetchable or not allow_download]
+    downloading = sorted({p.host for p in found if p.kind in fetchable}) if not blocking else []
+    return blocking, downloading
 
 
 def _message(blocking: list[Problem]) -> str:

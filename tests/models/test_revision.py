@@ -15,8 +15,8 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 def _plan(extra: str, **kw):
-    return build_plan(topology.from_text(pd_topology("h25-rev", first="127.0.125.10", enabled=False, extra=extra, **kw)),
-                      rehearsal=False)[0]
+    text = pd_topology("h25-rev", first="127.0.125.10", enabled=False, extra=extra, **kw)
+    return build_plan(topology.from_text(text), rehearsal=False)[0]
 
 
 def test_revision_reaches_every_vllm_argv_and_the_plan():
@@ -47,7 +47,8 @@ def test_revision_that_is_not_a_ref_is_refused(bad):
 
 
 def test_host_cache_overrides_the_cluster_cache_and_router_host_has_none():
-    text = pd_topology("h25-rev", first="127.0.125.10", enabled=False, extra="hf_cache: /data/hf\nimage: vllm/vllm-openai:v0.13.0\n")
+    text = pd_topology("h25-rev", first="127.0.125.10", enabled=False,
+                       extra="hf_cache: /data/hf\nimage: vllm/vllm-openai:v0.13.0\n")
     text = text.replace("d: {address: 10.0.0.2, gpus: [0]}", "d: {address: 10.0.0.2, gpus: [0], hf_cache: /scratch/hf}")
     plan = build_plan(topology.from_text(text), rehearsal=False)[0]
     caches = {h.name: h.hf_cache for h in plan.hosts}
