@@ -93,6 +93,8 @@ def push(topology: TopologyArg = None, file: FileOpt = None, context: ContextOpt
          source_cache: Annotated[Path | None, typer.Option("--source-cache", help=(
              "This machine's HF hub cache (default: HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub)"))]
          = None,
+         from_host: Annotated[str | None, typer.Option("--from-host", help=(
+             "Copy from this host's cache (a host of the topology) instead of this machine's"))] = None,
          parallel: ParallelOpt = 4, timeout: TimeoutOpt = 60.0, as_json: JsonOpt = False) -> None:
     """Copy the model's revision from this machine's HF cache to the hosts (only what they lack; resumable)."""
     from pdcompose.cli.progress import reporter
@@ -101,8 +103,14 @@ def push(topology: TopologyArg = None, file: FileOpt = None, context: ContextOpt
     from pdcompose.models.push import push as run_push
 
     _, plan, hosts = plan_and_hosts(topology, file, context, rehearsal, as_json)
+    source = None
+    if from_host:
+        source = next((h for h in plan.hosts if h.name == from_host and h.hf_cache), None)
+        if source is None:
+            raise PdcomposeError(f"--from-host {from_host}: no host of that name runs vLLM with an hf_cache here "
+                                 f"(hosts: {', '.join(h.name for h in plan.hosts if h.hf_cache)})")
     with reporter() as progress:
-        report = run_push(plan, hosts, source_cache or default_hub_cache(), progress, timeout, parallel)
+        report = run_push(plan, hosts, source_cache or default_hub_cache(), progress, timeout, parallel, source)
     if not report.ok:
         raise PdcomposeError("models push failed (push again: what arrived whole is kept, a partial file is "
                              "resumed):\n  " + "\n  ".join(f"{h}: {why}" for h, why in report.failed.items()))

@@ -63,6 +63,11 @@ class Session:
         assert self.proc.stdin is not None
         return self.proc.stdin
 
+    @property
+    def stdout(self) -> IO[bytes]:
+        assert self.proc.stdout is not None
+        return self.proc.stdout
+
     def lines(self) -> Iterator[str]:
         assert self.proc.stdout is not None
         for raw in self.proc.stdout:

@@ -107,6 +107,33 @@ def inventory(cache, repo, revision):
          "partial": partial})
 
 
+def digest(cache, repo, commit):
+    """sha256 of the snapshot's files whose blob is not named by it (small, non-LFS files): one JSON line."""
+    folder = repo_dir(cache, repo)
+    out = {}
+    for blob, _ in snapshot_files(folder, commit).values():
+        if blob and not re.fullmatch(r"[0-9a-f]{64}", blob):
+            h = hashlib.sha256()
+            with open(os.path.join(folder, "blobs", blob), "rb") as f:
+                while chunk := f.read(CHUNK):
+                    h.update(chunk)
+            out[blob] = h.hexdigest()
+    say(out)
+
+
+def send(cache, repo):
+    """The source side of a host-to-host push: stdin's first line lists [blob, offset] pairs; their bytes
+    from those offsets follow on stdout, back to back (pdcompose frames them for the receiver)."""
+    folder = repo_dir(cache, repo)
+    out = sys.stdout.buffer
+    for blob, offset in json.loads(sys.stdin.readline()):
+        with open(os.path.join(folder, "blobs", blob), "rb") as f:
+            f.seek(offset)
+            while chunk := f.read(CHUNK):
+                out.write(chunk)
+    out.flush()
+
+
 def read_exact(stream, n, sink):
     while n:
         chunk = stream.read(min(CHUNK, n))
@@ -250,6 +277,10 @@ def main(argv):
         return receive(*argv[1:3])
     if job == "pull":
         return pull(*argv[1:4])
+    if job == "digest":
+        return digest(*argv[1:4])
+    if job == "send":
+        return send(*argv[1:3])
     raise SystemExit(f"unknown job {job!r}")
 
 

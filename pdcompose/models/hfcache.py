@@ -25,7 +25,7 @@ class SourceFile:
     blob: str          # the blob's name (etag)
     size: int
     sha256: str
-    local: Path        # where its bytes are on this machine
+    local: Path | None     # where its bytes are on this machine (None: on a source host)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -21,24 +21,14 @@ from typing import IO
 from pdcompose.engine import agent
 from pdcompose.engine.fanout import each_or_error
 from pdcompose.errors import PdcomposeError
-from pdcompose.models.hfcache import Snapshot, SourceFile, repo_folder, snapshot
+from pdcompose.models.hfcache import Snapshot, repo_folder, snapshot
 from pdcompose.models.inventory import HostCache, Inventory, inventory, revision, vllm_image
+from pdcompose.models.sources import Want, host_snapshot, reader
 from pdcompose.plan.models import Host, Plan
 from pdcompose.progress import Reporter
 
 AT_ONCE = 4          # hosts receiving at once: the copies share this machine's uplink
-CHUNK = 1 << 20
 SPACE_MARGIN = 64 << 20   # left free on a host after the copy: a full disk breaks more than the copy
-
-
-@dataclass(frozen=True)
-class Blob:
-    file: SourceFile
-    offset: int               # bytes the host already holds (.incomplete): resumed from there
-
-    @property
-    def to_send(self) -> int:
-        return self.file.size - self.offset
 
 
 @dataclass
@@ -60,7 +50,7 @@ class NoRoom(PdcomposeError):
     """A host's cache cannot hold what it must receive: refused before any byte moves."""
 
 
-def plan_blobs(snap: Snapshot, c: HostCache) -> tuple[list[Blob], int]:
+def plan_blobs(snap: Snapshot, c: HostCache) -> tuple[list[Want], int]:
     """(the blobs the host must receive, how many it already holds whole)."""
     todo, held = [], 0
     for f in {f.blob: f for f in snap.files}.values():
@@ -68,11 +58,11 @@ def plan_blobs(snap: Snapshot, c: HostCache) -> tuple[list[Blob], int]:
             held += 1
             continue
         part = c.partial.get(f.blob, 0)
-        todo.append(Blob(f, part if part <= f.size else 0))
+        todo.append(Want(f, part if part <= f.size else 0))
     return todo, held
 
 
-def check_room(todo: dict[str, list[Blob]], inv: Inventory) -> None:
+def check_room(todo: dict[str, list[Want]], inv: Inventory) -> None:
     short = []
     for name, blobs in todo.items():
         need, free = sum(b.to_send for b in blobs), inv.caches[name].free
@@ -85,23 +75,26 @@ def check_room(todo: dict[str, list[Blob]], inv: Inventory) -> None:
 
 
 def push(plan: Plan, hosts: list[Host], source: Path, progress: Reporter, timeout: float = 30.0,
-         at_once: int = AT_ONCE) -> PushReport:
+         at_once: int = AT_ONCE, from_host: Host | None = None) -> PushReport:
+    """From this machine's hub cache `source`, or from the cache of `from_host` (its cache is not a target)."""
     t0 = time.monotonic()
-    snap = snapshot(source, plan.model, revision(plan))
+    snap = host_snapshot(plan, from_host, timeout) if from_host else snapshot(source, plan.model, revision(plan))
     inv = inventory(plan, hosts, timeout)
     report = PushReport(commit=snap.commit)
     report.failed |= {n: c.error for n, c in inv.caches.items() if c.error}
-    todo: dict[str, list[Blob]] = {}
+    todo: dict[str, list[Want]] = {}
+    mine = inv.caches.get(from_host.name) if from_host else None
     for names in inv.groups().values():
         first = names[0]
-        if inv.caches[first].error:
+        if inv.caches[first].error or (mine and inv.caches[first].cache_id == mine.cache_id):
             continue
         report.shared |= {n: first for n in names[1:]}
         blobs, held = plan_blobs(snap, inv.caches[first])
         todo[first], report.skipped[first] = blobs, held
     check_room(todo, inv)
     by_name = {h.name: h for h in hosts}
-    results = each_or_error(lambda n: _send(by_name[n], snap, todo[n], progress), list(todo), limit=at_once)
+    results = each_or_error(lambda n: _send(by_name[n], snap, todo[n], progress, from_host), list(todo),
+                            limit=at_once)
     for name, result in zip(todo, results, strict=True):
         if isinstance(result, Exception):
             report.failed[name] = str(result).removeprefix(f"{name}: ")
@@ -112,18 +105,19 @@ def push(plan: Plan, hosts: list[Host], source: Path, progress: Reporter, timeou
     return report
 
 
-def _send(host: Host, snap: Snapshot, blobs: list[Blob], progress: Reporter) -> int:
+def _send(host: Host, snap: Snapshot, blobs: list[Want], progress: Reporter, from_host: Host | None) -> int:
     assert host.hf_cache
     key = host.name
     total = sum(b.to_send for b in blobs)
     progress.start(key, f"{host.name}: {snap.repo}@{snap.commit[:12]}", total)
     job = ["receive", host.hf_cache, snap.repo]
-    with agent.Session(host, vllm_image(host), host.hf_cache, job) as session:
+    with agent.Session(host, vllm_image(host), host.hf_cache, job) as session, \
+            reader(from_host, snap.repo, blobs) as chunks:
         try:
             for b in blobs:
                 _frame(session.stdin, {"kind": "blob", "blob": b.file.blob, "size": b.file.size, "offset": b.offset,
                                        "sha256": b.file.sha256})
-                _stream(session.stdin, b, lambda n: progress.advance(key, n))
+                _stream(session.stdin, chunks(b), lambda n: progress.advance(key, n))
             for kind, path, target in _links(snap):
                 _frame(session.stdin, {"kind": kind, "path": path, "target": target})
             _frame(session.stdin, {"kind": "end"})
@@ -148,12 +142,10 @@ def _frame(stdin: IO[bytes], head: dict[str, object]) -> None:
     stdin.write(json.dumps(head).encode() + b"\n")
 
 
-def _stream(stdin: IO[bytes], blob: Blob, advance: Callable[[int], None]) -> None:
-    with blob.file.local.open("rb") as f:
-        f.seek(blob.offset)
-        while chunk := f.read(CHUNK):
-            stdin.write(chunk)
-            advance(len(chunk))
+def _stream(stdin: IO[bytes], chunks: Iterator[bytes], advance: Callable[[int], None]) -> None:
+    for chunk in chunks:
+        stdin.write(chunk)
+        advance(len(chunk))
 
 
 def _links(snap: Snapshot) -> list[tuple[str, str, str]]:

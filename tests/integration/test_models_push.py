@@ -185,3 +185,17 @@ def test_host_without_space_is_refused_before_any_byte_moves(tmp_path: Path, ima
         assert inv.caches["d"].free < 4 << 20
     finally:
         remove_rehearsal_contexts(plan)
+
+
+def test_push_from_one_host_to_the_others(cluster, tmp_path: Path) -> None:
+    path, plan, source, files, commit, caches = cluster
+    p = plan.host("p")
+    assert push(plan, [p], source, Recorder()).ok                     # only p has it now
+    report = push(plan, [h for h in plan.hosts if h.hf_cache], tmp_path / "no-such-cache", Recorder(), from_host=p)
+    assert report.ok, report.failed
+    assert set(report.sent) == {"d1"} and report.shared == {"d2": "d1"}     # p is the source, d2 shares d1's cache
+    assert report.sent["d1"] == sum(len(v) for v in files.values())
+    for name, data in files.items():
+        assert _blob(caches["d1"], data).read_bytes() == data
+    rows = json.loads(run_cli("models", "status", "--json", path).stdout)["hosts"]
+    assert {r["host"]: (r["state"], r["commit"]) for r in rows} == dict.fromkeys(("p", "d1", "d2"), ("ok", commit))
