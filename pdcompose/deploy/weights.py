@@ -13,7 +13,7 @@ import time
 
 from pdcompose.doctor.weights import applies
 from pdcompose.errors import PdcomposeError
-from pdcompose.models.inventory import inventory, model_hosts
+from pdcompose.models.inventory import inventory, model_hosts, rehearsed
 from pdcompose.models.judge import Problem, problems
 from pdcompose.plan.models import Host, Plan
 from pdcompose.progress import Reporter
@@ -31,7 +31,10 @@ def require_weights(plan: Plan, hosts: list[Host], allow_download: bool, timeout
     targets = model_hosts(plan, hosts)
     if not targets or not applies(plan):
         return []
-    inv = inventory(plan, targets, timeout)
+    inv, left = rehearsed(plan, inventory(plan, targets, timeout))
+    if left:
+        report.step(f"weights: rehearsal: not checked on {', '.join(left)} (no HF cache directory here; a "
+                    "rehearsal mounts none)")
     blocking, downloading = decide(problems(inv), allow_download)
     if blocking:
         raise WeightsMissing(_message(blocking))

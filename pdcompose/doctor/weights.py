@@ -6,8 +6,8 @@ vLLM loads the tiny model baked into the image, not `model:`."""
 
 from __future__ import annotations
 
-from pdcompose.doctor.model import CheckResult, failed, passed
-from pdcompose.models.inventory import inventory, model_hosts
+from pdcompose.doctor.model import CheckResult, failed, passed, skipped
+from pdcompose.models.inventory import inventory, model_hosts, rehearsed
 from pdcompose.models.judge import problems
 from pdcompose.plan.models import Host, Plan
 
@@ -22,9 +22,10 @@ def weights_checks(plan: Plan, hosts: list[Host], timeout: float) -> list[CheckR
     targets = model_hosts(plan, hosts)
     if not targets or not applies(plan):
         return []
-    inv = inventory(plan, targets, timeout)
+    inv, left = rehearsed(plan, inventory(plan, targets, timeout))
     found = {p.host: p for p in reversed(problems(inv))}      # the first problem of each host
-    out = []
+    out = [skipped(name, CHECK, "rehearsal: no HF cache directory here (none is mounted in a rehearsal)")
+           for name in left]
     for name, c in inv.caches.items():
         p = found.get(name)
         if p:

@@ -19,6 +19,11 @@ from pdcompose.engine.helpers import helper_args
 from pdcompose.errors import DockerOperationError
 from pdcompose.plan.models import Host
 
+
+class NoCacheDir(DockerOperationError):
+    """The host has no directory at its hf_cache path."""
+
+
 LABEL = "io.pdcompose.helper=models"
 SOURCE = (Path(__file__).parent.parent / "models" / "agent.py").read_text()
 
@@ -40,8 +45,8 @@ def ask(host: Host, image: str, cache: str, job: list[str], timeout: float) -> s
     if not result.ok:
         text = result.last_error()
         if "bind source path does not exist" in text:
-            raise DockerOperationError(host.name, f"no directory {cache} on {host.name} (its hf_cache): create "
-                                                  "it there (mkdir -p) or mount the shared cache",
+            raise NoCacheDir(host.name, f"no directory {cache} on {host.name} (its hf_cache): create "
+                                            "it there (mkdir -p) or mount the shared cache",
                                        command=result.argv, return_code=result.returncode, stderr=result.stderr)
         raise result.error(host.name, f"the model-cache helper ({image}) failed")
     return result.stdout

@@ -27,6 +27,7 @@ class HostCache:
     files: dict[str, list] = field(default_factory=dict)    # snapshot path -> [blob, size or None]
     blobs: dict[str, int] = field(default_factory=dict)
     partial: dict[str, int] = field(default_factory=dict)   # blob -> bytes of its .incomplete
+    absent: bool = False                                    # no directory at the cache path on the host
 
     @property
     def complete(self) -> bool:
@@ -58,6 +59,16 @@ class Inventory:
         return [names[0] for names in self.groups().values()]
 
 
+def rehearsed(plan: Plan, inv: Inventory) -> tuple[Inventory, list[str]]:
+    """A rehearsal mounts no HF cache into its containers: a cache path that does not exist on the rehearsal's
+    engine (the guide's /mnt/hf-cache on a laptop) is left out of the checks, and named; one that exists is
+    checked as on real hosts. Elsewhere, the inventory as it is."""
+    if not plan.rehearsal:
+        return inv, []
+    left = [n for n, c in inv.caches.items() if c.absent]
+    return Inventory(inv.repo, inv.revision, {n: c for n, c in inv.caches.items() if not c.absent}), left
+
+
 def model_hosts(plan: Plan, hosts: list[Host]) -> list[Host]:
     """The hosts that load the model: they run vLLM and have an HF cache (a router-only host needs none)."""
     return [h for h in hosts if h.hf_cache and any(c.role in ("prefill", "decode") for c in h.containers)]
@@ -78,7 +89,8 @@ def inventory(plan: Plan, hosts: list[Host], timeout: float = 30.0) -> Inventory
     for host, answer in zip(targets, answers, strict=True):
         assert host.hf_cache
         if isinstance(answer, Exception):
-            caches[host.name] = HostCache(host.name, host.hf_cache, error=str(answer).removeprefix(f"{host.name}: "))
+            caches[host.name] = HostCache(host.name, host.hf_cache, error=str(answer).removeprefix(f"{host.name}: "),
+                                          absent=isinstance(answer, agent.NoCacheDir))
         else:
             caches[host.name] = answer
     return Inventory(plan.model, revision(plan), caches)

@@ -134,7 +134,8 @@ def _send(host: Host, snap: Snapshot, blobs: list[Want], progress: Reporter, fro
                                            for a in bad))
         if code != 0 or not any(a.get("done") for a in answers):
             raise session.failure(f"receiving {snap.repo} on {host.name}")
-    progress.finish(key, f"{len(blobs)} file(s), {total / 1e6:.1f} MB, size and sha256 checked")
+    progress.finish(key, f"{len(blobs)} file(s), {total / 1e6:.1f} MB, size and sha256 checked" if blobs
+                    else "every file already there; links and refs refreshed")
     return total
 
 

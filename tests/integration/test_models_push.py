@@ -195,7 +195,44 @@ def test_push_from_one_host_to_the_others(cluster, tmp_path: Path) -> None:
     assert report.ok, report.failed
     assert set(report.sent) == {"d1"} and report.shared == {"d2": "d1"}     # p is the source, d2 shares d1's cache
     assert report.sent["d1"] == sum(len(v) for v in files.values())
-    for name, data in files.items():
+    for data in files.values():
         assert _blob(caches["d1"], data).read_bytes() == data
     rows = json.loads(run_cli("models", "status", "--json", path).stdout)["hosts"]
     assert {r["host"]: (r["state"], r["commit"]) for r in rows} == dict.fromkeys(("p", "d1", "d2"), ("ok", commit))
+
+
+def test_deploy_refuses_a_missing_revision_unless_allowed_to_download(cluster) -> None:
+    path, plan, source, files, commit, caches = cluster
+    refused = run_cli("deploy", path)
+    assert refused.returncode != 0 and "deploy refused, nothing was started" in refused.stderr
+    assert f"p: {REPO} revision main is not in {caches['p']}" in refused.stderr
+    assert "models pull" in refused.stderr and "models push" in refused.stderr and "--allow-download" in refused.stderr
+    try:
+        allowed = run_cli("deploy", "--allow-download", path)
+        assert allowed.returncode == 0, allowed.stderr
+        assert "weights: vLLM will download h25org/tiny-llama@main on d1, d2, p (--allow-download)" in allowed.stderr, \
+            allowed.stderr
+    finally:
+        assert run_cli("down", path).returncode == 0
+
+
+def test_a_rehearsal_without_the_cache_directory_is_not_blocked(tmp_path: Path, images) -> None:
+    """The guide's hf_cache (/mnt/hf-cache) does not exist on this machine, and a rehearsal mounts no cache:
+    deploy and doctor leave those hosts out of the weights check, and say so (make e2e rehearses the guide)."""
+    from pdcompose.deploy.weights import require_weights
+    from tests.helpers import EXAMPLE
+
+    text = EXAMPLE.read_text().replace("name: dsr1-gb200", "name: h25-guide")
+    path = tmp_path / "guide.yaml"
+    path.write_text(text + "\nrehearsal: {enabled: true, first_address: 127.0.125.60}\n")
+    plan = _plan(path)
+    steps: list[str] = []
+    try:
+        report = Recorder()
+        report.step = steps.append  # type: ignore[method-assign]
+        assert require_weights(plan, plan.hosts, False, 30.0, report) == []
+        assert steps and steps[0].startswith("weights: rehearsal: not checked on gb200-n0, ")
+        weights = [r for r in run_doctor(plan, plan.hosts, checks=("engine", "weights")) if r.check == "weights"]
+        assert weights and {r.status for r in weights} == {"skip"}
+    finally:
+        remove_rehearsal_contexts(plan)
