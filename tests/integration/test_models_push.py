@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,17 @@ def cluster(tmp_path: Path, images):
     remove_rehearsal_contexts(plan)
 
 
+def _wait_for_helpers(seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ps = subprocess.run(["docker", "ps", "-q", "--filter", "label=io.pdcompose.helper=models"],
+                            capture_output=True, text=True, check=True)
+        if not ps.stdout.strip():
+            return
+        time.sleep(0.2)
+    pytest.fail("models helper containers still running")
+
+
 def _blob(cache: Path, data: bytes) -> Path:
     return cache / "hub" / ("models--" + REPO.replace("/", "--")) / "blobs" / etag(data)
 
@@ -91,6 +103,7 @@ def test_push_to_several_hosts_interrupted_then_resumed(cluster) -> None:
     # Ctrl-C once 3 MB of the weights have gone to p: the shared cache (d1 for d2 too) completes meanwhile.
     with pytest.raises(KeyboardInterrupt):
         push(plan, vllm_hosts, source, Recorder(stop_after={"p": 3 << 20}), at_once=2)
+    _wait_for_helpers()                   # the killed client's helper may still be writing what it had received
     partial = _blob(caches["p"], weights).with_name(etag(weights) + ".incomplete")
     assert partial.exists() and 0 < partial.stat().st_size < len(weights)
     assert not _blob(caches["p"], weights).exists()          # never in place unless whole and checked
