@@ -82,7 +82,7 @@ def assert_golden(out: Path, expected: Path, *, update: bool) -> None:
 
 # Plain-text `vllm serve` flags (vLLM 0.13.0) that neither pdcompose nor the mock interprets: quoting tests
 # carry arbitrary values through them, since pdcompose refuses flags vLLM does not have.
-TEXT_FLAGS = ("code-revision", "tokenizer-revision", "revision", "response-role", "root-path", "hf-config-path",
+TEXT_FLAGS = ("code-revision", "tokenizer-revision", "ssl-keyfile", "response-role", "root-path", "hf-config-path",
               "download-dir", "middleware", "log-config-file")
 
 

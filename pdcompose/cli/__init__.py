@@ -17,6 +17,7 @@ from pdcompose.cli import (
     export_cmds,
     images_cmds,
     lab_cmds,
+    models_cmds,
     ops_cmds,
     top_cmd,
     topology_cmds,
@@ -73,6 +74,7 @@ app.command(cls=bench_cmds.BenchCommand)(bench_cmds.bench)     # also `bench com
 app.add_typer(images_cmds.images_app, name="images")
 app.add_typer(export_cmds.export_app, name="export")
 app.add_typer(lab_cmds.lab_app, name="lab")
+app.add_typer(models_cmds.models_app, name="models")
 
 
 def main() -> None:

@@ -39,6 +39,10 @@ def deploy(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
                "--smoke/--no-smoke", help="Send a one-token request through the router at the end")] = True,
            skip_doctor: Annotated[bool, typer.Option(
                "--skip-doctor", help="Skip the image and free-port checks (reachability is always checked)")] = False,
+           allow_download: Annotated[bool, typer.Option("--allow-download", help=(
+               "Start vLLM even where the model's revision is not in the host's HF cache: vLLM downloads it "
+               "at start (its progress is shown while waiting); otherwise deploy refuses, naming "
+               "`models pull`/`push`"))] = False,
            engine: EngineOpt = None, access: AccessOpt = None, as_json: JsonOpt = False) -> None:
     """Render, then start every host in order: vLLM nodes in parallel, health gate, router, smoke test."""
     from pdcompose.cli.progress import reporter
@@ -51,7 +55,8 @@ def deploy(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
     out = bundle_dir(out, plan.rehearsal)
     render(plan, out)
     opts = DeployOptions(contexts=tuple(context or ()), timeout=timeout, rollback=rollback, smoke=smoke,
-                         skip_doctor=skip_doctor, access=mode_of(access or plan.access))
+                         skip_doctor=skip_doctor, access=mode_of(access or plan.access),
+                         allow_download=allow_download)
     try:
         with reporter() as progress:
             report = run_deploy(plan, out, opts, progress)

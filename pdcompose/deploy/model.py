@@ -17,6 +17,7 @@ class DeployOptions:
     reach_timeout: float = 10.0
     skip_doctor: bool = False               # the fast doctor (reachability, images, ports) before anything starts
     access: Mode = "auto"                   # how the endpoints are reached: directly, through the contexts, or auto
+    allow_download: bool = False            # start vLLM where the model's revision is missing (it downloads it)
 
 
 @dataclass(frozen=True)

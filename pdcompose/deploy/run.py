@@ -26,6 +26,7 @@ from pdcompose.deploy.preflight import (
     unset_secrets_error,
 )
 from pdcompose.deploy.selection import Scope, relevant_hosts, scope, select_hosts
+from pdcompose.deploy.weights import DownloadWatch, require_weights
 from pdcompose.doctor import require_fast_checks
 from pdcompose.engine.access import Access
 from pdcompose.engine.clients import deploy_client, project_client
@@ -60,13 +61,15 @@ def deploy(plan: Plan, bundle: Path, opts: DeployOptions, report: Reporter) -> D
         for note in require_fast_checks(plan, hosts, opts.reach_timeout):
             report.step(f"doctor: {note}")
         require_reachable([h for h in relevant if h not in hosts], opts.reach_timeout)
+    downloading = require_weights(plan, relevant, opts.allow_download, opts.reach_timeout * 3, report)
     before = parallel(containers.states, relevant)
     running = {h: {s for s, st in states.items() if st.status == "running"} for h, states in before.items()}
     sc = scope(plan, hosts, running)
     result = DeployReport([h.name for h in hosts], not_gated=sc.not_gated, timings={"preflight": time.monotonic() - t0})
     access = Access(opts.access, report.step)
     try:
-        _run(plan, bundle, opts, report, sc, before, result, t0, access)
+        with DownloadWatch(plan, [h for h in relevant if h.name in downloading], report):
+            _run(plan, bundle, opts, report, sc, before, result, t0, access)
     except (DeployFailed, KeyboardInterrupt) as exc:
         _on_failure(plan, hosts, before, opts, report, exc)
         raise

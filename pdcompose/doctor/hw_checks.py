@@ -112,12 +112,13 @@ def path_checks(host: Host, n: Needs, found: dict[str, dict[str, Any] | str], mo
         elif not answer.get("dir"):
             problems.append(f"{path} ({what}) is not a directory")
         elif what == "the HF cache" and answer.get("model_cached") is False:
-            notes.append(f"{path} exists but has no {model}: vLLM downloads it at first start")
+            notes.append(f"{path} exists but has no {model}: vLLM would download it at its first start, every "
+                         "host at once (the `weights` check says which revision each host holds)")
     if problems:
         return failed(host.name, "hf-cache", "; ".join(problems), (
             f"create it on {host.name} (mkdir -p), mount the shared cache there, or change hf_cache"))
     if notes:
-        return warned(host.name, "hf-cache", "; ".join(notes), "pre-download the model (needs HF_TOKEN and "
-                                                                "internet on the host otherwise)")
+        return warned(host.name, "hf-cache", "; ".join(notes), "pdcompose models pull (or models push, "
+                                                                "air-gapped) before deploying")
     return passed(host.name, "hf-cache", ", ".join(f"{p} exists" for p in n.paths)
                   + (f" and holds {model}" if n.model_dir else ""))

@@ -15,6 +15,7 @@ from typing import Any
 from pdcompose.doctor import arch_checks, container, engine_checks, holders, hw_checks, network_checks
 from pdcompose.doctor.model import CHECKS, FAST, CheckResult, failed, ordered, skipped
 from pdcompose.doctor.needs import Needs, needs
+from pdcompose.doctor.weights import weights_checks
 from pdcompose.engine.cli import DockerTimeout
 from pdcompose.engine.fanout import each, together
 from pdcompose.engine.reach import fix_for, probe
@@ -34,7 +35,11 @@ REHEARSAL_SKIPS = {NVIDIA_RUNTIME: "rehearsal: no GPUs are reserved", "gpus": "r
 def run_doctor(plan: Plan, hosts: list[Host], timeout: float = DEFAULT_TIMEOUT,
                checks: tuple[str, ...] = CHECKS) -> list[CheckResult]:
     per_host = each(lambda h: check_host(plan, h, timeout, checks), hosts)
-    return ordered([r for rs in per_host for r in rs], [h.name for h in hosts])
+    results = [r for rs in per_host for r in rs]
+    if "weights" in checks:     # across hosts: a revision is wrong only relative to the others'
+        up = {r.host for r in results if r.check == "engine" and r.status != "fail"}
+        results += weights_checks(plan, [h for h in hosts if h.name in up], timeout * CONTAINER_FACTOR)
+    return ordered(results, [h.name for h in hosts])
 
 
 def fast_checks(plan: Plan, hosts: list[Host], timeout: float = DEFAULT_TIMEOUT) -> list[CheckResult]:

@@ -55,7 +55,7 @@ def build_plan(resolved: Resolved, *, rehearsal: bool | None = None) -> tuple[Pl
         served_model_name=_served_name(workers, model or ""), rehearsal=rehearsal, fingerprint="",
         health_timeout=t.health.deploy_timeout, access=t.access,
         adaptations=[line for j in judges.values() for line in j.adaptations],
-        substitutions=substitutions(t, model or ""),
+        substitutions=substitutions(t, model or ""), model_revision=t.model_revision,
         secrets=[Secret(name="hf_token", from_env=t.hf_token.from_env)] if t.hf_token else [],
         hosts=hosts, router=Router(host=router_host.name, url=router.url,
                                    prefill_urls=[c.url for c in workers if c.role == "prefill"],
@@ -119,7 +119,8 @@ def _hosts(r: Resolved, facts: dict[str, HostFacts], workers: list[Container], r
         arch = f.profile.arch if f.profile and not t.rehearsal.enabled else None
         out.append(Host(name=name, address=f.address, context=f.context, project=f"{t.name}-{name}",
                         profile=f.profile_name, arch=arch, requires=requires, secrets=secrets,
-                        containers=[_labelled(c, t.name, name, r.image_ids) for c in mine], configs=configs))
+                        containers=[_labelled(c, t.name, name, r.image_ids) for c in mine], configs=configs,
+                        hf_cache=f.hf_cache if runs_vllm else None))
     return out
 
 

@@ -18,6 +18,7 @@ class HostFacts:
     profile_name: str | None
     profile: Profile | None
     gdrcopy: bool = False     # /dev/gdrdrv goes to its vLLM containers
+    hf_cache: str | None = None   # its Hugging Face cache: the host's own `hf_cache:`, else the cluster's
 
     @property
     def url_host(self) -> str:
@@ -41,6 +42,7 @@ def host_facts(resolved: Resolved) -> dict[str, HostFacts]:
             profile_name=host.profile or t.defaults.profile or _recipe_profile(resolved),
             profile=profile,
             gdrcopy=host.gdrcopy if host.gdrcopy is not None else t.defaults.gdrcopy,
+            hf_cache=host.hf_cache or t.hf_cache,
         )
     return out
 

@@ -115,6 +115,7 @@ class Host(Frozen):
     secrets: list[Secret] = []      # the Compose secrets this host's containers use
     containers: list[Container]
     configs: list[ConfigFile] = []  # only with monitoring: Prometheus's configuration and targets
+    hf_cache: str | None = None     # where its Hugging Face cache is on the host (where vLLM runs and one is set)
 
     @property
     def platform(self) -> str | None:
@@ -129,6 +130,8 @@ class Host(Frozen):
         data = handler(self)
         if isinstance(data, dict) and not data.get("configs"):
             data.pop("configs", None)
+        if isinstance(data, dict) and data.get("hf_cache") is None:
+            data.pop("hf_cache", None)
         return data
 
 
@@ -151,6 +154,7 @@ class Plan(Frozen):
     access: str = "auto"            # how the endpoints are reached: auto, direct or context (engine/access.py)
     adaptations: list[str] = []     # recipe settings changed to fit the pinned vLLM, stated
     substitutions: list[str] = []   # what a real-engine rehearsal changes (CPU, tiny model), stated
+    model_revision: str | None = None   # the pinned revision of `model` (topology model_revision)
     secrets: list[Secret] = []
     hosts: list[Host]
     router: Router
@@ -163,6 +167,8 @@ class Plan(Frozen):
             data.pop("substitutions", None)
         if isinstance(data, dict) and data.get("access") == "auto":     # likewise for the default access
             data.pop("access", None)
+        if isinstance(data, dict) and data.get("model_revision") is None:     # and for an unpinned revision
+            data.pop("model_revision", None)
         return data
 
     def host(self, name: str) -> Host:

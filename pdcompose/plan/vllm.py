@@ -39,6 +39,7 @@ RESERVED = {
     "data-parallel-hybrid-lb": "multi-node instances run one API server per node (hybrid load balancing)",
     "data-parallel-external-lb": "multi-node instances use hybrid load balancing",
     "headless": "every node serves the API so the router can reach each one",
+    "revision": "set `model_revision:` (pdcompose models status/pull/push check and fetch that revision)",
 }
 DERIVED_ENV = {
     "VLLM_NIXL_SIDE_CHANNEL_HOST": "it is the node's own address, which the decode dials",
@@ -114,7 +115,7 @@ def vllm_container(r: Resolved, n: NodeInputs, flags: F.FlagLayers, findings: Fi
     dp = DataParallel(size=n.shape.nodes * n.shape.dp_local, local=n.shape.dp_local,
                       start_rank=ref.node * n.shape.dp_local, address=n.master.address,
                       rpc_port=n.rpc_port, nodes=n.shape.nodes)
-    derived = _derived_flags(n, dp, rehearsal)
+    derived = _derived_flags(n, dp, rehearsal, None if real_engine(t) else t.model_revision)
     for name in _check_reserved(flags, derived, findings):
         flags.pop(name)  # says what pdcompose derives anyway: redundant, not a conflict
     model = n.model
@@ -141,7 +142,7 @@ def vllm_container(r: Resolved, n: NodeInputs, flags: F.FlagLayers, findings: Fi
         cap_add=list(n.host.profile.cap_add) if n.host.profile else [],
         ulimits=_ulimits(n.host, rehearsal),
         ipc=n.host.profile.ipc if n.host.profile else "host",
-        volumes=[f"{t.hf_cache}:{t.hf_cache}"] if t.hf_cache and not rehearsal else [],
+        volumes=[f"{n.host.hf_cache}:{n.host.hf_cache}"] if n.host.hf_cache and not rehearsal else [],
         ports=_ports(n, dp, bind), dp=dp if dp.size > 1 else None, tp=n.shape.tp,
         vllm_version=n.judge.cat.vllm if n.judge else None,
         url=f"http://{n.host.url_host}:{n.alloc.api_port}",
@@ -165,8 +166,11 @@ def restart_policy(policy: str, nodes: int) -> str:
     return "no" if nodes > 1 else policy
 
 
-def _derived_flags(n: NodeInputs, dp: DataParallel, rehearsal: bool) -> dict[str, F.Flag]:
+def _derived_flags(n: NodeInputs, dp: DataParallel, rehearsal: bool, revision: str | None) -> dict[str, F.Flag]:
+    """`revision`: the pinned model revision (None for the real-engine rehearsal: its tiny model is a folder)."""
     values: dict[str, Any] = {"port": n.alloc.api_port, "tensor-parallel-size": n.shape.tp}
+    if revision:
+        values["revision"] = revision
     if dp.size > 1:
         values |= {"data-parallel-size": dp.size, "data-parallel-size-local": dp.local}
         if dp.nodes > 1:
@@ -237,8 +241,8 @@ def _env(r: Resolved, n: NodeInputs, findings: Findings) -> dict[str, str | Secr
         judge_env(n.judge, env, findings)
     derived: dict[str, str] = {"VLLM_NIXL_SIDE_CHANNEL_HOST": n.host.address,
                                "VLLM_NIXL_SIDE_CHANNEL_PORT": str(n.alloc.nixl_base)}
-    if t.hf_cache:
-        derived["HF_HOME"] = t.hf_cache
+    if n.host.hf_cache:
+        derived["HF_HOME"] = n.host.hf_cache
     if t.hf_token:
         derived["HF_TOKEN_PATH"] = f"{SECRET_DIR}/hf_token"
     for key, value in derived.items():

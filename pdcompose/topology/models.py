@@ -25,6 +25,7 @@ from pdcompose.topology.types import (
     ImageRef,
     Interface,
     Name,
+    Revision,
     Seconds,
     VllmVersion,
 )
@@ -61,6 +62,8 @@ class Host(Strict):
     gpus: list[GpuId] | None = Field(None, description=GPUS_HELP + " (default: defaults.gpus)")
     gdrcopy: bool | None = Field(None, description=GDRCOPY_HELP + " (default: defaults.gdrcopy)")
     env: Env = Field(default_factory=dict, description="environment of the vLLM containers on this host" + ENV_HELP)
+    hf_cache: AbsPath | None = Field(None, description=(
+        "this host's Hugging Face cache, where it differs from the cluster's `hf_cache:`"))
 
 
 def _node_shorthand(value: Any) -> Any:
@@ -172,6 +175,9 @@ class Topology(Strict):
         "Compose pull_policy of the vLLM and router containers: pull when missing, never, or always"))
     hf_cache: AbsPath | None = Field(None, description="host path of the Hugging Face cache (HF_HOME)")
     hf_token: FromEnv | None = Field(None, description="{from_env: HF_TOKEN}: delivered as a Compose secret file")
+    model_revision: Revision | None = Field(None, description=(
+        "the model's revision (a commit hash, branch or tag): vLLM's --revision, and the snapshot `pdcompose "
+        "models` checks, pulls and pushes on every host"))
     restart: str = Field("unless-stopped", pattern=r"^(no|always|unless-stopped|on-failure(:\d{1,4})?)$",
                          description=("Docker restart policy of the containers; the nodes of a multi-node "
                                       "instance always get \"no\" (a lone restarted node cannot rejoin its group)"))

@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # to a type checker they are plain text; the validators are r
     ImageRef = str
     VllmVersion = str
     AbsPath = str
+    Revision = str
 else:
     Name = _pattern_str(r"[a-z0-9][a-z0-9_-]{0,62}", "lowercase letters, digits, '-' and '_', starting with a letter "
                         "or digit, at most 63 (it becomes a Compose project, service and directory name)",
@@ -55,6 +56,9 @@ else:
                             "vllm/vllm-openai:v0.13.0")
     VllmVersion = _pattern_str(r"\d{1,4}\.\d{1,4}\.\d{1,4}", "a vLLM release such as 0.13.0")
     AbsPath = _pattern_str(r"/[^\x00\n\r]*", "an absolute path on the host", 4096)
+    # A git ref or commit as the hub takes it; no '..' or leading '/' (it names a folder in the cache).
+    Revision = _pattern_str(r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._/-]{0,127}", "a commit hash (40 hex digits), "
+                            "branch or tag of the model's repository, such as main or v1.0")
 
 
 def _fqdn_hint(value: str) -> str:

@@ -1,0 +1,1 @@
+"""Model weights on every host: what each HF cache holds, and copying/downloading the pinned revision."""
