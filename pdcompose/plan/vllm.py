@@ -12,6 +12,7 @@ from typing import Any
 
 from pdcompose import defaults
 from pdcompose.hardware import GDRDRV
+from pdcompose.plan import auth
 from pdcompose.plan import flags as F
 from pdcompose.plan.allocate import RPC_PORT, NodeAllocation
 from pdcompose.plan.env import layered_env
@@ -45,6 +46,7 @@ DERIVED_ENV = {
     "VLLM_NIXL_SIDE_CHANNEL_PORT": "set `nixl_port:` on the role or instance",
     "HF_HOME": "it follows from `hf_cache:`",
     "HF_TOKEN_PATH": "it follows from `hf_token:`",
+    "VLLM_API_KEY": "it is read from the secret file of `api_key:`",
 }
 
 
@@ -133,8 +135,9 @@ def vllm_container(r: Resolved, n: NodeInputs, flags: F.FlagLayers, findings: Fi
     return Container(
         service=f"{ref.role}-{ref.instance}-node-{ref.node}", role=ref.role, instance=ref.instance,
         node=ref.node, image=n.image, pull_policy="never" if rehearsal else t.pull_policy,
-        entrypoint=["vllm", "serve"], command=command, env=_env(r, n, findings),
-        secrets=["hf_token"] if t.hf_token else [],
+        entrypoint=auth.keyed_entrypoint(["vllm", "serve"], auth.WORKER_VAR) if t.api_key else ["vllm", "serve"],
+        command=command, env=_env(r, n, findings),
+        secrets=[*(["hf_token"] if t.hf_token else []), *([auth.SECRET] if t.api_key else [])],
         gpus=[str(g) for g in n.alloc.gpus],
         gpu_driver=None if rehearsal else (n.host.profile.gpu_driver if n.host.profile else "nvidia"),
         devices=_devices(n.host, rehearsal),
@@ -241,6 +244,10 @@ def _env(r: Resolved, n: NodeInputs, findings: Findings) -> dict[str, str | Secr
         derived["HF_HOME"] = t.hf_cache
     if t.hf_token:
         derived["HF_TOKEN_PATH"] = f"{SECRET_DIR}/hf_token"
+    if t.api_key and auth.WORKER_VAR in env:
+        findings.error("conflicting-env", env[auth.WORKER_VAR][1], (
+            f"{auth.WORKER_VAR} conflicts with the topology: {DERIVED_ENV[auth.WORKER_VAR]}; remove it"))
+        env.pop(auth.WORKER_VAR)
     for key, value in derived.items():
         if key in env and env[key][0] != value:
             findings.error("conflicting-env", env[key][1], (

@@ -172,6 +172,9 @@ class Topology(Strict):
         "Compose pull_policy of the vLLM and router containers: pull when missing, never, or always"))
     hf_cache: AbsPath | None = Field(None, description="host path of the Hugging Face cache (HF_HOME)")
     hf_token: FromEnv | None = Field(None, description="{from_env: HF_TOKEN}: delivered as a Compose secret file")
+    api_key: FromEnv | None = Field(None, description=(
+        "{from_env: VAR}: every vLLM API server requires this key on /v1/* (VLLM_API_KEY) and the router sends "
+        "it (OPENAI_API_KEY); delivered as a Compose secret file, never in argv, env or `docker inspect`"))
     restart: str = Field("unless-stopped", pattern=r"^(no|always|unless-stopped|on-failure(:\d{1,4})?)$",
                          description=("Docker restart policy of the containers; the nodes of a multi-node "
                                       "instance always get \"no\" (a lone restarted node cannot rejoin its group)"))
