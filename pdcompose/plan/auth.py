@@ -2,14 +2,15 @@
 entrypoint into the one variable its program reads, so the key is never in argv, an env file, the
 Compose file or `docker inspect` (only in the process's own environment, as vLLM and the router need it).
 
-What the key protects, in vLLM 0.13 (vllm/entrypoints/openai/server_utils.py, AuthenticationMiddleware,
-installed when --api-key or VLLM_API_KEY is set): every request whose path starts with /v1 needs
-`Authorization: Bearer <key>` (401 {"error": "Unauthorized"} otherwise); OPTIONS requests and every
-other path are left open: /health, /metrics, /ping, /version, /load, /tokenize, /detokenize, /pooling,
-/classify, /score, /rerank, /invocations (SageMaker's; it dispatches to completions). So the key keeps
-casual clients off /v1/*, and binding (`pdcompose plan`'s port table) and the host firewall are what
-keep the rest of a worker's port away from other machines. pdcompose's own probes follow that: /health,
-/metrics and /mock/* go without the key, /v1/models (the deploy gate) with it.
+What the key protects, in vLLM 0.13 (vllm/entrypoints/openai/api_server.py, AuthenticationMiddleware,
+installed when --api-key or VLLM_API_KEY is non-empty): every request whose path starts with /v1 needs
+`Authorization: Bearer <key>` (scheme in any case; 401 {"error": "Unauthorized"} otherwise, before
+routing, so an unknown /v1 path is 401 too). OPTIONS requests and every other path are left open:
+/health, /metrics, /ping, /version, /load, /tokenize, /detokenize, /pooling, /classify, /score, /rerank,
+/scale_elastic_ep, /pause, /resume and /invocations (SageMaker's, which dispatches to generation). So
+the key keeps clients off /v1/*; binding (`pdcompose plan`'s port table) and the host firewall are
+what keep the rest of a worker's port away from other machines. pdcompose's own probes follow that:
+/health, /metrics and /mock/* go without the key, /v1/models (the deploy gate) with it.
 
 vllm-router 0.1.17 checks no client key at all; it sends `Authorization: Bearer $OPENAI_API_KEY` from its
 environment to the workers (shared/notes/vllm-router-protocol.md).

@@ -106,3 +106,17 @@ def test_a_missing_or_empty_secret_stops_the_container(tmp_path: Path, content: 
     # vLLM with an empty VLLM_API_KEY serves everyone: the entrypoint must refuse to start it
     done = _run_entrypoint(tmp_path, content)
     assert done.returncode == 78 and "api_key" in done.stderr and done.stdout == ""
+
+
+def test_an_unset_key_at_deploy_time_names_the_field_and_starts_nothing(monkeypatch: pytest.MonkeyPatch):
+    from pdcompose.deploy import run as deploy_run
+    from pdcompose.deploy.model import DeployOptions
+    from pdcompose.errors import PdcomposeError
+    from tests.helpers import Steps
+
+    monkeypatch.setenv("H21_KEY", "")           # empty is unset: vLLM would then serve without a key
+    monkeypatch.setattr(deploy_run, "require_fast_checks", lambda *a: pytest.fail("reached the doctor"))
+    monkeypatch.setattr(deploy_run, "require_reachable", lambda *a: pytest.fail("reached a host"))
+    with pytest.raises(PdcomposeError, match=r"^H21_KEY is not set: .*nothing was started \(api_key: "
+                                             r"\{from_env: H21_KEY\}\)"):
+        deploy_run.deploy(plan_of(text()), Path("unused"), DeployOptions(), Steps())
