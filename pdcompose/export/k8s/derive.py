@@ -118,6 +118,10 @@ def _args(c: Container, api_port: int, differences: list[Difference]) -> list[Ar
     argv = c.command
     for i, token in enumerate(argv):
         flag = argv[i - 1] if i else ""
+        if flag == "--host" and token == c.env.get(NIXL_HOST):
+            # the node's own address, as in Compose: the pod's IP (the same downward-API value as the NIXL host)
+            out.append(EnvRef(var=NIXL_HOST))
+            continue
         if flag == "--port" and token != str(api_port):
             differences.append(Difference(
                 service=c.service, kind="arg", key="--port", compose=token, k8s=str(api_port),
