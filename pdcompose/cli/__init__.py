@@ -14,6 +14,7 @@ from pdcompose.cli import (
     deploy_cmds,
     doctor_cmds,
     export_cmds,
+    firewall_cmds,
     images_cmds,
     lab_cmds,
     ops_cmds,
@@ -72,6 +73,7 @@ app.command(cls=bench_cmds.BenchCommand)(bench_cmds.bench)     # also `bench com
 app.add_typer(images_cmds.images_app, name="images")
 app.add_typer(export_cmds.export_app, name="export")
 app.add_typer(lab_cmds.lab_app, name="lab")
+app.add_typer(firewall_cmds.firewall_app, name="firewall")
 
 
 def main() -> None:

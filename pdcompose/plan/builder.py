@@ -17,7 +17,7 @@ from pdcompose.plan.hosts import HostFacts, host_facts
 from pdcompose.plan.judge import Judge, make_judge
 from pdcompose.plan.layers import NodeRef, node_refs
 from pdcompose.plan.lint import lint
-from pdcompose.plan.models import ConfigFile, Container, Host, Plan, Router, Secret
+from pdcompose.plan.models import ConfigFile, Container, Firewall, Host, Plan, Router, Secret
 from pdcompose.plan.monitoring import monitoring_host, prometheus
 from pdcompose.plan.rehearsal import rehearse, substitutions
 from pdcompose.plan.router import router_container
@@ -58,6 +58,7 @@ def build_plan(resolved: Resolved, *, rehearsal: bool | None = None) -> tuple[Pl
         adaptations=[line for j in judges.values() for line in j.adaptations],
         substitutions=substitutions(t, model or ""),
         secrets=_secrets(t, {"hf_token", auth.SECRET}),
+        firewall=Firewall(allow=sorted(t.firewall.allow)) if t.firewall.enabled else None,
         hosts=hosts, router=Router(host=router_host.name, url=router.url,
                                    prefill_urls=[c.url for c in workers if c.role == "prefill"],
                                    decode_urls=[c.url for c in workers if c.role == "decode"]))

@@ -132,6 +132,12 @@ class Host(Frozen):
         return data
 
 
+class Firewall(Frozen):
+    """`firewall: {enabled: true}`: besides the hosts' own addresses, who may reach the closed ports."""
+
+    allow: list[str] = []
+
+
 class Router(Frozen):
     host: str
     url: str
@@ -154,6 +160,7 @@ class Plan(Frozen):
     secrets: list[Secret] = []
     hosts: list[Host]
     router: Router
+    firewall: Firewall | None = None  # per-host nftables rules in the bundle (plan/firewall.py); None: off
 
     @model_serializer(mode="wrap")
     def _drop_empty_substitutions(self, handler: SerializerFunctionWrapHandler) -> Any:
@@ -163,6 +170,8 @@ class Plan(Frozen):
             data.pop("substitutions", None)
         if isinstance(data, dict) and data.get("access") == "auto":     # likewise for the default access
             data.pop("access", None)
+        if isinstance(data, dict) and data.get("firewall") is None:     # and for plans without a firewall
+            data.pop("firewall", None)
         return data
 
     def host(self, name: str) -> Host:

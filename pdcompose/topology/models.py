@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field
 
 from pdcompose.frozen import Strict
+from pdcompose.topology.firewall import Firewall
 from pdcompose.topology.monitoring import Monitoring
 from pdcompose.topology.types import (
     AbsPath,
@@ -197,6 +198,8 @@ class Topology(Strict):
         "the same plan on this machine's Docker engine (mock or CPU vLLM, loopback addresses, no GPUs)"))
     monitoring: Monitoring = Field(default_factory=Monitoring, description=(
         "a Prometheus scraping every API server and the router, with alert rules"))
+    firewall: Firewall = Field(default_factory=Firewall, description=(
+        "per-host nftables rules that close the cluster's ports to other machines (`pdcompose firewall`)"))
 
     def role(self, name: str) -> Role:
         return {"prefill": self.prefill, "decode": self.decode}[name]
