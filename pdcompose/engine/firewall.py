@@ -1,7 +1,8 @@
 """The host firewall on a host, through its Docker context: `nft` in a short-lived privileged
-(`--cap-add NET_ADMIN`), `--network host` container of pdcompose's base image (Debian's nftables is in
-it), so nothing is installed on the host and no SSH beyond the Docker context is needed. The rules are
-the plan's (plan/firewall.py), fed on stdin; only the cluster's own nftables table is ever touched."""
+(`--cap-add NET_ADMIN`), `--network host` container of pdcompose/firewall (Debian's nftables on the base
+image, images/firewall/), so nothing is installed on the host and no SSH beyond the Docker context is
+needed. The rules are the plan's (plan/firewall.py), fed on stdin; only the cluster's own nftables table
+is ever touched."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from pdcompose.plan.models import Host
 
 TIMEOUT = 60.0
 LABEL = "io.pdcompose.helper=firewall"
+NFT = "/usr/sbin/nft"        # by path: the base image sets no PATH, and runc's default lacks sbin
 
 
 def _nft(host: Host, nft_args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     args = ["run", "--rm", *(["-i"] if stdin is not None else []), "--network", "host", "--cap-add", "NET_ADMIN",
-            "--pull", "never", "--label", LABEL, "--entrypoint", "nft", defaults.BASE_IMAGE, *nft_args]
+            "--pull", "never", "--label", LABEL, "--entrypoint", NFT, defaults.FIREWALL_IMAGE, *nft_args]
     command = argv(host.context, args)
     try:
         return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=TIMEOUT, check=False)
@@ -28,8 +30,10 @@ def _nft(host: Host, nft_args: list[str], stdin: str | None = None) -> subproces
 
 
 def _failed(host: Host, what: str, done: subprocess.CompletedProcess[str]) -> DockerOperationError:
-    detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
-    hint = (f" (is {defaults.BASE_IMAGE} on the host? images/build.sh base, then docker save | docker load)"
+    lines = [ln.strip() for ln in (done.stderr or done.stdout).splitlines()
+             if ln.strip() and not ln.startswith("Run 'docker")]
+    detail = lines[-1:] or [f"exit status {done.returncode}"]
+    hint = (f" (is {defaults.FIREWALL_IMAGE} on the host? images/build.sh firewall, then docker save | docker load)"
             if "No such image" in done.stderr else "")
     return DockerOperationError(host.name, f"{what} failed: {detail[0]}{hint}")
 
