@@ -141,3 +141,18 @@ def _wait(check, tries: int = 30) -> bool:  # noqa: ANN001
         time.sleep(0.1)
     return False
 
+
+
+def test_doctor_checks_the_live_rules_only_when_the_plan_has_a_firewall(monkeypatch: pytest.MonkeyPatch):
+    from pdcompose.doctor.firewall_check import firewall_check
+    from pdcompose.engine import firewall
+
+    plan = plan_of()
+    p = plan.host("p")
+    monkeypatch.setattr(firewall, "live", lambda host, table: None)
+    result = firewall_check(plan, p)
+    assert (result.status, result.fix) == ("warn", "pdcompose firewall apply")
+    monkeypatch.setattr(firewall, "live", lambda host, table: rulesets(plan)["p"])   # nft lists what it loaded
+    assert firewall_check(plan, p).status == "pass"
+    rehearsed = plan_of(rehearsal=True)
+    assert firewall_check(rehearsed, rehearsed.host("p")).status == "skip"
