@@ -120,3 +120,12 @@ def test_an_unset_key_at_deploy_time_names_the_field_and_starts_nothing(monkeypa
     with pytest.raises(PdcomposeError, match=r"^H21_KEY is not set: .*nothing was started \(api_key: "
                                              r"\{from_env: H21_KEY\}\)"):
         deploy_run.deploy(plan_of(text()), Path("unused"), DeployOptions(), Steps())
+
+
+def test_export_k8s_refuses_a_keyed_plan_naming_the_field():
+    from pdcompose.export import ExportError
+    from pdcompose.export.k8s.derive import derive
+    from pdcompose.export.k8s.options import make_options
+
+    with pytest.raises(ExportError, match=r"^api_key: export k8s does not carry"):
+        derive(plan_of(text()), make_options("h21u"))

@@ -38,6 +38,11 @@ def derive(plan: Plan, options: ExportOptions) -> Export:
     if plan.rehearsal:
         raise ExportError("this plan is a rehearsal (mock images, loopback addresses); export the real topology: "
                           "drop --rehearsal / set rehearsal.enabled: false")
+    if any(s.name == "api_key" for s in plan.secrets):
+        # its entrypoint reads a Compose secret file that no pod would have: refuse rather than export pods
+        # that stop at start (carrying it to a Kubernetes Secret is not done yet)
+        raise ExportError("api_key: export k8s does not carry the cluster's API key yet; export a copy of the "
+                          "topology without api_key, and give the pods VLLM_API_KEY from a Kubernetes Secret")
     workers = plan.workers()
     if not workers:
         raise ExportError("the plan has no vLLM nodes to export")
