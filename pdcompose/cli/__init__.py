@@ -15,6 +15,7 @@ from pdcompose.cli import (
     deploy_cmds,
     doctor_cmds,
     export_cmds,
+    firewall_cmds,
     images_cmds,
     lab_cmds,
     models_cmds,
@@ -75,6 +76,7 @@ app.add_typer(images_cmds.images_app, name="images")
 app.add_typer(export_cmds.export_app, name="export")
 app.add_typer(lab_cmds.lab_app, name="lab")
 app.add_typer(models_cmds.models_app, name="models")
+app.add_typer(firewall_cmds.firewall_app, name="firewall")
 
 
 def main() -> None:

@@ -48,6 +48,8 @@ def plan(topology: TopologyArg = None, file: FileOpt = None, rehearsal: Rehearsa
          commands: Annotated[bool, typer.Option("--commands", help=(
              "Print each node's exact vllm serve / vllm-router command line, one flag per line"))] = False,
          env: Annotated[bool, typer.Option("--env", help="With --commands: also the environment")] = False,
+         ports: Annotated[bool, typer.Option("--ports", help=(
+             "List every port each host opens, the address it is bound on, and who needs to reach it"))] = False,
          engine: EngineOpt = None, as_json: JsonOpt = False) -> None:
     """Show where everything runs: hosts, containers, GPUs, data-parallel ranks and ports."""
     from pdcompose.cli import views
@@ -58,6 +60,8 @@ def plan(topology: TopologyArg = None, file: FileOpt = None, rehearsal: Rehearsa
         return
     elif commands:
         output.console().print(views.command_listing(the_plan, env), markup=False, end="")
+    elif ports:
+        output.print_table(views.ports_table(the_plan))
     else:
         output.print_table(views.placement_table(the_plan))
     if the_plan.substitutions:   # a real-engine rehearsal: what differs from the plan it rehearses

@@ -22,6 +22,22 @@ def placement_table(plan: Plan) -> Any:
     return table
 
 
+def ports_table(plan: Plan) -> Any:
+    """Every port each host opens, on which address, and who needs to reach it (plan/ports.py)."""
+    from rich.table import Table
+
+    from pdcompose.plan.ports import openings
+
+    table = Table(title=f"{plan.cluster}: ports each host opens", title_justify="left")
+    for column in ("host", "bound on", "port", "container", "for", "reached by"):
+        table.add_column(column, no_wrap=column != "reached by")
+    for o in openings(plan):
+        where = "[bold]every interface[/]" if o.address in ("0.0.0.0", "::") else o.address
+        table.add_row(o.host, where, o.span, o.service, o.purpose + (" (entry)" if o.entry else ""),
+                      ", ".join(o.reached_by))
+    return table
+
+
 SHORT = {"API": "api", "NIXL side channel": "nixl", "DP RPC": "rpc", "router": "http", "router metrics": "metrics"}
 
 

@@ -13,6 +13,7 @@ from pdcompose.engine.access import Access
 from pdcompose.engine.fanout import parallel, size_asyncio_threads
 from pdcompose.engine.inside import Answer, Request
 from pdcompose.errors import PdcomposeError
+from pdcompose.plan.auth import key_variable
 from pdcompose.plan.models import Container, Host, Plan, Role
 from pdcompose.progress import Reporter
 
@@ -25,8 +26,10 @@ def gate_workers(plan: Plan, gated: list[tuple[Host, Container]], watch: list[Ho
     model = plan.served_model_name
     services = {(h.name, c.service) for h, c in gated}
     failures: list[Failure] = []
+    key = key_variable(plan)      # /v1/models needs the cluster's API key; /health is open (plan/auth.py)
     asks = {(h.name, c.service): [Request(f"{c.url}/health", timeout=health.PROBE_TIMEOUT),
-                                  Request(f"{c.url}/v1/models", timeout=health.PROBE_TIMEOUT)] for h, c in gated}
+                                  Request(f"{c.url}/v1/models", timeout=health.PROBE_TIMEOUT, auth=key)]
+            for h, c in gated}
     rounds = _Rounds(access, {h.name: h for h, _ in gated}, asks)
 
     async def check(target: health.Target) -> health.Probe:

@@ -4,6 +4,7 @@ ports are the doctor's fast checks, see pdcompose.doctor.)"""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from pdcompose.engine.reach import EngineInfo, probe_all
 from pdcompose.errors import HostUnreachable, PdcomposeError
@@ -23,9 +24,17 @@ def missing_secrets(hosts: list[Host]) -> list[str]:
     return sorted(n for n in secret_variables(hosts) if not os.environ.get(n))
 
 
-def unset_secrets_error(missing: list[str]) -> PdcomposeError:
+def unset_secrets_error(missing: list[str], hosts: Sequence[Host] = ()) -> PdcomposeError:
+    fields = _fields(hosts)
+    named = [f"{fields[n]}: {{from_env: {n}}}" for n in missing if n in fields]
+    where = f"; nothing was started ({', '.join(named)})" if named else ""
     return PdcomposeError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: the topology "
-                          "reads secrets from your environment when the containers start (export it first)")
+                          f"reads secrets from your environment when the containers start (export it first){where}")
+
+
+def _fields(hosts: Sequence[Host]) -> dict[str, str]:
+    """variable -> the topology field that names it, for the secrets that are fields (api_key, hf_token)."""
+    return {s.from_env: s.name for h in hosts for s in h.secrets}
 
 
 def require_reachable(hosts: list[Host], timeout: float) -> dict[str, EngineInfo]:

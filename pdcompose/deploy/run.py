@@ -46,10 +46,11 @@ def deploy(plan: Plan, bundle: Path, opts: DeployOptions, report: Reporter) -> D
     hosts = select_hosts(plan, opts.contexts)
     missing = missing_secrets(hosts)
     if missing and not plan.rehearsal:
-        raise unset_secrets_error(missing)
+        raise unset_secrets_error(missing, hosts)
     if missing:
-        # The mocks never read them, but `compose up` interpolates `${NAME:?...}`: a placeholder for this
-        # process, which runs one deploy (python-on-whales cannot pass an environment to `compose up`).
+        # `compose up` interpolates `${NAME:?...}` and fills secret files from them: a placeholder for this
+        # process, which runs one deploy (python-on-whales cannot pass an environment to `compose up`). An
+        # api_key placeholder is enforced by the mocks like a real key, and the gate sends the same one.
         os.environ.update(dict.fromkeys(missing, REHEARSAL_PLACEHOLDER))
         report.step(f"rehearsal: {', '.join(missing)} unset; the mocks get a placeholder")
     if plan.rehearsal:

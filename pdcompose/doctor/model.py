@@ -11,7 +11,7 @@ Status = Literal["pass", "warn", "fail", "skip"]
 
 # Display order. engine first: when it fails, every other check of that host is skipped.
 CHECKS = ("engine", "arch", "images", "address", "ports", NVIDIA_RUNTIME, "gpus", INFINIBAND, IMEX, GDRCOPY, "devices",
-          "hf-cache", "weights")
+          "hf-cache", "weights", "firewall")
 FAST = ("engine", "arch", "images", "ports")     # what deploy runs before it starts anything
 
 

@@ -13,6 +13,7 @@ from functools import cache, partial
 from typing import Any
 
 from pdcompose.doctor import arch_checks, container, engine_checks, holders, hw_checks, network_checks
+from pdcompose.doctor.firewall_check import firewall_check
 from pdcompose.doctor.model import CHECKS, FAST, CheckResult, failed, ordered, skipped
 from pdcompose.doctor.needs import Needs, needs
 from pdcompose.doctor.weights import weights_checks
@@ -60,12 +61,17 @@ def require_fast_checks(plan: Plan, hosts: list[Host], timeout: float = DEFAULT_
 
 def check_host(plan: Plan, host: Host, timeout: float, checks: tuple[str, ...]) -> list[CheckResult]:
     n = needs(host, plan.model)
+    if plan.firewall is None:                # only a plan with a firewall has this check
+        checks = tuple(c for c in checks if c != "firewall")
     try:
         info = probe(host.name, host.context, timeout)
     except HostUnreachable as exc:
         return [_unreachable(host, str(exc).removeprefix(f"{host.name}: ")),
                 *(skipped(host.name, c, "engine unreachable") for c in checks if c != "engine")]
     out = [engine_checks.engine(host, info, n)]
+    if "firewall" in checks:
+        out.append(firewall_check(plan, host))
+    checks = tuple(c for c in checks if c != "firewall")
     scan = engine_checks.images(host, n, timeout)
     out.append(scan.result)
     if "arch" in checks:

@@ -12,6 +12,7 @@ still starting refuses both ways. Each decision is said once, through `say`.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -119,7 +120,9 @@ def direct(requests: list[Request]) -> list[Answer]:
 
 def _direct_one(client: httpx.Client, r: Request) -> Answer:
     try:
-        response = client.request(r.method, r.url, json=r.json, timeout=r.timeout)
+        key = os.environ.get(r.auth) if r.auth else None
+        headers = {"authorization": f"Bearer {key}"} if key else None
+        response = client.request(r.method, r.url, json=r.json, timeout=r.timeout, headers=headers)
     except httpx.ConnectError as exc:
         return Answer(None, b"", REFUSED if "refused" in str(exc).lower() else NO_ROUTE)
     except httpx.TimeoutException:

@@ -37,6 +37,12 @@ opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 def ask(r):
     data = None if r["json"] is None else json.dumps(r["json"]).encode()
     headers = {"Content-Type": "application/json"} if data is not None else {}
+    if r.get("auth"):   # the cluster's API key, from this container's secret file (never in argv)
+        try:
+            with open("/run/secrets/api_key") as f:
+                headers["Authorization"] = "Bearer " + f.read().rstrip("\n")
+        except OSError:
+            pass
     req = urllib.request.Request(r["url"], data=data, method=r["method"], headers=headers)
     try:
         with opener.open(req, timeout=r["timeout"]) as resp:
@@ -63,6 +69,8 @@ class Request:
     method: str = "GET"
     json: dict[str, Any] | None = field(default=None, hash=False)
     timeout: float = 3.0
+    auth: str | None = None          # the variable holding the cluster's API key (plan/auth.py): sent as a
+                                     # Bearer token; from inside a host, read from the container's secret file
 
 
 @dataclass(frozen=True)
@@ -91,8 +99,8 @@ def fetch(host: Host, requests: list[Request], via: str) -> list[Answer]:
     host's engine cannot run either."""
     if not requests:
         return []
-    payload = json.dumps([{"url": r.url, "method": r.method, "json": r.json, "timeout": r.timeout}
-                          for r in requests])
+    payload = json.dumps([{"url": r.url, "method": r.method, "json": r.json, "timeout": r.timeout,
+                           "auth": bool(r.auth)} for r in requests])
     limit = sum(r.timeout for r in requests) + 15       # the requests, plus docker exec (and ssh) overhead
     answered = sessions.ask(host.context, container_name(host, via), LOOP, payload, limit)
     if answered is not None:

@@ -59,6 +59,13 @@ def create_app(config: MockConfig, runtime: Runtime | None = None) -> FastAPI:
     async def chat_completions(request: Request) -> Response:
         return await generate(rt, request, "chat")
 
+    @app.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+    async def other_v1(request: Request, rest: str) -> Response:
+        # vLLM's middleware answers 401 before routing: an unknown /v1 path without the key is 401, not 404
+        if not rt.authorized(request.headers.get("authorization")):
+            return Response(UNAUTHORIZED, 401, media_type="application/json")
+        return json_response({"detail": "Not Found"}, 404)
+
     @app.get("/mock/stats")
     async def mock_stats(records: bool = True) -> Response:
         snapshot = rt.stats.snapshot(ready=rt.ready, engine_ids=rt.engine_ids, with_records=records)

@@ -21,7 +21,7 @@ class Runtime:
         self.catalog = catalog_for(config.knobs.vllm_version)    # the vLLM release the mock stands for
         self.kv = KVChecker(config.knobs.kv_timeout, str(self.catalog.version))
         self.group = make_group(config)
-        self._accepted = frozenset(f"Bearer {key}" for key in config.api_keys)
+        self._accepted = frozenset(config.api_keys)
         # an engine told to crash (PDCOMPOSE_MOCK_EXIT_CODE) is one that fails to start: never ready
         never = config.knobs.exit_code is not None
         self._load_done_at = math.inf if never else time.monotonic() + config.knobs.load_delay
@@ -41,5 +41,9 @@ class Runtime:
         return [engine.engine_id for engine in self.pool.engines]
 
     def authorized(self, header: str | None) -> bool:
-        """vLLM's --api-key check on /v1/*: the Authorization header must be `Bearer <key>` exactly."""
-        return not self._accepted or header in self._accepted
+        """vLLM 0.13's --api-key check on /v1/* (AuthenticationMiddleware.verify_token): the scheme before the
+        first space is `bearer` in any case and everything after that space is one of the keys."""
+        if not self._accepted:
+            return True
+        scheme, _, param = (header or "").partition(" ")
+        return scheme.lower() == "bearer" and param in self._accepted

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from typing import Any
 
 from pdcompose import __version__
 from pdcompose.errors import Issue
-from pdcompose.plan import vllm
+from pdcompose.plan import auth, vllm
 from pdcompose.plan.allocate import RPC_PORT, HostBook, allocate_node
 from pdcompose.plan.findings import Findings
 from pdcompose.plan.flags import canonical
@@ -16,7 +17,7 @@ from pdcompose.plan.hosts import HostFacts, host_facts
 from pdcompose.plan.judge import Judge, make_judge
 from pdcompose.plan.layers import NodeRef, node_refs
 from pdcompose.plan.lint import lint
-from pdcompose.plan.models import ConfigFile, Container, Host, Plan, Router, Secret
+from pdcompose.plan.models import ConfigFile, Container, Firewall, Host, Plan, Router, Secret
 from pdcompose.plan.monitoring import monitoring_host, prometheus
 from pdcompose.plan.rehearsal import rehearse, substitutions
 from pdcompose.plan.router import router_container
@@ -56,7 +57,8 @@ def build_plan(resolved: Resolved, *, rehearsal: bool | None = None) -> tuple[Pl
         health_timeout=t.health.deploy_timeout, access=t.access,
         adaptations=[line for j in judges.values() for line in j.adaptations],
         substitutions=substitutions(t, model or ""), model_revision=t.model_revision,
-        secrets=[Secret(name="hf_token", from_env=t.hf_token.from_env)] if t.hf_token else [],
+        secrets=_secrets(t, {"hf_token", auth.SECRET}),
+        firewall=Firewall(allow=sorted(t.firewall.allow)) if t.firewall.enabled else None,
         hosts=hosts, router=Router(host=router_host.name, url=router.url,
                                    prefill_urls=[c.url for c in workers if c.role == "prefill"],
                                    decode_urls=[c.url for c in workers if c.role == "decode"]))
@@ -115,13 +117,19 @@ def _hosts(r: Resolved, facts: dict[str, HostFacts], workers: list[Container], r
         runs_vllm = any(c.role in ("prefill", "decode") for c in mine)
         requires = list(f.profile.requires) if f.profile and runs_vllm and not t.rehearsal.enabled else []
         used = {s for c in mine for s in c.secrets}
-        secrets = [Secret(name="hf_token", from_env=t.hf_token.from_env)] if t.hf_token and "hf_token" in used else []
+        secrets = _secrets(t, used)
         arch = f.profile.arch if f.profile and not t.rehearsal.enabled else None
         out.append(Host(name=name, address=f.address, context=f.context, project=f"{t.name}-{name}",
                         profile=f.profile_name, arch=arch, requires=requires, secrets=secrets,
                         containers=[_labelled(c, t.name, name, r.image_ids) for c in mine], configs=configs,
                         hf_cache=f.hf_cache if runs_vllm else None))
     return out
+
+
+def _secrets(t: Any, used: set[str]) -> list[Secret]:
+    """The Compose secrets among `used`: the field's name is the secret's name."""
+    given = {"hf_token": t.hf_token, auth.SECRET: t.api_key}
+    return [Secret(name=name, from_env=ref.from_env) for name, ref in given.items() if ref and name in used]
 
 
 def _labelled(c: Container, cluster: str, host: str, image_ids: Mapping[str, str]) -> Container:

@@ -23,11 +23,12 @@ def _router_api_key(workers: list[Container], router: Container, findings: Findi
     """vLLM started with --api-key (or VLLM_API_KEY) rejects unauthenticated requests; vllm-router 0.1.17
     sends `Authorization: Bearer $OPENAI_API_KEY` from its own environment, never its --api-key flag."""
     keyed = [c.service for c in workers if "--api-key" in c.command or "VLLM_API_KEY" in c.env]
-    if keyed and "OPENAI_API_KEY" not in router.env:
+    if keyed and "OPENAI_API_KEY" not in router.env and "api_key" not in router.secrets:
         findings.error("router-api-key", ("router", "env"), (
             f"{keyed[0]} requires an API key but the router would send none: vllm-router passes "
             "OPENAI_API_KEY from its environment to the workers; set router.env.OPENAI_API_KEY: "
-            "{from_env: <the variable holding the key>}"))
+            "{from_env: <the variable holding the key>}, or better, use the top-level api_key: {from_env: VAR} "
+            "(one secret file for both, never in `docker inspect`)"))
 
 
 def _nixl_tp_ratio(workers: list[Container], findings: Findings) -> None:

@@ -135,6 +135,12 @@ class Host(Frozen):
         return data
 
 
+class Firewall(Frozen):
+    """`firewall: {enabled: true}`: besides the hosts' own addresses, who may reach the closed ports."""
+
+    allow: list[str] = []
+
+
 class Router(Frozen):
     host: str
     url: str
@@ -158,6 +164,7 @@ class Plan(Frozen):
     secrets: list[Secret] = []
     hosts: list[Host]
     router: Router
+    firewall: Firewall | None = None  # per-host nftables rules in the bundle (plan/firewall.py); None: off
 
     @model_serializer(mode="wrap")
     def _drop_empty_substitutions(self, handler: SerializerFunctionWrapHandler) -> Any:
@@ -169,6 +176,8 @@ class Plan(Frozen):
             data.pop("access", None)
         if isinstance(data, dict) and data.get("model_revision") is None:     # and for an unpinned revision
             data.pop("model_revision", None)
+        if isinstance(data, dict) and data.get("firewall") is None:     # and for plans without a firewall
+            data.pop("firewall", None)
         return data
 
     def host(self, name: str) -> Host:

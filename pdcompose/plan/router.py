@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pdcompose import defaults
+from pdcompose.plan import auth
 from pdcompose.plan import flags as F
 from pdcompose.plan.env import layered_env
 from pdcompose.plan.findings import Findings
@@ -33,10 +34,17 @@ def router_container(r: Resolved, host: HostFacts, workers: list[Container], fin
                 "(port, policy, max_concurrent_requests, ...) or the instances"))
     command = [*_derived(r, host, prefill, decode, workers, findings), *F.argv(f for _, f in user.items())]
     env = {k: v for k, (v, _) in layered_env([(cfg.env, ("router", "env"))], host, findings).items()}
+    if t.api_key and auth.ROUTER_VAR in env:
+        findings.error("conflicting-env", ("router", "env", auth.ROUTER_VAR), (
+            f"{auth.ROUTER_VAR} conflicts with the topology: the router reads it from the secret file of "
+            "`api_key:`; remove it"))
+        env.pop(auth.ROUTER_VAR)
+    entrypoint = ["vllm-router"]
     on_host = [c.service for c in workers if c.labels.get("io.pdcompose.host") == host.name]
     bind = _bind_address(t, host)
     return Container(
-        service="router", role="router", image=_image(t), entrypoint=["vllm-router"], command=command,
+        service="router", role="router", image=_image(t), command=command, secrets=[auth.SECRET] if t.api_key else [],
+        entrypoint=auth.keyed_entrypoint(entrypoint, auth.ROUTER_VAR) if t.api_key else entrypoint,
         pull_policy="never" if t.rehearsal.enabled else t.pull_policy, env=dict(sorted(env.items())),
         ports=[PortUse(port=cfg.port, purpose="router", bind=bind),
                PortUse(port=cfg.prometheus_port, purpose="router metrics", bind=host.address)],

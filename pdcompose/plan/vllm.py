@@ -12,6 +12,7 @@ from typing import Any
 
 from pdcompose import defaults
 from pdcompose.hardware import GDRDRV
+from pdcompose.plan import auth
 from pdcompose.plan import flags as F
 from pdcompose.plan.allocate import RPC_PORT, NodeAllocation
 from pdcompose.plan.env import layered_env
@@ -27,7 +28,7 @@ from pdcompose.topology.source import format_loc
 SECRET_DIR = "/run/secrets"
 RESERVED = {
     "model": "the model is `model:` (vllm serve takes it positionally; --model is deprecated)",
-    "host": "vLLM listens on every address under host networking",
+    "host": "each API server listens on its host's address only (`address:`), not on every interface",
     "port": "set the API port with `port:` on the role or instance",
     "tensor-parallel-size": "set `tp:` on the role or instance",
     "data-parallel-size": "it is nodes x dp_local: change the instance's nodes or `dp_local:`",
@@ -46,6 +47,7 @@ DERIVED_ENV = {
     "VLLM_NIXL_SIDE_CHANNEL_PORT": "set `nixl_port:` on the role or instance",
     "HF_HOME": "it follows from `hf_cache:`",
     "HF_TOKEN_PATH": "it follows from `hf_token:`",
+    "VLLM_API_KEY": "it is read from the secret file of `api_key:`",
 }
 
 
@@ -115,7 +117,7 @@ def vllm_container(r: Resolved, n: NodeInputs, flags: F.FlagLayers, findings: Fi
     dp = DataParallel(size=n.shape.nodes * n.shape.dp_local, local=n.shape.dp_local,
                       start_rank=ref.node * n.shape.dp_local, address=n.master.address,
                       rpc_port=n.rpc_port, nodes=n.shape.nodes)
-    derived = _derived_flags(n, dp, rehearsal, None if real_engine(t) else t.model_revision)
+    derived = _derived_flags(n, dp, None if real_engine(t) else t.model_revision)
     for name in _check_reserved(flags, derived, findings):
         flags.pop(name)  # says what pdcompose derives anyway: redundant, not a conflict
     model = n.model
@@ -130,12 +132,13 @@ def vllm_container(r: Resolved, n: NodeInputs, flags: F.FlagLayers, findings: Fi
     _merge_configs(flags, findings)
     _check_kv_transfer(flags, ref, findings)
     command = [model, *F.argv(f for _, f in flags.items()), *F.argv(derived.values())]
-    bind = n.host.address if rehearsal else "0.0.0.0"
+    bind = n.host.address            # --host: only the plan's address (not 0.0.0.0, every interface)
     return Container(
         service=f"{ref.role}-{ref.instance}-node-{ref.node}", role=ref.role, instance=ref.instance,
         node=ref.node, image=n.image, pull_policy="never" if rehearsal else t.pull_policy,
-        entrypoint=["vllm", "serve"], command=command, env=_env(r, n, findings),
-        secrets=["hf_token"] if t.hf_token else [],
+        entrypoint=auth.keyed_entrypoint(["vllm", "serve"], auth.WORKER_VAR) if t.api_key else ["vllm", "serve"],
+        command=command, env=_env(r, n, findings),
+        secrets=[*(["hf_token"] if t.hf_token else []), *([auth.SECRET] if t.api_key else [])],
         gpus=[str(g) for g in n.alloc.gpus],
         gpu_driver=None if rehearsal else (n.host.profile.gpu_driver if n.host.profile else "nvidia"),
         devices=_devices(n.host, rehearsal),
@@ -146,8 +149,7 @@ def vllm_container(r: Resolved, n: NodeInputs, flags: F.FlagLayers, findings: Fi
         ports=_ports(n, dp, bind), dp=dp if dp.size > 1 else None, tp=n.shape.tp,
         vllm_version=n.judge.cat.vllm if n.judge else None,
         url=f"http://{n.host.url_host}:{n.alloc.api_port}",
-        healthcheck=_healthcheck(t, f"http://{'127.0.0.1' if bind == '0.0.0.0' else n.host.url_host}"
-                                    f":{n.alloc.api_port}/health"),
+        healthcheck=_healthcheck(t, f"http://{n.host.url_host}:{n.alloc.api_port}/health"),
         restart=restart_policy(t.restart, n.shape.nodes), stop_grace_period=t.stop_grace_period,
         labels={"io.pdcompose.role": ref.role, "io.pdcompose.instance": str(ref.instance),
                 "io.pdcompose.node": str(ref.node)},
@@ -166,7 +168,7 @@ def restart_policy(policy: str, nodes: int) -> str:
     return "no" if nodes > 1 else policy
 
 
-def _derived_flags(n: NodeInputs, dp: DataParallel, rehearsal: bool, revision: str | None) -> dict[str, F.Flag]:
+def _derived_flags(n: NodeInputs, dp: DataParallel, revision: str | None) -> dict[str, F.Flag]:
     """`revision`: the pinned model revision (None for the real-engine rehearsal: its tiny model is a folder)."""
     values: dict[str, Any] = {"port": n.alloc.api_port, "tensor-parallel-size": n.shape.tp}
     if revision:
@@ -180,8 +182,9 @@ def _derived_flags(n: NodeInputs, dp: DataParallel, rehearsal: bool, revision: s
         values["data-parallel-rpc-port"] = dp.rpc_port
         if dp.nodes > 1:
             values["data-parallel-hybrid-lb"] = True
-    if rehearsal:  # several "hosts" share one engine: each listens on its own loopback address
-        values["host"] = n.host.address
+    # Only the host's own address: a worker's port is then not served on every other interface (docker0,
+    # a management network); and in a rehearsal several "hosts" share one engine, each its loopback address.
+    values["host"] = n.host.address
     return {k: F.Flag(k, v, False, ("derived",)) for k, v in values.items()}
 
 
@@ -245,6 +248,10 @@ def _env(r: Resolved, n: NodeInputs, findings: Findings) -> dict[str, str | Secr
         derived["HF_HOME"] = n.host.hf_cache
     if t.hf_token:
         derived["HF_TOKEN_PATH"] = f"{SECRET_DIR}/hf_token"
+    if t.api_key and auth.WORKER_VAR in env:
+        findings.error("conflicting-env", env[auth.WORKER_VAR][1], (
+            f"{auth.WORKER_VAR} conflicts with the topology: {DERIVED_ENV[auth.WORKER_VAR]}; remove it"))
+        env.pop(auth.WORKER_VAR)
     for key, value in derived.items():
         if key in env and env[key][0] != value:
             findings.error("conflicting-env", env[key][1], (

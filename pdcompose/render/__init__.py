@@ -9,6 +9,7 @@ from pathlib import Path
 from pdcompose import __version__
 from pdcompose.errors import RenderError
 from pdcompose.plan.definition import definitions
+from pdcompose.plan.firewall import rulesets
 from pdcompose.plan.models import Plan
 from pdcompose.render.quoting import q, seconds
 from pdcompose.render.writer import write_bundle
@@ -45,6 +46,7 @@ def render_files(plan: Plan, templates: Path | None = None) -> dict[str, bytes]:
         for cfg in host.configs:
             files[f"{host.name}/{cfg.service}/{cfg.target.removeprefix('/etc/pdcompose/')}"] = cfg.content.encode()
     files.update(_grafana(plan))
+    files.update({f"{name}/firewall.nft": text.encode() for name, text in rulesets(plan).items()})
     files["plan.json"] = (plan.model_dump_json(indent=2) + "\n").encode()
     return files
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field
 
 from pdcompose.frozen import Strict
+from pdcompose.topology.firewall import Firewall
 from pdcompose.topology.monitoring import Monitoring
 from pdcompose.topology.types import (
     AbsPath,
@@ -178,6 +179,9 @@ class Topology(Strict):
     model_revision: Revision | None = Field(None, description=(
         "the model's revision (a commit hash, branch or tag): vLLM's --revision, and the snapshot `pdcompose "
         "models` checks, pulls and pushes on every host"))
+    api_key: FromEnv | None = Field(None, description=(
+        "{from_env: VAR}: every vLLM API server requires this key on /v1/* (VLLM_API_KEY) and the router sends "
+        "it (OPENAI_API_KEY); delivered as a Compose secret file, never in argv, env or `docker inspect`"))
     restart: str = Field("unless-stopped", pattern=r"^(no|always|unless-stopped|on-failure(:\d{1,4})?)$",
                          description=("Docker restart policy of the containers; the nodes of a multi-node "
                                       "instance always get \"no\" (a lone restarted node cannot rejoin its group)"))
@@ -200,6 +204,8 @@ class Topology(Strict):
         "the same plan on this machine's Docker engine (mock or CPU vLLM, loopback addresses, no GPUs)"))
     monitoring: Monitoring = Field(default_factory=Monitoring, description=(
         "a Prometheus scraping every API server and the router, with alert rules"))
+    firewall: Firewall = Field(default_factory=Firewall, description=(
+        "per-host nftables rules that close the cluster's ports to other machines (`pdcompose firewall`)"))
 
     def role(self, name: str) -> Role:
         return {"prefill": self.prefill, "decode": self.decode}[name]

@@ -75,6 +75,9 @@ def _message(err: ErrorDetails, loc: Loc, root: type[BaseModel]) -> str:
     if loc == ("hf_token",) and isinstance(err.get("input"), _Hidden) and kind == "model_type":
         return ("a token is never written in the file (it would land in plain text in every compose.yaml): "
                 "write hf_token: {from_env: HF_TOKEN} and export HF_TOKEN where you run pdcompose")
+    if loc == ("api_key",) and isinstance(err.get("input"), _Hidden) and kind == "model_type":
+        return ("an API key is never written in the file (it would land in plain text in every compose.yaml): "
+                "write api_key: {from_env: VLLM_API_KEY} and export VLLM_API_KEY where you run pdcompose")
     if kind == "extra_forbidden":
         key = str(loc[-1]) if loc else "?"
         return f"unknown key '{key}'{_did_you_mean(key, _fields_at(root, loc[:-1]))}"

@@ -20,6 +20,7 @@ from pdcompose.topology.source import Loc, Source
 # OPENAI_API_KEY, --api-key) and HUGGING_FACE_HUB_TOKEN are all caught by these shapes.
 _SECRET_NAME = re.compile(r"^(TOKEN|KEY|SECRET|.*_TOKEN|.*_KEY|.*_SECRET|.*PASSWORD.*|.*PASSWD.*)$")
 HIDDEN = "<hidden: a secret>"
+SECRET_FIELDS = ("hf_token", "api_key")       # top-level fields that hold a secret ({from_env: VAR} only)
 
 
 # Flags are matched more narrowly: --max-num-batched-tokens is no token. vLLM's two secret flags, and any
@@ -59,8 +60,9 @@ def looks_like_token(name: str) -> bool:
 def secret_values(data: Any) -> list[str]:
     """Every literal written where a secret belongs (to keep out of messages), longest first."""
     values = {str(v) for _, v, _ in _secret_slots(data) if isinstance(v, str | int | float) and str(v)}
-    if isinstance(data, dict) and isinstance(data.get("hf_token"), str | int | float):
-        values.add(str(data["hf_token"]))
+    for field in SECRET_FIELDS:
+        if isinstance(data, dict) and isinstance(data.get(field), str | int | float):
+            values.add(str(data[field]))
     values.update(name for _, name in _from_env_names(data) if looks_like_token(name))
     return sorted(values, key=len, reverse=True)
 
@@ -133,7 +135,7 @@ def _secret_slots(data: Any, loc: Loc = ()) -> Iterator[tuple[Loc, Any, str]]:
 
 def is_secret_loc(loc: Loc) -> bool:
     """Whether a field path points at (or into) a value that holds a secret: hf_token, env.HF_TOKEN, ..."""
-    if loc and loc[0] == "hf_token":
+    if loc and loc[0] in SECRET_FIELDS:
         return True
     return any(part in ("env", "args") and i + 1 < len(loc) and isinstance(loc[i + 1], str)
                and _is_secret(str(part), str(loc[i + 1])) for i, part in enumerate(loc))

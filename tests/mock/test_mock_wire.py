@@ -273,6 +273,23 @@ def test_api_key_guards_v1_only() -> None:
     run(scenario())
 
 
+def test_api_key_is_checked_like_vllms_middleware() -> None:
+    """vLLM 0.13's AuthenticationMiddleware: scheme `bearer` in any case, the rest after the first space is
+    the key; an unknown /v1 path is 401 before routing (404 only with the key); other paths stay open."""
+    async def scenario() -> None:
+        async with asgi_client(make_config("mock-model", "--api-key", "sekrit")) as client:
+            lower = await client.get("/v1/models", headers={"Authorization": "bearer sekrit"})
+            basic = await client.get("/v1/models", headers={"Authorization": "Basic sekrit"})
+            spaced = await client.get("/v1/models", headers={"Authorization": "Bearer  sekrit"})
+            unknown = await client.get("/v1/embeddings")
+            unknown_keyed = await client.get("/v1/embeddings", headers={"Authorization": "Bearer sekrit"})
+            version = await client.get("/version")
+        assert (lower.status_code, basic.status_code, spaced.status_code) == (200, 401, 401)
+        assert unknown.status_code == 401 and unknown.json() == {"error": "Unauthorized"}
+        assert unknown_keyed.status_code == 404 and version.status_code == 200
+    run(scenario())
+
+
 def test_models_and_health_follow_the_load_delay() -> None:
     async def scenario() -> None:
         config = make_config("/models/dsr1", "--served-model-name", "mock-model", "--max-model-len", "4096")

@@ -121,7 +121,9 @@ def test_every_guide_flag_on_every_node(bundle, host, name, role, master, start_
     [[compilation]] = flags.pop("--compilation-config")
     assert json.loads(compilation) == (COMPILATION if role == "prefill" else DECODE_COMPILATION)
     expected = {**COMMON_ARGS, **(PREFILL_ARGS if role == "prefill" else DECODE_ARGS),
-                "--data-parallel-address": [ADDR[master]], "--data-parallel-size": ["8"]}
+                "--data-parallel-address": [ADDR[master]], "--data-parallel-size": ["8"],
+                # not in the guide: each API server listens on its host's address only, not every interface
+                "--host": [ADDR[host]]}
     if start_rank:
         expected["--data-parallel-start-rank"] = [str(start_rank)]
     for flag, values in expected.items():
@@ -176,7 +178,8 @@ def test_guide_container_settings(bundle):
     assert "/dev/nvidia-caps-imex-channels/channel0:/dev/nvidia-caps-imex-channels/channel0" in svc["devices"]
     assert svc["ulimits"]["memlock"] == {"soft": -1, "hard": -1}
     assert svc["volumes"] == ["/mnt/hf-cache:/mnt/hf-cache"]
-    assert svc["healthcheck"]["test"][-1].endswith("urlopen('http://127.0.0.1:8087/health', timeout=4)")
+    n3 = ADDR["gb200-n3"]                         # the probe follows the address the server binds
+    assert svc["healthcheck"]["test"][-1].endswith(f"urlopen('http://{n3}:8087/health', timeout=4)")
     assert int(svc["healthcheck"]["start_period"].rstrip("s")) >= 1800  # real model loads take 10-60 min
     assert svc["restart"] == "no"                 # a node of a DP group cannot rejoin it alone
     assert svc["secrets"] == ["hf_token"] and svc["environment"]["HF_TOKEN_PATH"] == "/run/secrets/hf_token"

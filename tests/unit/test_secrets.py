@@ -27,6 +27,7 @@ def base(extra: str = "", **kwargs: object) -> str:
 LEAKS = {
     "hf-token-literal": base(f"hf_token: {CANARY}\n"),
     "hf-token-in-list": base(f"hf_token: [{CANARY}]\n"),
+    "api-key-literal": base(f"api_key: {CANARY}\n"),
     "env-literal": base(f"env: {{HF_TOKEN: {CANARY}}}\n"),
     "env-number-typo": base(f"env: {{MY_API_KEY: {CANARY}, VLLM_LOGGING_LEVL: {CANARY}x}}\n"),
     "router-env-literal": base().replace("router: {host: r}",

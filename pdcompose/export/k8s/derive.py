@@ -38,6 +38,11 @@ def derive(plan: Plan, options: ExportOptions) -> Export:
     if plan.rehearsal:
         raise ExportError("this plan is a rehearsal (mock images, loopback addresses); export the real topology: "
                           "drop --rehearsal / set rehearsal.enabled: false")
+    if any(s.name == "api_key" for s in plan.secrets):
+        # its entrypoint reads a Compose secret file that no pod would have: refuse rather than export pods
+        # that stop at start (carrying it to a Kubernetes Secret is not done yet)
+        raise ExportError("api_key: export k8s does not carry the cluster's API key yet; export a copy of the "
+                          "topology without api_key, and give the pods VLLM_API_KEY from a Kubernetes Secret")
     workers = plan.workers()
     if not workers:
         raise ExportError("the plan has no vLLM nodes to export")
@@ -118,6 +123,10 @@ def _args(c: Container, api_port: int, differences: list[Difference]) -> list[Ar
     argv = c.command
     for i, token in enumerate(argv):
         flag = argv[i - 1] if i else ""
+        if flag == "--host" and token == c.env.get(NIXL_HOST):
+            # the node's own address, as in Compose: the pod's IP (the same downward-API value as the NIXL host)
+            out.append(EnvRef(var=NIXL_HOST))
+            continue
         if flag == "--port" and token != str(api_port):
             differences.append(Difference(
                 service=c.service, kind="arg", key="--port", compose=token, k8s=str(api_port),
