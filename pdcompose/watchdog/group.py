@@ -147,8 +147,9 @@ class Group:
             self.reason = f"waiting for {self._where(busy)} to stop"
             return []
         if now < self.next_start:
-            self.reason = (f"crash loop: {self.failures} failed starts in a row; next try in "
-                           f"{self.next_start - now:.0f} s")
+            wait = f"next try in {self.next_start - now:.0f} s"
+            self.reason = (f"crash loop: {self.failures} failed starts in a row; {wait}" if self.failures > 1
+                           else f"the last start failed; {wait}")
             return []
         self.generation += 1
         self._enter(now, STARTING, f"restarting the group (generation {self.generation})")
@@ -180,9 +181,10 @@ class Group:
 
     def _lost(self, now: float, peers: list[Peer]) -> str | None:
         """Why the group is broken from this node's view, or None: a peer that went down (its watchdog says
-        so, or its engine stopped), or that has been silent and unhealthy for detect_after seconds."""
+        so, or its engine stopped), or that has been silent and unhealthy for detect_after seconds. A peer
+        still down from an older generation while this node starts a newer one has not followed yet."""
         for p in peers:
-            if p.phase == DOWN:
+            if p.phase == DOWN and not (self.phase == STARTING and p.generation < self.generation):
                 return f"node {p.node} on {self.s.hosts[p.node]} went down"
             if p.phase == SERVING and not p.engine_up:
                 return f"the engine of node {p.node} on {self.s.hosts[p.node]} stopped"
