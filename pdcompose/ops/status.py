@@ -17,6 +17,7 @@ from pdcompose.engine.access import Access
 from pdcompose.engine.fanout import each, parallel, together
 from pdcompose.engine.inside import NO_ROUTE, REFUSED, Answer, Request
 from pdcompose.errors import PdcomposeError
+from pdcompose.ops.recovery import Recovery, summarize
 from pdcompose.plan.models import Host, Plan
 from pdcompose.wire.router import RouterWorkers, worker_base_url
 
@@ -51,12 +52,16 @@ class BrokenGroup:
 
     instance: str                    # "decode-0"
     reason: str
+    auto: bool = False               # its group watchdogs restart it (recovery: auto)
 
     @property
     def fix(self) -> str:
         return f"pdcompose restart --instance {self.instance}"
 
     def message(self) -> str:
+        if self.auto:
+            return (f"{self.instance} is a broken DP group: {self.reason}; its group watchdogs restart the whole "
+                    f"group (recovery: auto); `{self.fix}` does it now")
         return (f"{self.instance} is a broken DP group: {self.reason}; a node cannot rejoin a running group "
                 f"alone: run `{self.fix}` (restarts all its nodes, master first)")
 
@@ -66,10 +71,11 @@ class Status:
     rows: list[Row]
     warnings: list[str]
     groups: list[BrokenGroup] = field(default_factory=list)
+    recovery: list[Recovery] = field(default_factory=list)     # what each group's watchdogs say
 
     @property
     def ok(self) -> bool:
-        return all(r.ok for r in self.rows) and not self.groups
+        return all(r.ok for r in self.rows) and not self.groups and all(r.ok for r in self.recovery)
 
 
 def collect(plan: Plan, hosts: list[Host], access: Access | None = None) -> Status:
@@ -80,7 +86,7 @@ def collect(plan: Plan, hosts: list[Host], access: Access | None = None) -> Stat
     calls: list[Callable[[], object]] = [partial(parallel, _states, hosts), partial(_probes, plan, hosts, access)]
     answers = together(calls)
     by_host = cast(dict[str, tuple[dict[str, ContainerState] | None, str | None]], answers[0])
-    endpoints, view = cast(tuple[dict[str, str], dict[str, str]], answers[1])
+    endpoints, view, watch = cast(tuple[dict[str, str], dict[str, str], dict[str, bytes]], answers[1])
     rows = []
     for host, c in containers:
         found, error = by_host[host.name]
@@ -90,7 +96,10 @@ def collect(plan: Plan, hosts: list[Host], access: Access | None = None) -> Stat
         rows.append(Row(host.name, c.service, c.role, c.url, state, error,
                         probed, view.get(c.url, "unknown") if c.role in ("prefill", "decode") else "-",
                         c.instance, c.node, c.dp.nodes if c.dp else 1))
-    return Status(rows, stale_nixl(rows), broken_groups(rows))
+    recovery = summarize(plan, watch)
+    auto = {r.instance for r in recovery if r.mode == "auto"}
+    groups = [BrokenGroup(g.instance, g.reason, g.instance in auto) for g in broken_groups(rows)]
+    return Status(rows, stale_nixl(rows), groups, recovery)
 
 
 def _states(host: Host) -> tuple[dict[str, ContainerState] | None, str | None]:
@@ -100,15 +109,18 @@ def _states(host: Host) -> tuple[dict[str, ContainerState] | None, str | None]:
         return None, str(exc)
 
 
-def _probes(plan: Plan, hosts: list[Host], access: Access) -> tuple[dict[str, str], dict[str, str]]:
-    """(service -> its endpoint's /health, API server URL -> the router's view of it): one fetch per host,
-    the router's host asked for /workers too (even when only other hosts are shown)."""
+def _probes(plan: Plan, hosts: list[Host],
+            access: Access) -> tuple[dict[str, str], dict[str, str], dict[str, bytes]]:
+    """(service -> its endpoint's /health, API server URL -> the router's view of it, group watchdog ->
+    its /state): one fetch per host, the router's host asked for /workers too (even when only other hosts
+    are shown)."""
     router_host = plan.host(plan.router.host)
     asked = [*hosts, *([router_host] if router_host not in hosts else [])]
 
     def one(host: Host) -> tuple[dict[str, str], dict[str, str]]:
         mine = [c for c in host.containers if host in hosts]
-        requests = [Request(f"{c.url}{c.health_path}", timeout=TIMEOUT) for c in mine]
+        requests = [Request(f"{c.url}{'/state' if c.role == 'watchdog' else c.health_path}", timeout=TIMEOUT)
+                    for c in mine]
         if host is router_host:
             requests.append(Request(f"{plan.router.url}/workers", timeout=TIMEOUT))
         try:
@@ -116,14 +128,18 @@ def _probes(plan: Plan, hosts: list[Host], access: Access) -> tuple[dict[str, st
         except PdcomposeError:
             answers = [Answer(None, b"", "unreachable")] * len(requests)
         endpoints = {c.service: endpoint_text(a) for c, a in zip(mine, answers, strict=False)}
-        return endpoints, (router_view(answers[-1]) if host is router_host else {})
+        watch = {c.service: a.body for c, a in zip(mine, answers, strict=False)
+                 if c.role == "watchdog" and a.status == 200}
+        return endpoints, (router_view(answers[-1]) if host is router_host else {}), watch
 
     endpoints: dict[str, str] = {}
     view: dict[str, str] = {}
-    for e, v in each(one, asked):
+    watch: dict[str, bytes] = {}
+    for e, v, w in each(one, asked):
         endpoints |= e
         view |= v
-    return endpoints, view
+        watch |= w
+    return endpoints, view, watch
 
 
 def endpoint_text(answer: Answer) -> str:
