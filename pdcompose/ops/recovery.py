@@ -70,7 +70,12 @@ def one(instance: str, members: list[tuple[str, dict[str, Any] | None]]) -> Reco
         return Recovery(instance, mode, "serving", reason)
     if mode == "manual" and master["phase"] == "down":
         return Recovery(instance, mode, "manual", reason)
+    if "does not answer" in reason:          # a host gone: no try can succeed, whatever failed before
+        return Recovery(instance, mode, "waiting", reason)
     if master.get("failures", 0) > 1:
+        retry = master.get("retry_in") or 0
+        reason = f"crash loop: {master['failures']} failed starts in a row; " + (
+            f"next try in {retry:.0f} s" if retry else reason)
         crashed = [s for s in said if s.get("last_crash")]
         last = max(crashed, key=lambda s: s["last_crash"].get("finished_at") or "", default=None)
         if last is None:
@@ -78,5 +83,4 @@ def one(instance: str, members: list[tuple[str, dict[str, Any] | None]]) -> Reco
         crash = last["last_crash"]
         return Recovery(instance, mode, "crash loop", reason, list(crash.get("log") or []),
                         f"{instance}-node-{last['node']} on {last['host']} (exit {crash.get('exit_code')})")
-    state = "waiting" if "does not answer" in reason else "recovering"
-    return Recovery(instance, mode, state, reason)
+    return Recovery(instance, mode, "recovering", reason)

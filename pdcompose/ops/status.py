@@ -117,7 +117,7 @@ def _probes(plan: Plan, hosts: list[Host],
     router_host = plan.host(plan.router.host)
     asked = [*hosts, *([router_host] if router_host not in hosts else [])]
 
-    def one(host: Host) -> tuple[dict[str, str], dict[str, str]]:
+    def one(host: Host) -> tuple[dict[str, str], dict[str, str], dict[str, bytes]]:
         mine = [c for c in host.containers if host in hosts]
         requests = [Request(f"{c.url}{'/state' if c.role == 'watchdog' else c.health_path}", timeout=TIMEOUT)
                     for c in mine]

@@ -46,6 +46,7 @@ def _one(r: Resolved, c: Container, members: list[Container],
     local = "127.0.0.1" if bind == "0.0.0.0" else bind
     port = watch_port(c)
     service = f"{c.service}-watchdog"
+    sock = t.hosts[host].docker_socket
     config = {
         "instance": name, "node": c.node, "service": c.service, "project": f"{t.name}-{host}",
         "listen": bind, "port": port, "docker_socket": SOCKET, "stop_grace": 5,
@@ -63,10 +64,10 @@ def _one(r: Resolved, c: Container, members: list[Container],
     container = Container(
         service=service, role="watchdog", instance=c.instance, node=c.node, image=c.image,
         pull_policy=c.pull_policy, entrypoint=["python3", f"{DIR}/agent.py"], command=[f"{DIR}/watchdog.json"],
-        env={"NVIDIA_VISIBLE_DEVICES": "void", "PYTHONUNBUFFERED": "1"}, volumes=[f"{SOCKET}:{SOCKET}"],
+        env={"NVIDIA_VISIBLE_DEVICES": "void", "PYTHONUNBUFFERED": "1"}, volumes=[f"{sock}:{SOCKET}"],
         ports=[PortUse(port=port, purpose="group watchdog", bind=bind)],
         url=f"http://{c.url.rsplit('://', 1)[1].rsplit(':', 1)[0]}:{port}",
-        healthcheck=Healthcheck(test=["CMD", "python3", "-c", probe], interval=10, timeout=3, retries=3,
+        healthcheck=Healthcheck(test=["CMD", "python3", "-c", probe], interval=30, timeout=10, retries=3,
                                 start_period=10),
         restart="unless-stopped", stop_grace_period=5,
         labels={"io.pdcompose.role": "watchdog", "io.pdcompose.instance": str(c.instance),

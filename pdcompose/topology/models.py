@@ -61,6 +61,9 @@ class Host(Strict):
     gpus: list[GpuId] | None = Field(None, description=GPUS_HELP + " (default: defaults.gpus)")
     gdrcopy: bool | None = Field(None, description=GDRCOPY_HELP + " (default: defaults.gdrcopy)")
     env: Env = Field(default_factory=dict, description="environment of the vLLM containers on this host" + ENV_HELP)
+    docker_socket: AbsPath = Field("/var/run/docker.sock", description=(
+        "where this host's Docker daemon listens, as seen on the host: the group watchdogs of multi-node "
+        "instances mount it to stop and start their engine"))
 
 
 def _node_shorthand(value: Any) -> Any:
