@@ -96,7 +96,10 @@ def wait(what: str, check, timeout: float, folder: Path) -> dict:
         if check(report):
             return report
         if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout} s; last status: {json.dumps(report)[:3000]}")
+            bad = [(c["service"], c["state"], c["endpoint"], c["router_view"]) for c in report["containers"]
+                   if not c["ok"]]
+            pytest.fail(f"{what}: not within {timeout} s; last status: not ok: {bad}; recovery: "
+                        f"{report['recovery']}; broken groups: {report['broken_groups']}")
         time.sleep(0.5)
 
 
