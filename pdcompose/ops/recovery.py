@@ -74,7 +74,7 @@ def one(instance: str, members: list[tuple[str, dict[str, Any] | None]]) -> Reco
         return Recovery(instance, mode, "waiting", reason)
     if master.get("failures", 0) > 1:
         retry = master.get("retry_in") or 0
-        reason = f"crash loop: {master['failures']} failed starts in a row; " + (
+        reason = f"{master['failures']} failed starts in a row; " + (
             f"next try in {retry:.0f} s" if retry else reason)
         crashed = [s for s in said if s.get("last_crash")]
         last = max(crashed, key=lambda s: s["last_crash"].get("finished_at") or "", default=None)

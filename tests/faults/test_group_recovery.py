@@ -149,8 +149,10 @@ def test_groups_heal_themselves_under_load(folder: Path):
                                        ("prefill worker", engine("p1", "prefill", 1), "prefill-0")]:
             seconds, failed, sent, after, last = heal(folder, load, victim, instance)
             assert after == 0, f"{name}: requests still fail after {instance} healed"
-            # only what was in flight on the broken instance, or sent to it before the router noticed, may fail
-            assert failed < sent / 2, f"{name}: {failed} of {sent} requests failed while {instance} healed"
+            # Only what was in flight on the broken instance, or sent to it before the router's health checks
+            # took it out (3 failed checks, every 2 s in a rehearsal), may fail: failed requests come back at
+            # once, so their count says little and when the last was sent says how long the window was.
+            assert last <= 15, f"{name}: a request sent {last:.1f} s after the kill failed ({failed} of {sent})"
             figures[name] = (seconds, failed, sent, last)
             print(f"{name} killed: {instance} serving again in {seconds:.1f} s; {failed}/{sent} requests failed, "
                   f"the last one sent {last:.1f} s after the kill")
@@ -178,7 +180,7 @@ def crash_loop(folder: Path, load: Load) -> None:
         squatter.listen()
         report = wait("crash loop", lambda r: recovery(r, "decode-0")["state"] == "crash loop", 90, folder)
         said = recovery(report, "decode-0")
-        assert said["detail"].startswith("crash loop: ") and "failed starts in a row; " in said["detail"], said
+        assert "failed starts in a row; " in said["detail"], said
         assert said["log_of"].startswith("decode-0-node-1 on d1 (exit "), said
         assert any("8087" in line for line in said["log"]), said["log"]
         text = run_cli("status", cwd=folder)
