@@ -116,9 +116,10 @@ def test_an_operator_with_only_the_docker_contexts_deploys_inspects_restarts_and
     status = pdc(operator, "status", "--json")
     rows = json.loads(status.stdout)
     assert rows["status"] == "ok" and rows["access"] == dict.fromkeys(HOSTS, "context")
-    assert len(rows["containers"]) == 7
+    assert len(rows["containers"]) == 7 + 6                     # + a group watchdog beside each multi-node node
+    assert {r["state"] for r in rows["recovery"]} == {"serving"}, rows["recovery"]
     assert all(c["state"] == "running" and c["endpoint"] == "200" for c in rows["containers"])
-    assert {c["router_view"] for c in rows["containers"] if c["role"] != "router"} == {"healthy"}
+    assert {c["router_view"] for c in rows["containers"] if c["role"] in ("prefill", "decode")} == {"healthy"}
     text = pdc(operator, "status")
     assert "reached through their Docker contexts: gb200-n0, gb200-n1" in text.stderr
 
