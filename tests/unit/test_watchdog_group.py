@@ -153,14 +153,18 @@ def test_a_node_by_node_deploy_waits_for_the_hosts_not_up_yet():
     assert nodes[0].group.reason == "waiting for d1 (node 1)"
 
 
-def test_at_deploy_an_engine_not_started_yet_is_no_loss():
-    """Compose starts the watchdogs and the engines in any order: a peer whose engine is still `created`
-    is starting, not down, and nobody stops anything."""
-    nodes = cluster()
-    nodes[1].group = Group(nodes[1].group.s)
-    nodes[1].engine = "created"
-    nodes[1].group.begin(0.0, Local("created", False))
-    run(nodes, 0, 5, forms=False)
-    nodes[1].engine = "running"
-    run(nodes, 5, 3)
-    assert phases(nodes) == [SERVING, SERVING] and [n.actions for n in nodes] == [[], []]
+def test_at_deploy_an_engine_not_created_or_started_yet_is_no_loss():
+    """Compose creates and starts the watchdogs and the engines in any order: a peer whose engine is still
+    missing or `created` is starting, not down, and nobody stops anything."""
+    for before in ("missing", "created"):
+        nodes = cluster()
+        for n in nodes:
+            n.group = Group(n.group.s)
+            n.engine = before
+            n.group.begin(0.0, Local(before, False))
+        run(nodes, 0, 5, forms=False)
+        nodes[0].engine = "running"
+        run(nodes, 5, 3, forms=False)
+        nodes[1].engine = "running"
+        run(nodes, 8, 3)
+        assert phases(nodes) == [SERVING, SERVING] and [n.actions for n in nodes] == [[], []], before
