@@ -20,8 +20,8 @@ if __package__:
     from pdcompose.watchdog.dockerapi import Docker, DockerError
     from pdcompose.watchdog.group import DOWN, Group, Local, Peer, Settings
 else:                                       # run as a script from the Compose configs beside it
-    from dockerapi import Docker, DockerError  # type: ignore[no-redef]
-    from group import DOWN, Group, Local, Peer, Settings  # type: ignore[no-redef]
+    from dockerapi import Docker, DockerError  # type: ignore[import-not-found,no-redef]
+    from group import DOWN, Group, Local, Peer, Settings  # type: ignore[import-not-found,no-redef]
 
 log = logging.getLogger("pdcompose.watchdog")
 LOG_LINES = 15

@@ -55,11 +55,13 @@ class Group:
     stopping: bool = False          # this watchdog stopped the engine since the group went down
     silent_since: dict[int, float] = field(default_factory=dict)
     unhealthy_since: float | None = None
+    seen_running: bool = False      # its engine ran since this watchdog started
 
     def begin(self, now: float, local: Local) -> None:
-        """The engine already runs when the watchdog starts (deploy started both): that is a start."""
+        """The engine already runs, or is about to, when the watchdog starts (deploy starts both): that is a
+        start. An engine that exited (the host rebooted) is a group that is down."""
         self.since = now
-        if local.engine == "running":
+        if local.engine in ("running", "created", "missing"):     # Compose creates and starts it in a moment
             self.phase, self.reason = STARTING, "started by deploy"
         else:
             self.phase, self.reason, self.stopping = DOWN, f"engine {local.engine}", True
@@ -73,6 +75,10 @@ class Group:
 
     # --- up: starting or serving -------------------------------------------------------------------------
     def _up(self, now: float, local: Local, peers: list[Peer]) -> list[str]:
+        if local.engine in ("created", "missing") and self.phase == STARTING and not self.seen_running:
+            self.reason = "waiting for deploy to start its engine"     # never started yet: not a failure
+            return []
+        self.seen_running = self.seen_running or local.engine == "running"
         if local.engine != "running":
             return self._fall(now, f"this node's engine is {local.engine}")
         master = self._master(peers)
