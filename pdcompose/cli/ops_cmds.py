@@ -89,7 +89,8 @@ def status(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
                            "access": ways.ways(),
                            "warnings": report.warnings, "containers": [_row_json(r) for r in report.rows],
                            "broken_groups": [{"instance": g.instance, "reason": g.reason, "fix": g.fix}
-                                             for g in report.groups]})
+                                             for g in report.groups],
+                           "recovery": [r.as_json() for r in report.recovery]})
     else:
         output.print_table(status_table(plan, report))
         output.note(f"/health asked from the router's host {plan.router.host} (where traffic leaves), and from "
@@ -97,6 +98,9 @@ def status(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
         _say_ways(ways.ways())
         for group in report.groups:
             output.error_line(group.message())
+        for recovery in report.recovery:
+            if not recovery.ok:
+                output.error_line(recovery.message())
         for warning in report.warnings:
             output.warn(warning)
     if not report.ok:

@@ -61,7 +61,8 @@ def command_listing(plan: Plan, with_env: bool = False) -> str:
     blocks = []
     for host in plan.hosts:
         for c in host.containers:
-            blocks.append(_block(host, c, with_env))
+            if c.role != "watchdog":        # pdcompose's own supervisor, not a command of the guide's
+                blocks.append(_block(host, c, with_env))
     return "\n\n".join(blocks) + "\n"
 
 

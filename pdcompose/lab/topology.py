@@ -14,11 +14,12 @@ from typing import Any
 from ruamel.yaml import YAML, YAMLError
 
 from pdcompose.lab import net
-from pdcompose.lab.model import Lab, LabError
+from pdcompose.lab.model import Lab, LabError, LabHost
 
 
 def skeleton(lab: Lab) -> str:
-    hosts = "\n".join(f"  {h.name}: {{address: {h.address}, context: {h.context}}}" for h in lab.hosts)
+    hosts = "\n".join(f"  {h.name}: {{address: {h.address}, context: {h.context}, docker_socket: {_socket(h)}}}"
+                      for h in lab.hosts)
     return (f"# the hosts of lab '{lab.name}' (pdcompose lab up): use them in a topology, or move one onto\n"
             f"# the lab with `pdcompose lab topology --for FILE -o OUT`\nhosts:\n{hosts}\n"
             "rehearsal: {enabled: true, addresses: hosts}   # mock engine and no GPUs, on the lab's hosts\n")
@@ -42,7 +43,7 @@ def moved(lab: Lab, source: Path) -> str:
         spec: Any = data["hosts"][name] if isinstance(data["hosts"][name], dict) else {}
         # The NIC too: a profile's GLOO/NCCL/UCX settings name it ({interface}), and a wrong one is a DP group
         # that never forms (Gloo would bind the address the host's name resolves to: 127.0.0.1 here).
-        spec.update(address=host.address, context=host.context, interface=net.NIC)
+        spec.update(address=host.address, context=host.context, interface=net.NIC, docker_socket=_socket(host))
         data["hosts"][name] = spec
     rehearsal: Any = data.get("rehearsal") if isinstance(data.get("rehearsal"), dict) else {}
     rehearsal.update(enabled=True, addresses="hosts")
@@ -52,6 +53,11 @@ def moved(lab: Lab, source: Path) -> str:
     text = io.StringIO()
     yaml.dump(data, text)
     return header + text.getvalue()
+
+
+def _socket(host: LabHost) -> str:
+    """Lab hosts share one filesystem: the socket path tells their daemons apart (the group watchdogs mount it)."""
+    return host.socket.removeprefix("unix://")
 
 
 def write(out: Path, text: str) -> None:

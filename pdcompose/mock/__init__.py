@@ -20,7 +20,7 @@ Mock-only knobs come from the environment so that the vLLM argv stays that of a 
 | `PDCOMPOSE_MOCK_KV_TIMEOUT` | `1.0` | seconds allowed for one NIXL side-channel handshake |
 | `PDCOMPOSE_MOCK_MAX_RECORDS` | `100000` | per-request records kept by `/mock/stats` (counters stay exact) |
 | `PDCOMPOSE_MOCK_ACCESS_LOG` | `0` | `1` turns uvicorn's per-request access log on (off for speed) |
-| `PDCOMPOSE_MOCK_DP_REJOIN` | `0` | `1`: a DP worker whose master went away rejoins it (vLLM's group does not heal) |
+| `PDCOMPOSE_MOCK_DP_REJOIN` | `0` | `1`: a DP group heals around a restarted node (vLLM's does not) |
 X
 | `PDCOMPOSE_MOCK_VLLM_VERSION` | `0.13.0` | the vLLM release whose `vllm serve` parser judges the argv (its catalog) |
 

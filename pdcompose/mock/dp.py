@@ -18,7 +18,10 @@ ParallelConfig.stateless_init_dp_group), so a restarted master's engines wait at
 ranks whose engines are still members of the old group, and the workers' engines fail at their next
 DP all-reduce (has_unfinished_dp). Read from the source, not observed: vLLM's idle worker still answers
 /health 200 until a request makes it all-reduce; the mock's turns 503 at once. Either way the group
-stays broken until every node restarts (`pdcompose restart` restarts the group, master first). A
+stays broken until every node restarts (`pdcompose restart` or the group watchdog restarts the group,
+master first). Likewise a master whose formed group lost a member stays broken: a restarted worker that
+dials it is refused (its engines would wait at a rendezvous the old members never reach), so a mock
+group heals only the way vLLM's does, by restarting every node. A
 worker that never saw its group complete keeps dialling (the normal start order);
 PDCOMPOSE_MOCK_DP_REJOIN=1 makes a worker redial a lost master too, for tests of other things.
 """
@@ -65,6 +68,8 @@ class DPMaster:
         self._members: dict[int, frozenset[int]] = {}
         self._changed = asyncio.Event()
         self._server: asyncio.Server | None = None
+        self._formed = False            # the group was complete once
+        self._broken = False            # ... and then lost a member: it never serves again
 
     @property
     def present(self) -> set[int]:
@@ -72,7 +77,7 @@ class DPMaster:
 
     @property
     def ready(self) -> bool:
-        return len(self.present) == self._size     # members are disjoint and in range (see _admit)
+        return not self._broken and len(self.present) == self._size   # members are disjoint, in range (_admit)
 
     async def start(self) -> None:
         host, port = self._config.data_parallel_address, self._config.data_parallel_rpc_port
@@ -96,6 +101,8 @@ class DPMaster:
             return frozenset(), f"data_parallel_size mismatch: master {self._size}, worker {size}"
         if not (isinstance(start, int) and isinstance(local, int) and start >= 0 and start + local <= size):
             return frozenset(), f"invalid rank range start={start} size_local={local} for DP size {size}"
+        if self._broken:
+            return frozenset(), "the DP group lost a member after it formed: restart every node of the group"
         ranks = frozenset(range(start, start + local))
         taken = ranks & self.present
         if taken:
@@ -122,6 +129,7 @@ class DPMaster:
                 return
             self._members[key] = ranks
             log.info("DP ranks %s joined; %d/%d present", sorted(ranks), len(self.present), self._size)
+            self._formed = self._formed or self.ready
             self._notify()
             await self._follow(reader, writer)
         except _NETWORK_ERRORS:
@@ -129,6 +137,10 @@ class DPMaster:
         finally:
             if self._members.pop(key, None) is not None:
                 log.warning("DP worker left; %d/%d ranks present", len(self.present), self._size)
+                if self._formed and not self._config.knobs.dp_rejoin:
+                    self._broken = True
+                    log.error("DP group broken: a member left after it formed; this node's engines cannot "
+                              "serve until every node of the group restarts (master first)")
                 self._notify()
             writer.close()
 

@@ -26,7 +26,7 @@ class MockKnobs:
     max_records: int = 100_000
     access_log: bool = False
     vllm_version: str | None = None     # the release whose parser judges the argv (catalog.DEFAULT_VERSION)
-    dp_rejoin: bool = False             # a DP worker whose master went away rejoins it (vLLM's does not)
+    dp_rejoin: bool = False             # a DP group heals around a restarted node (vLLM's does not)
     survive_kv_failure: bool = False    # a failed KV pull does not kill the engine (vLLM 0.13.0's dies)
 
     def prefill_seconds(self, prompt_tokens: int) -> float:

@@ -1,4 +1,4 @@
-"""`pdcompose down`: stop in reverse dependency order (router, then decode, then prefill), then remove
+"""`pdcompose down`: stop the group watchdogs, then in reverse dependency order (router, decode, prefill), then remove
 every container of each host's project, including ones a partial or interrupted deploy left."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pdcompose.engine.fanout import parallel
 from pdcompose.plan.models import Host
 from pdcompose.progress import Reporter
 
-ORDER = ("router", "decode", "prefill")
+ORDER = ("watchdog", "router", "decode", "prefill")   # watchdogs first: they would restart what stops
 
 
 def down(hosts: list[Host], report: Reporter, timeout: int = 30) -> list[str]:

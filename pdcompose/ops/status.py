@@ -17,7 +17,8 @@ from pdcompose.engine.access import Access
 from pdcompose.engine.fanout import each, parallel, together
 from pdcompose.engine.inside import NO_ROUTE, REFUSED, Answer, Request
 from pdcompose.errors import PdcomposeError
-from pdcompose.plan.models import Host, Plan
+from pdcompose.ops.recovery import Recovery, summarize
+from pdcompose.plan.models import Container, Host, Plan
 from pdcompose.wire.router import RouterWorkers, worker_base_url
 
 TIMEOUT = 3.0
@@ -57,12 +58,16 @@ class BrokenGroup:
 
     instance: str                    # "decode-0"
     reason: str
+    auto: bool = False               # its group watchdogs restart it (recovery: auto)
 
     @property
     def fix(self) -> str:
         return f"pdcompose restart --instance {self.instance}"
 
     def message(self) -> str:
+        if self.auto:
+            return (f"{self.instance} is a broken DP group: {self.reason}; its group watchdogs restart the whole "
+                    f"group (recovery: auto); `{self.fix}` does it now")
         return (f"{self.instance} is a broken DP group: {self.reason}; a node cannot rejoin a running group "
                 f"alone: run `{self.fix}` (restarts all its nodes, master first)")
 
@@ -72,10 +77,11 @@ class Status:
     rows: list[Row]
     warnings: list[str]
     groups: list[BrokenGroup] = field(default_factory=list)
+    recovery: list[Recovery] = field(default_factory=list)     # what each group's watchdogs say
 
     @property
     def ok(self) -> bool:
-        return all(r.ok for r in self.rows) and not self.groups
+        return all(r.ok for r in self.rows) and not self.groups and all(r.ok for r in self.recovery)
 
 
 def collect(plan: Plan, hosts: list[Host], access: Access | None = None,
@@ -83,22 +89,25 @@ def collect(plan: Plan, hosts: list[Host], access: Access | None = None,
     """`expected`: service -> the definition hash the topology gives it (drift is shown against it)."""
     access = access or Access()
     containers = [(h, c) for h in hosts for c in h.containers]
-    # Docker on every host, and every host's endpoints (the router's /workers with its host's), all at once:
-    # status costs the slowest of them.
+    # Docker on every host, and every endpoint (the router's /workers with them), all at once: status costs
+    # the slowest of them.
     calls: list[Callable[[], object]] = [partial(parallel, _states, hosts), partial(_probes, plan, hosts, access)]
     answers = together(calls)
     by_host = cast(dict[str, tuple[dict[str, ContainerState] | None, str | None]], answers[0])
-    endpoints, view, cut_off = cast(tuple[dict[str, str], dict[str, str], list[str]], answers[1])
+    probed = cast(Probed, answers[1])
     rows = []
     for host, c in containers:
         found, error = by_host[host.name]
         state = found.get(c.service) if found else None
         # The host answered and has no such container: whatever answers at its address is not it.
-        probed = "-" if found is not None and state is None else endpoints[c.service]
+        endpoint = "-" if found is not None and state is None else probed.endpoints[c.service]
         rows.append(Row(host.name, c.service, c.role, c.url, state, error,
-                        probed, view.get(c.url, "unknown") if c.role in ("prefill", "decode") else "-",
+                        endpoint, probed.view.get(c.url, "unknown") if c.role in ("prefill", "decode") else "-",
                         c.instance, c.node, c.dp.nodes if c.dp else 1, (expected or {}).get(c.service)))
-    return Status(rows, stale_nixl(rows) + cut_off, broken_groups(rows))
+    recovery = summarize(plan, probed.watch)
+    auto = {r.instance for r in recovery if r.mode == "auto"}
+    groups = [BrokenGroup(g.instance, g.reason, g.instance in auto) for g in broken_groups(rows)]
+    return Status(rows, stale_nixl(rows) + probed.warnings, groups, recovery)
 
 
 def _states(host: Host) -> tuple[dict[str, ContainerState] | None, str | None]:
@@ -108,62 +117,82 @@ def _states(host: Host) -> tuple[dict[str, ContainerState] | None, str | None]:
         return None, str(exc)
 
 
-def _probes(plan: Plan, hosts: list[Host], access: Access) -> tuple[dict[str, str], dict[str, str], list[str]]:
-    """(service -> its endpoint's /health, API server URL -> the router's view of it, warnings).
+@dataclass
+class Probed:
+    endpoints: dict[str, str]        # service -> its endpoint's /health ("200", "refused", ...)
+    view: dict[str, str]             # API server URL -> the router's view of it
+    watch: dict[str, bytes]          # group watchdog service -> its /state
+    warnings: list[str] = field(default_factory=list)
 
-    Every endpoint is asked from the router's host, in one call with the router's /workers: the view from
+
+def _request(c: Container) -> Request:
+    return Request(f"{c.url}{'/state' if c.role == 'watchdog' else c.health_path}", timeout=TIMEOUT)
+
+
+def _probes(plan: Plan, hosts: list[Host], access: Access) -> Probed:
+    """Every endpoint asked from the router's host, in one call with the router's /workers: the view from
     where traffic leaves, and one `docker exec` for the whole cluster instead of one per host (each is an
     SSH channel, a docker CLI and a process in a container). Only the endpoints that do not answer from
     there are asked again from their own hosts, to tell one that is down from one cut off from the router."""
     router_host = plan.host(plan.router.host)
-    mine = [(h, c) for h in hosts for c in h.containers]
-    requests = [Request(f"{c.url}{c.health_path}", timeout=TIMEOUT) for _, c in mine]
-    requests.append(Request(f"{plan.router.url}/workers", timeout=TIMEOUT))
+    mine = [c for h in hosts for c in h.containers]
     try:
-        answers = access.fetch(router_host, requests, via=_via(plan, router_host))
+        answers = access.fetch(router_host, [*map(_request, mine), Request(f"{plan.router.url}/workers",
+                                                                            timeout=TIMEOUT)],
+                               via=_via(router_host))
     except PdcomposeError:
-        return _from_each_host(plan, hosts, router_host, access) + ([],)
-    endpoints = {c.service: endpoint_text(a) for (_, c), a in zip(mine, answers, strict=False)}
-    silent = [h for h in hosts if any(not endpoints[c.service].isdigit() for c in h.containers)]
-    if not silent or silent == [router_host]:
-        return endpoints, router_view(answers[-1]), []
-    again, _ = _from_each_host(plan, [h for h in silent if h is not router_host], None, access)
-    cut = {c.service: h for h in silent if h is not router_host for c in h.containers
-           if again[c.service].isdigit() and not endpoints[c.service].isdigit()}
-    warnings = [f"{s} on {h.name} answers {again[s]} on its host but {endpoints[s]} from the router's host "
-                f"{router_host.name}: the router cannot reach it (a partition, or a firewall between them)"
-                for s, h in cut.items()]
+        return _from_each_host(plan, hosts, router_host, access)
+    first = _read(mine, answers[:-1])
+    first.view = router_view(answers[-1])
+    silent = [h for h in hosts if h is not router_host
+              and any(not first.endpoints[c.service].isdigit() for c in h.containers)]
+    if not silent:
+        return first
+    again = _from_each_host(plan, silent, None, access)
+    cut = {c.service: h for h in silent for c in h.containers
+           if again.endpoints[c.service].isdigit() and not first.endpoints[c.service].isdigit()}
+    first.warnings = [f"{s} on {h.name} answers {again.endpoints[s]} on its host but {first.endpoints[s]} from the "
+                      f"router's host {router_host.name}: the router cannot reach it (a partition, or a firewall "
+                      "between them)" for s, h in cut.items()]
     # Not "200": what the router cannot reach does not serve, whatever it says to its own host.
-    again |= {s: f"{again[s]} ({endpoints[s]} from {router_host.name})" for s in cut}
-    return endpoints | again, router_view(answers[-1]), warnings
+    first.endpoints |= again.endpoints | {s: f"{again.endpoints[s]} ({first.endpoints[s]} from {router_host.name})"
+                                          for s in cut}
+    first.watch |= again.watch
+    return first
 
 
-def _from_each_host(plan: Plan, hosts: list[Host], router_host: Host | None,
-                    access: Access) -> tuple[dict[str, str], dict[str, str]]:
+def _read(containers: list[Container], answers: list[Answer]) -> Probed:
+    return Probed({c.service: endpoint_text(a) for c, a in zip(containers, answers, strict=False)}, {},
+                  {c.service: a.body for c, a in zip(containers, answers, strict=False)
+                   if c.role == "watchdog" and a.status == 200})
+
+
+def _from_each_host(plan: Plan, hosts: list[Host], router_host: Host | None, access: Access) -> Probed:
     """Each host asked for its own endpoints (and the router's host for /workers), all at once."""
     asked = [*hosts, *([router_host] if router_host is not None and router_host not in hosts else [])]
 
-    def one(host: Host) -> tuple[dict[str, str], dict[str, str]]:
+    def one(host: Host) -> Probed:
         mine = [c for c in host.containers if host in hosts]
-        requests = [Request(f"{c.url}{c.health_path}", timeout=TIMEOUT) for c in mine]
+        requests = list(map(_request, mine))
         if host is router_host:
             requests.append(Request(f"{plan.router.url}/workers", timeout=TIMEOUT))
         try:
             answers = access.fetch(host, requests, via=(mine[0].service if mine else "router"))
         except PdcomposeError:
             answers = [Answer(None, b"", "unreachable")] * len(requests)
-        endpoints = {c.service: endpoint_text(a) for c, a in zip(mine, answers, strict=False)}
-        return endpoints, (router_view(answers[-1]) if host is router_host else {})
+        found = _read(mine, answers)
+        found.view = router_view(answers[-1]) if host is router_host else {}
+        return found
 
-    endpoints: dict[str, str] = {}
-    view: dict[str, str] = {}
-    for e, v in each(one, asked):
-        endpoints |= e
-        view |= v
-    return endpoints, view
+    out = Probed({}, {}, {})
+    for found in each(one, asked):
+        out.endpoints |= found.endpoints
+        out.view |= found.view
+        out.watch |= found.watch
+    return out
 
 
-def _via(plan: Plan, host: Host) -> str:
+def _via(host: Host) -> str:
     """The router's own container when it runs on that host (it does: the plan puts it there)."""
     services = [c.service for c in host.containers]
     return "router" if "router" in services or not services else services[0]

@@ -21,6 +21,7 @@ from pdcompose.plan.models import ConfigFile, Container, Firewall, Host, Plan, R
 from pdcompose.plan.monitoring import monitoring_host, prometheus
 from pdcompose.plan.rehearsal import rehearse, substitutions
 from pdcompose.plan.router import router_container
+from pdcompose.plan.watchdog import watchdogs
 from pdcompose.topology import Resolved
 from pdcompose.topology.source import Loc
 
@@ -47,7 +48,8 @@ def build_plan(resolved: Resolved, *, rehearsal: bool | None = None) -> tuple[Pl
     monitoring = None
     if t.monitoring.enabled:
         monitoring = prometheus(resolved, facts[monitoring_host(resolved)], workers, router, router_host)
-    hosts = _hosts(resolved, facts, workers, router, monitoring)
+    guards = watchdogs(resolved, workers, {name: f.address for name, f in facts.items()})
+    hosts = _hosts(resolved, facts, workers, router, monitoring, guards)
     lint(resolved, hosts, workers, router, findings)
     _check_ports(hosts, findings)
     findings.raise_errors()
@@ -100,7 +102,8 @@ def _workers(r: Resolved, facts: dict[str, HostFacts], books: dict[str, HostBook
 
 
 def _hosts(r: Resolved, facts: dict[str, HostFacts], workers: list[Container], router: Container,
-           monitoring: tuple[Container, list[ConfigFile]] | None) -> list[Host]:
+           monitoring: tuple[Container, list[ConfigFile]] | None,
+           guards: list[tuple[Container, list[ConfigFile]]]) -> list[Host]:
     t = r.topology
     out = []
     for name, f in facts.items():
@@ -110,7 +113,11 @@ def _hosts(r: Resolved, facts: dict[str, HostFacts], workers: list[Container], r
         configs: list[ConfigFile] = []
         if monitoring and name == monitoring_host(r):
             mine.append(monitoring[0])
-            configs = monitoring[1]
+            configs = list(monitoring[1])
+        for guard, files in guards:
+            if guard.labels["io.pdcompose.host"] == name:
+                mine.append(guard)
+                configs += files
         if not mine:
             continue
         # Hardware a profile requires matters where vLLM runs: a router-only host needs no IMEX channel.
@@ -188,6 +195,8 @@ def _loc_of(c: Container) -> Loc:
         return ("router",)
     if c.role == "monitoring":
         return ("monitoring", "port")
+    if c.role == "watchdog":
+        return ("recovery",)
     assert c.instance is not None and c.node is not None, c.service    # every worker has both
     return (c.role, c.instance, "nodes", c.node)
 

@@ -12,7 +12,7 @@ from pydantic import SerializerFunctionWrapHandler, model_serializer
 
 from pdcompose.frozen import Frozen
 
-Role = Literal["prefill", "decode", "router", "monitoring"]
+Role = Literal["prefill", "decode", "router", "monitoring", "watchdog"]
 
 
 class SecretRef(Frozen):

@@ -20,6 +20,9 @@ RESERVED = ("vllm-pd-disaggregation", "prefill", "decode", "host", "port", "intr
             "health-check-interval-secs", "worker-urls", "mini-lb", "service-discovery")
 
 
+GROUP_HEALTH_INTERVAL = 5
+
+
 def router_container(r: Resolved, host: HostFacts, workers: list[Container], findings: Findings) -> Container:
     t, cfg = r.topology, r.topology.router
     prefill = [c.url for c in workers if c.role == "prefill"]
@@ -105,6 +108,10 @@ def _derived(r: Resolved, host: HostFacts, prefill: list[str], decode: list[str]
     health_interval = cfg.health_check_interval
     if health_interval is None and t.rehearsal.enabled:
         health_interval = t.rehearsal.health_check_interval
+    if health_interval is None and any(c.dp and c.dp.nodes > 1 for c in workers):
+        # The group watchdogs take a broken group out by failing its /health: the router's default (60 s x 3
+        # failures) would keep sending it requests for 3 minutes; 5 s makes that 15 s.
+        health_interval = GROUP_HEALTH_INTERVAL
     optional = [("--prefill-policy", cfg.prefill_policy), ("--decode-policy", cfg.decode_policy),
                 ("--prometheus-port", cfg.prometheus_port if cfg.prometheus_port != 29000 else None),
                 # 0.1.17 binds its metrics to 127.0.0.1 by default: unreachable for a scraper on another host

@@ -65,6 +65,9 @@ class Host(Strict):
     env: Env = Field(default_factory=dict, description="environment of the vLLM containers on this host" + ENV_HELP)
     hf_cache: AbsPath | None = Field(None, description=(
         "this host's Hugging Face cache, where it differs from the cluster's `hf_cache:`"))
+    docker_socket: AbsPath = Field("/var/run/docker.sock", description=(
+        "where this host's Docker daemon listens, as seen on the host: the group watchdogs of multi-node "
+        "instances mount it to stop and start their engine"))
 
 
 def _node_shorthand(value: Any) -> Any:
@@ -186,6 +189,10 @@ class Topology(Strict):
                          description=("Docker restart policy of the containers; the nodes of a multi-node "
                                       "instance always get \"no\" (a lone restarted node cannot rejoin its group)"))
     stop_grace_period: Seconds = Field(60, description="how long Docker waits after SIGTERM before SIGKILL")
+    recovery: Literal["auto", "manual"] = Field("auto", description=(
+        "multi-node instances: a group watchdog on each node takes the group out of service when a node is "
+        "lost; auto: it then restarts the whole group, master first, with backoff; manual: it waits for "
+        "`pdcompose restart --instance`"))
     env: Env = Field(default_factory=dict, description="environment of every vLLM container" + ENV_HELP)
     args: Args = Field(default_factory=dict, description="vLLM arguments of every node" + ARGS_HELP)
     defaults: HostDefaults = Field(default_factory=HostDefaults, description=(

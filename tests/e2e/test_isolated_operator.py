@@ -117,9 +117,10 @@ def test_an_operator_with_only_the_docker_contexts_deploys_inspects_restarts_and
     rows = json.loads(status.stdout)
     # Every endpoint asked from the router's host, in one call through its context: no other host's needed.
     assert rows["status"] == "ok" and rows["access"] == {"gb200-n6": "context"}, rows["access"]
-    assert len(rows["containers"]) == 7
+    assert len(rows["containers"]) == 7 + 6                     # + a group watchdog beside each multi-node node
+    assert {r["state"] for r in rows["recovery"]} == {"serving"}, rows["recovery"]
     assert all(c["state"] == "running" and c["endpoint"] == "200" for c in rows["containers"])
-    assert {c["router_view"] for c in rows["containers"] if c["role"] != "router"} == {"healthy"}
+    assert {c["router_view"] for c in rows["containers"] if c["role"] in ("prefill", "decode")} == {"healthy"}
     text = pdc(operator, "status")
     assert "asked from the router's host gb200-n6" in text.stderr
     assert "reached through their Docker contexts: gb200-n6" in text.stderr

@@ -72,7 +72,8 @@ def test_the_guide_on_seven_hosts_over_ssh_only(lab: Lab, topology: Path, monkey
     assert deploy["access"] == dict.fromkeys(HOSTS, "context"), deploy["access"]
 
     status, opened = connections_during(lab, lambda: json.loads(op(lab, topology, "status", "--json").stdout))
-    assert status["status"] == "ok" and len(status["containers"]) == 7, status
+    assert status["status"] == "ok" and len(status["containers"]) == 7 + 6, status      # + the group watchdogs
+    assert {r["state"] for r in status["recovery"]} == {"serving"}, status["recovery"]
     assert all(c["state"] == "running" and c["endpoint"] == "200" for c in status["containers"])
     # One SSH connection per host at most (pdcompose multiplexes every docker call to a host over one).
     LINES.append(f"lab: SSH connections opened by one `status` of 7 hosts: {sum(opened.values())} "

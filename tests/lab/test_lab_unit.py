@@ -79,7 +79,8 @@ def test_a_topology_with_more_hosts_than_the_lab_is_refused():
 def test_the_skeleton_is_a_topology_fragment_naming_every_host():
     lab = plan_lab("lab", 3)
     data = YAML().load(skeleton(lab))
-    assert data["hosts"] == {h.name: {"address": h.address, "context": h.context} for h in lab.hosts}
+    assert data["hosts"] == {h.name: {"address": h.address, "context": h.context,
+                                      "docker_socket": h.socket.removeprefix("unix://")} for h in lab.hosts}
 
 
 def _echo_server() -> tuple[int, threading.Thread]:

@@ -150,3 +150,22 @@ def test_unknown_flag_exits_2_like_vllm(spawn) -> None:
     mock = spawn("127.0.0.208", 18208, "m", "--no-such-flag")
     assert mock.wait_exit() == 2
     assert mock.stderr().strip().endswith("vllm: error: unrecognized arguments: --no-such-flag")
+
+
+def test_a_formed_group_that_loses_a_worker_stays_broken(spawn) -> None:
+    """Like vLLM's: the master's engines belong to a group that lost a member, and a restarted worker cannot
+    join it, so only restarting every node heals it (the group watchdog does that, master first)."""
+    dp = ("--data-parallel-size", "2", "--data-parallel-size-local", "1", "--data-parallel-address", "127.0.0.211",
+          "--data-parallel-rpc-port", "23347", "--data-parallel-hybrid-lb")
+    master = spawn("127.0.0.211", 18211, "mock-model", *dp)
+    worker = spawn("127.0.0.212", 18212, "mock-model", *dp, "--data-parallel-start-rank", "1")
+    master.wait_health(200)
+    worker.kill()
+    master.wait_health(503, timeout=10)
+    again = spawn("127.0.0.212", 18212, "mock-model", *dp, "--data-parallel-start-rank", "1")
+    again.wait_health(503)
+    time.sleep(3 * HEARTBEAT)
+    assert (master.health(), again.health()) == (503, 503)
+    again.kill()
+    said = again.stderr() + again.stdout_path.read_text(errors="replace")
+    assert "lost a member after it formed" in said, said

@@ -165,8 +165,12 @@ def test_router_command_is_the_guides(bundle):
                          # not in the guide: 0.1.17 binds metrics to 127.0.0.1, which no other host can scrape
                          "--prometheus-host": [ADDR["gb200-n6"]]}.items():
         assert flags[flag] == [values], flag
+    # not in the guide either: its multi-node instances' group watchdogs take a broken group out by its
+    # /health, which the router's default (every 60 s, 3 failures) would notice only after ~3 minutes
+    assert flags["--health-check-interval-secs"] == [["5"]]
     assert set(flags) == {"--policy", "--vllm-pd-disaggregation", "--max-concurrent-requests", "--prefill",
-                          "--decode", "--host", "--port", "--intra-node-data-parallel-size", "--prometheus-host"}
+                          "--decode", "--host", "--port", "--intra-node-data-parallel-size", "--prometheus-host",
+                          "--health-check-interval-secs"}
 
 
 def test_guide_container_settings(bundle):

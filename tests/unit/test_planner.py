@@ -93,7 +93,7 @@ def test_rehearsal_substitutes_images_addresses_and_hardware_only():
         assert fc.devices == [] and fc.gpu_driver is None and "memlock" not in fc.ulimits
         swap = dict(zip([h.address for h in real.hosts], [h.address for h in fake.hosts], strict=True))
         expected = [swap.get(a, a) if not a.startswith("http") else _swap_url(a, swap) for a in rc.command]
-        if fc.role != "router":
+        if fc.role in ("prefill", "decode"):
             assert fc.command == expected        # --host included: the real plan binds its address too
             assert {k: v for k, v in fc.env.items() if not k.startswith("PDCOMPOSE_MOCK")} == \
                    {k: swap.get(v, v) if isinstance(v, str) else v for k, v in rc.env.items()}
@@ -158,7 +158,7 @@ def test_colocated_containers_never_share_a_real_side_channel_port(path):
     for host in plan.hosts:
         seen: set[int] = set()
         for c in host.containers:
-            if c.role == "router":
+            if c.role not in ("prefill", "decode"):
                 continue
             real = real_side_channel_ports(c)
             assert planned_side_channel_ports(c) == real, c.service
