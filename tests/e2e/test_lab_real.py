@@ -36,7 +36,9 @@ N = 16
 
 @pytest.fixture(scope="module")
 def lab() -> Lab:
-    with lab_of(LAB, 4, SUBNET, seed=(defaults.VLLM_CPU_IMAGE,)) as made:
+    # The engine's image and the load generator's (the mock image, on the router's host) are seeded; the
+    # router's is pushed over SSH like any image.
+    with lab_of(LAB, 4, SUBNET, seed=(defaults.VLLM_CPU_IMAGE, defaults.MOCK_VLLM_IMAGE)) as made:
         yield made
 
 
