@@ -1,4 +1,4 @@
-"""`make e2e`, real engine across lab hosts: examples/rehearsal-real.yaml on 4 lab hosts with real `vllm serve`
+"""`make e2e-lab-real`, the real engine across lab hosts: examples/rehearsal-real.yaml on 4 lab hosts with real `vllm serve`
 (vLLM's CPU build) behind the real vllm-router, the KV cache moving by NIXL between different addresses.
 
 A prefill instance on n0; a decode instance spanning n1 and n2 (hybrid-LB data parallelism, its DP master
@@ -28,7 +28,7 @@ from tests.figures import LINES
 from tests.helpers import REPO
 from tests.lab.kit import containers_on, lab_of, moved, op
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.lab_real]    # make e2e-lab-real, not make e2e
 LAB = "e2er"
 SUBNET = "198.19.13.0/24"
 N = 16
@@ -80,7 +80,10 @@ def test_the_real_engine_pairs_across_lab_hosts(lab: Lab, topology: Path, monkey
     ready = time.monotonic() - t0
     assert deployed["status"] == "ok" and deployed["smoke"].startswith("200"), deployed
     status = json.loads(op(lab, topology, "status", "--json").stdout)
-    assert status["status"] == "ok" and len(status["containers"]) == 4, status
+    roles = sorted(c["role"] for c in status["containers"])
+    # 4 engines and the router's container... and a group watchdog beside each node of the decode group
+    assert status["status"] == "ok" and roles == ["decode", "decode", "prefill", "router", "watchdog", "watchdog"], roles
+    assert {r["state"] for r in status["recovery"]} == {"serving"}, status["recovery"]
 
     before = counters(prefill, decodes)
     bench = json.loads(op(lab, topology, "bench", "-n", str(N), "--max-concurrency", "4", "--input-len", "64",
