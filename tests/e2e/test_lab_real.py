@@ -1,5 +1,6 @@
-"""`make e2e-lab-real`, the real engine across lab hosts: examples/rehearsal-real.yaml on 4 lab hosts with real `vllm serve`
-(vLLM's CPU build) behind the real vllm-router, the KV cache moving by NIXL between different addresses.
+"""`make e2e-lab-real`, the real engine across lab hosts: examples/rehearsal-real.yaml on 4 lab hosts with
+real `vllm serve` (vLLM's CPU build) behind the real vllm-router,
+the KV cache moving by NIXL between different addresses.
 
 A prefill instance on n0; a decode instance spanning n1 and n2 (hybrid-LB data parallelism, its DP master
 on n1, 2 engines per host: DP 4); the router on n3. Each host is its own Docker daemon,
@@ -82,7 +83,8 @@ def test_the_real_engine_pairs_across_lab_hosts(lab: Lab, topology: Path, monkey
     status = json.loads(op(lab, topology, "status", "--json").stdout)
     roles = sorted(c["role"] for c in status["containers"])
     # 4 engines and the router's container... and a group watchdog beside each node of the decode group
-    assert status["status"] == "ok" and roles == ["decode", "decode", "prefill", "router", "watchdog", "watchdog"], roles
+    assert status["status"] == "ok", status
+    assert roles == ["decode", "decode", "prefill", "router", "watchdog", "watchdog"], roles
     assert {r["state"] for r in status["recovery"]} == {"serving"}, status["recovery"]
 
     before = counters(prefill, decodes)
