@@ -64,8 +64,10 @@ def needs(host: Host, model: str = "") -> Needs:
             remote.setdefault(c.dp.address, f"--data-parallel-address of {c.service} (its master)")
     hf_home = next((c.env["HF_HOME"] for c in cs if isinstance(c.env.get("HF_HOME"), str)), None)
     paths: dict[str, str] = {}
+    # Folders only: a group watchdog's one volume is the host's Docker socket (hosts.<h>.docker_socket), which
+    # is not a folder; the context's daemon answering is the check that matters for it.
     for c in cs:
-        for volume in c.volumes:
+        for volume in (c.volumes if c.role != "watchdog" else []):
             source, _, rest = volume.partition(":")
             if source.startswith("/"):
                 target = rest.split(":", 1)[0]

@@ -31,7 +31,8 @@ def project_containers(host: str, context: str | None, project: str, names: list
         return []
     found = run(host, context, ["container", "inspect", *names], timeout)
     if not found.ok and not only_missing(found.stderr):
-        raise found.error(host, "could not inspect the project's containers")
+        raise found.error(host, f"`docker container inspect` of {len(names)} container(s) failed (exit "
+                                f"{found.returncode})")
     items = [ContainerInspectResult(**item) for item in json.loads(found.stdout or "[]")]
     # Same name, other owner (a container made by hand): not this project's.
     return [c for c in items if ((c.config.labels if c.config else None) or {}).get(PROJECT_LABEL) == project]
@@ -50,5 +51,5 @@ def all_of_project(host: str, context: str | None, project: str,
     listed = run(host, context, ["container", "ls", "--all", "--quiet", "--no-trunc",
                                  "--filter", f"label={PROJECT_LABEL}={project}"], timeout)
     if not listed.ok:
-        raise listed.error(host, "could not list the project's containers")
+        raise listed.error(host, f"`docker container ls` failed (exit {listed.returncode})")
     return project_containers(host, context, project, listed.stdout.split(), timeout)

@@ -35,12 +35,13 @@ def test_needs_follow_the_containers(guide: Plan) -> None:
     assert n0.paths == {"/mnt/hf-cache": "the HF cache"}
     assert n0.model_dir == "hub/models--nvidia--DeepSeek-R1-0528-FP4-v2"
     assert list(n0.addresses) == ["10.0.0.10"] and n0.remote_addresses == {}
-    assert port_list([p.port for p in n0.ports]) == "5600-5603, 8087, 13345"
-    assert {p.field for p in n0.ports} == {"prefill.port", "prefill.nixl_port", "prefill.rpc_port"}
+    # ... and 18087: the group watchdog beside the node (API port + 10000) must find its port free too
+    assert port_list([p.port for p in n0.ports]) == "5600-5603, 8087, 13345, 18087"
+    assert {p.field for p in n0.ports} - {"the port"} == {"prefill.port", "prefill.nixl_port", "prefill.rpc_port"}
     n1 = needs(guide.host("gb200-n1"), guide.model)
     assert n1.remote_addresses == {"10.0.0.10": "--data-parallel-address of prefill-0-node-1 (its master)"}
     # the ports vLLM really binds there: VLLM_NIXL_SIDE_CHANNEL_PORT 5600 + global DP ranks 4-7
-    assert port_list([p.port for p in n1.ports]) == "5604-5607, 8087"
+    assert port_list([p.port for p in n1.ports]) == "5604-5607, 8087, 18087"
     router = needs(guide.host("gb200-n6"), guide.model)
     # A router-only host runs no vLLM: its profile's GPU hardware is not required there (the planner).
     assert router.devices == [] and not router.uses_gpus and router.hardware == set()
