@@ -68,8 +68,8 @@ def test_status_never_credits_a_missing_container_with_what_answers_at_its_addre
     from pdcompose.ops import status
 
     monkeypatch.setattr(status, "_states", lambda host: ({}, None) if host.name == "p" else (None, "p: no context"))
-    monkeypatch.setattr(status, "_probes", lambda plan, hosts, access: (
-        {c.service: "404" for h in hosts for c in h.containers}, {}, []))
+    monkeypatch.setattr(status, "_probes", lambda plan, hosts, access: status.Probed(
+        {c.service: "404" for h in hosts for c in h.containers}, {}, {}))
     plan = common._bundle_plan(topology, None, True, None)
     rows = {r.host: r for r in status.collect(plan, plan.hosts).rows}
     assert (rows["p"].state, rows["p"].endpoint) == (None, "-")

@@ -48,7 +48,8 @@ def _port(url: str) -> str:
 
 def test_every_endpoint_and_the_routers_view_come_from_the_routers_host_in_one_call(plan):
     hosts = Hosts(lambda host, r: Answer(200))
-    endpoints, view, warnings = status._probes(plan, plan.hosts, hosts)  # type: ignore[arg-type]
+    probed = status._probes(plan, plan.hosts, hosts)  # type: ignore[arg-type]
+    endpoints, view, warnings = probed.endpoints, probed.view, probed.warnings
     assert [name for name, _ in hosts.asked] == ["r"]
     asked = hosts.asked[0][1]
     assert len(asked) == sum(len(h.containers) for h in plan.hosts) + 1 and asked[-1].endswith("/workers")
@@ -66,7 +67,8 @@ def test_an_endpoint_silent_from_the_router_is_asked_on_its_host_and_a_cut_off_i
         return Answer(200)
 
     hosts = Hosts(answer)
-    endpoints, _, warnings = status._probes(plan, plan.hosts, hosts)  # type: ignore[arg-type]
+    probed = status._probes(plan, plan.hosts, hosts)  # type: ignore[arg-type]
+    endpoints, warnings = probed.endpoints, probed.warnings
     assert [name for name, _ in hosts.asked] == ["r", "d1"]
     assert all(endpoints[c.service] == "200 (timeout from r)" for c in d1.containers)
     assert len(warnings) == len(d1.containers) and "the router cannot reach it" in warnings[0]
@@ -77,14 +79,16 @@ def test_a_dead_endpoint_stays_dead_and_is_not_called_cut_off(plan):
     d0 = plan.host("d0")
     dead = {_port(c.url) for c in d0.containers}
     hosts = Hosts(lambda host, r: Answer(None, b"", "connection refused") if _port(r.url) in dead else Answer(200))
-    endpoints, _, warnings = status._probes(plan, plan.hosts, hosts)  # type: ignore[arg-type]
+    probed = status._probes(plan, plan.hosts, hosts)  # type: ignore[arg-type]
+    endpoints, warnings = probed.endpoints, probed.warnings
     assert [name for name, _ in hosts.asked] == ["r", "d0"]
     assert all(endpoints[c.service] == "refused" for c in d0.containers) and warnings == []
 
 
 def test_without_the_routers_host_each_host_answers_for_itself(plan):
     hosts = Hosts(lambda host, r: Answer(200), down=("r",))
-    endpoints, view, _ = status._probes(plan, plan.hosts, hosts)  # type: ignore[arg-type]
+    probed = status._probes(plan, plan.hosts, hosts)  # type: ignore[arg-type]
+    endpoints, view = probed.endpoints, probed.view
     assert sorted(name for name, _ in hosts.asked) == sorted(["r", *(h.name for h in plan.hosts)])
     router = next(c for c in plan.host("r").containers if c.role == "router")
     assert endpoints[router.service] == "unreachable" and view == {}

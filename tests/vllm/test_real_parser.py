@@ -46,7 +46,7 @@ def _nodes(bundles: dict[str, dict]) -> dict[str, list[tuple[str, dict]]]:
     for name, plan in bundles.items():
         for host in plan["hosts"]:
             for c in host["containers"]:
-                if c["role"] != "router":
+                if c["role"] in ("prefill", "decode"):      # not the router, nor a group watchdog
                     assert c["vllm_version"], f"{name}/{c['service']}: no vLLM version judged it"
                     by_version[c["vllm_version"]].append((f"{name}/{c['service']}", c))
     return by_version
