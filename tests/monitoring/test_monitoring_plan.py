@@ -30,8 +30,10 @@ def example(extra: str = "") -> str:
 def test_off_by_default_nothing_changes():
     plan = plan_of(example())
     assert all(c.role != "monitoring" for _, c in plan.containers())
-    assert all(not h.configs for h in plan.hosts)
-    assert '"configs"' not in plan.model_dump_json()       # plan.json and the fingerprint as before
+    # The only configs are the group watchdogs' (their code and group file), none of monitoring's
+    watchdogs = {c.service for _, c in plan.containers() if c.role == "watchdog"}
+    assert watchdogs and all(any(cfg.name.startswith(f"{w}-") for w in watchdogs)
+                             for h in plan.hosts for cfg in h.configs)
 
 
 def test_prometheus_on_the_router_host_scrapes_every_api_server_and_the_router():
