@@ -190,7 +190,12 @@ class Group:
         so, or its engine stopped), or that has been silent and unhealthy for detect_after seconds. A peer
         still down from an older generation while this node starts a newer one has not followed yet."""
         for p in peers:
-            if p.phase == DOWN and not (self.phase == STARTING and p.generation < self.generation):
+            # While this node starts, a peer down from an older generation has not followed yet; and during
+            # the deploy's own start (generation 0) a peer down has not started yet: a deploy right after
+            # `down` showed watchdogs reading each other as down for their first second and stopping a
+            # group as it formed. The start timeout bounds that wait; a restart's crash is still seen at once.
+            starting = self.phase == STARTING and (p.generation < self.generation or self.generation == 0)
+            if p.phase == DOWN and not starting:
                 return f"node {p.node} on {self.s.hosts[p.node]} went down"
             if p.phase == SERVING and not p.engine_up:
                 return f"the engine of node {p.node} on {self.s.hosts[p.node]} stopped"
