@@ -81,8 +81,8 @@ def test_the_guide_rehearsed_end_to_end(folder: Path):
     assert {c["check"] for c in checks if c["status"] == "pass"} >= {"engine", "images", "address", "ports"}
     skipped = [c for c in checks if c["status"] == "skip"]
     assert {c["check"] for c in skipped} == {"nvidia-runtime", "gpus", "infiniband", "imex", "gdrcopy", "devices",
-                                             "hf-cache"}
-    assert all(c["detail"].startswith("rehearsal: no ") for c in skipped)
+                                             "hf-cache", "weights"}
+    assert all(c["detail"].startswith("rehearsal: no ") for c in skipped), skipped   # weights: no HF cache mounted
 
     # Image distribution to the 7 hosts' contexts (all on this one engine, so each already has the ID)
     push = json.loads(cli(folder, "images", "push", "--json").stdout)
