@@ -128,7 +128,8 @@ def test_the_guide_rehearsed_end_to_end(folder: Path):
     print(f"router /health turned 503 {took:.1f} s after the decode was killed")
     degraded = cli(folder, "status", "--json", ok=False)
     rows = {c["service"]: c for c in json.loads(degraded.stdout)["containers"]}
-    assert rows["decode-0-node-0"]["state"] == "exited" and not rows["decode-0-node-0"]["ok"]
+    # exited, or already restarted by its group watchdogs (they act within seconds): not serving either way
+    assert not rows["decode-0-node-0"]["ok"], rows["decode-0-node-0"]
 
     # It heals by itself (recovery: auto): its group watchdogs restart the whole DP group, master first.
     healed = wait_for(lambda: json.loads(cli(folder, "status", "--json", ok=None).stdout)["status"] == "ok",
