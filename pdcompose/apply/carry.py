@@ -19,6 +19,7 @@ from pdcompose.apply.drain import remove_from_router, wait_drained
 from pdcompose.apply.model import ChangePlan, Step
 from pdcompose.deploy.gate import gate_router, gate_workers
 from pdcompose.deploy.model import DeployFailed
+from pdcompose.deploy.watchdogs import by_host, is_watchdog
 from pdcompose.engine.access import Access
 from pdcompose.engine.clients import deploy_client, project_client
 from pdcompose.engine.errors import wrapped
@@ -83,7 +84,7 @@ def _out_of_router(plan: Plan, old_plan: Plan | None, step: Step, access: Access
     """Remove the instance's API servers from the router that runs now, then wait until they are idle."""
     router_plan = old_plan or plan
     router_host = router_plan.host(router_plan.router.host)
-    members = _members(old_plan or plan, step) or _members(plan, step)
+    members = _engines(old_plan or plan, step) or _engines(plan, step)
     for _, c in members:
         remove_from_router(access, router_host, router_plan.router.url, c.url)
     return wait_drained(access, [(h, c.service, c.url) for h, c in members], drain_timeout)
@@ -92,6 +93,14 @@ def _out_of_router(plan: Plan, old_plan: Plan | None, step: Step, access: Access
 def _members(plan: Plan, step: Step) -> list:
     names = set(step.members)
     return [(h, c) for h, c in plan.containers() if (h.name, c.service) in names]
+
+
+def _engines(plan: Plan, step: Step) -> list:
+    return [(h, c) for h, c in _members(plan, step) if not is_watchdog(c)]
+
+
+def _watchdogs(plan: Plan, step: Step) -> list:
+    return [(h, c) for h, c in _members(plan, step) if is_watchdog(c)]
 
 
 def _recreate(plan: Plan, step: Step, bundles: Bundles, timeout: float, report: Reporter, access: Access) -> None:
@@ -114,27 +123,36 @@ def _recreate(plan: Plan, step: Step, bundles: Bundles, timeout: float, report: 
 
 
 def _stop(plan: Plan, old_plan: Plan | None, step: Step) -> None:
-    for host, services in _by_host(old_plan or plan, step).values():
-        _compose(host, lambda h, s=services: project_client(h).compose.stop(services=s))
+    """The group's watchdogs first (deploy/watchdogs: they would read this stop as a crash), then its engines."""
+    for members in (_watchdogs, _engines):
+        for host, services in by_host(members(old_plan or plan, step)).values():
+            _compose(host, lambda h, s=services: project_client(h).compose.stop(services=s))
 
 
 def _up(plan: Plan, step: Step, bundle: Path) -> None:
-    masters = [(h, c.service) for h, c in _members(plan, step) if not c.node]
-    others = [(h, c.service) for h, c in _members(plan, step) if c.node]
-    for group in (masters, others):
-        for host in {h.name: h for h, _ in group}.values():
-            services = [s for h, s in group if h.name == host.name]
-            _compose(host, lambda h, s=services: deploy_client(h, bundle).compose.up(
-                services=s, detach=True, quiet=True, dependencies=False))
+    """Masters, then the other nodes, then the group's watchdogs (also when a start failed: a group is never
+    left without them)."""
+    engines = _engines(plan, step)
+    try:
+        for group in ([m for m in engines if not m[1].node], [m for m in engines if m[1].node]):
+            _up_services(group, bundle)
+    finally:
+        _up_services(_watchdogs(plan, step), bundle)
+
+
+def _up_services(members: list, bundle: Path) -> None:
+    for host, services in by_host(members).values():
+        _compose(host, lambda h, s=services: deploy_client(h, bundle).compose.up(
+            services=s, detach=True, quiet=True, dependencies=False))
 
 
 def _remove(plan: Plan, step: Step) -> None:
-    for host, services in _by_host(plan, step).values():
+    for host, services in by_host(_members(plan, step)).values():
         _compose(host, lambda h, s=services: project_client(h).compose.rm(services=s, stop=True))
 
 
 def _gate(plan: Plan, step: Step, timeout: float, report: Reporter, access: Access) -> None:
-    members = _members(plan, step)
+    members = _engines(plan, step)
     gate_workers(plan, members, list({h.name: h for h, _ in members}.values()), {}, timeout, report, access)
 
 
@@ -143,13 +161,6 @@ def _restart_router(plan: Plan, bundle: Path, timeout: float, report: Reporter, 
     _compose(host, lambda h: deploy_client(h, bundle).compose.up(services=["router"], detach=True, quiet=True,
                                                                  dependencies=False, force_recreate=True))
     gate_router(plan, host, {}, min(timeout, 600.0), report, access)
-
-
-def _by_host(plan: Plan, step: Step) -> dict[str, tuple[Host, list[str]]]:
-    out: dict[str, tuple[Host, list[str]]] = {}
-    for h, c in _members(plan, step):
-        out.setdefault(h.name, (h, []))[1].append(c.service)
-    return out
 
 
 def _compose(host: Host, action) -> None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pdcompose.apply.model import ChangePlan, Running, Step, Unit
+from pdcompose.apply.model import ChangePlan, Running, Step, Unit, unit_of
+from pdcompose.deploy.watchdogs import WATCHES, is_watchdog
 from pdcompose.plan.definition import definition_hash
 from pdcompose.plan.flags import canonical
 from pdcompose.plan.models import Container, Host, Plan, SecretRef
@@ -29,7 +30,7 @@ def change_plan(plan: Plan, running: list[Running], routed: set[str] | None = No
     new = _new_units(plan)
     old: dict[Unit, list[Running]] = {}
     for r in running:
-        old.setdefault((r.role, r.instance), []).append(r)
+        old.setdefault(r.unit, []).append(r)
     adds, changes, removes, unchanged = [], [], [], []
     for unit in sorted(new, key=_order):
         members = new[unit]
@@ -45,9 +46,10 @@ def change_plan(plan: Plan, running: list[Running], routed: set[str] | None = No
         else:
             unchanged.append(_unit_name(unit))
     for unit in sorted(set(old) - set(new), key=_order):
-        members_old = sorted(old[unit], key=lambda r: r.service)
+        members_old = sorted(old[unit], key=lambda r: (r.role == "watchdog", r.service))
+        engines = sum(r.role != "watchdog" for r in members_old)
         removes.append(Step("remove", unit, [(r.host, r.service) for r in members_old], ["instance removed"],
-                            f"{len(members_old)} container(s) removed after draining", []))
+                            f"{engines} container(s) removed after draining", []))
     steps = [*adds, *changes, *removes]
     out_of_rotation = sorted(set(plan.router.prefill_urls + plan.router.decode_urls) - routed) if routed else []
     router = _router_step(new.get(("router", None), []), old.get(("router", None), []), bool(steps),
@@ -62,8 +64,9 @@ def change_plan(plan: Plan, running: list[Running], routed: set[str] | None = No
 def _new_units(plan: Plan) -> dict[Unit, list[tuple[Host, Container]]]:
     units: dict[Unit, list[tuple[Host, Container]]] = {}
     for h, c in plan.containers():
-        units.setdefault((c.role, c.instance), []).append((h, c))
-    return {u: sorted(m, key=lambda hc: (hc[1].node or 0, hc[1].service)) for u, m in units.items()}
+        units.setdefault(unit_of(c.role, c.instance, c.labels.get(WATCHES)), []).append((h, c))
+    return {u: sorted(m, key=lambda hc: (is_watchdog(hc[1]), hc[1].node or 0, hc[1].service))
+            for u, m in units.items()}
 
 
 def _order(unit: Unit) -> tuple[int, int]:
@@ -163,7 +166,12 @@ def _join(values: list[str] | None) -> str:
 
 
 def _cost_add(members: list[tuple[Host, Container]]) -> str:
-    return f"{len(members)} container(s) started; serves from the router restart"
+    return f"{_engines(members)} container(s) started; serves from the router restart"
+
+
+def _engines(members: list[tuple[Host, Container]]) -> int:
+    """How many of them serve (a group's watchdogs come and go with it, unseen by clients)."""
+    return sum(not is_watchdog(c) for _, c in members)
 
 
 def _cost_change(unit: Unit, members: list[tuple[Host, Container]],
@@ -171,7 +179,7 @@ def _cost_change(unit: Unit, members: list[tuple[Host, Container]],
     if unit[0] == "monitoring":
         return "1 restart; no effect on requests"
     peers = [u for u in new if u[0] == unit[0] and u != unit]
-    restarts = f"{len(members)} restart(s)"
+    restarts = f"{_engines(members)} restart(s)"
     if not peers:
         return f"{restarts}; the only {unit[0]} instance: no {unit[0]} while it restarts (downtime)"
     return f"{restarts}; out of rotation until the router restart, {len(peers)} other {unit[0]} instance(s) serve"
@@ -224,8 +232,9 @@ MOCK_RELEASE = "PDCOMPOSE_MOCK_VLLM_VERSION"     # the release a rehearsal's moc
 
 
 def _releases(members: list[tuple[Host, Container]]) -> set[tuple[str, str | None]]:
-    return {(c.image, str(c.env.get(MOCK_RELEASE)) if MOCK_RELEASE in c.env else None) for _, c in members}
+    return {(c.image, str(c.env.get(MOCK_RELEASE)) if MOCK_RELEASE in c.env else None) for _, c in members
+            if not is_watchdog(c)}
 
 
 def _old_releases(members: list[Running]) -> set[tuple[str, str | None]]:
-    return {(r.image, r.env.get(MOCK_RELEASE)) for r in members}
+    return {(r.image, r.env.get(MOCK_RELEASE)) for r in members if r.role != "watchdog"}

@@ -9,6 +9,14 @@ Unit = tuple[str, int | None]          # ("prefill", 0), ("decode", 1), ("router
 Kind = Literal["add", "change", "remove", "restart-router"]
 
 
+def unit_of(role: str, instance: int | None, watches: str | None) -> Unit:
+    """A group watchdog belongs to the instance it watches: it is stopped, recreated and removed with it."""
+    if role == "watchdog" and watches:
+        name, _, index = watches.rpartition("-")
+        return name, int(index)
+    return role, instance
+
+
 @dataclass(frozen=True)
 class Running:
     """One container of the cluster as Docker reports it (labels and config of the running definition)."""
@@ -22,6 +30,11 @@ class Running:
     command: list[str]
     env: dict[str, str]
     status: str
+    watches: str | None = None          # a group watchdog's instance ("decode-0")
+
+    @property
+    def unit(self) -> Unit:
+        return unit_of(self.role, self.instance, self.watches)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from python_on_whales.components.container.models import ContainerInspectResult
 
 from pdcompose.apply.model import Running
 from pdcompose.deploy.containers import SERVICE_LABEL
+from pdcompose.deploy.watchdogs import WATCHES
 from pdcompose.engine.containers import all_of_project
 from pdcompose.engine.fanout import parallel
 from pdcompose.plan.definition import LABEL
@@ -33,4 +34,4 @@ def _running(host: str, c: ContainerInspectResult) -> Running:
                    instance=int(instance) if instance and instance.isdigit() else None,
                    definition=labels.get(LABEL), image=str(config.image if config else ""),
                    command=list((config.cmd if config else None) or []), env=env,
-                   status=(c.state.status if c.state else None) or "unknown")
+                   status=(c.state.status if c.state else None) or "unknown", watches=labels.get(WATCHES))

@@ -7,7 +7,8 @@ doc, vllm#49238).
 A multi-node instance restarts as one group, whichever of its nodes was asked for (`--instance`,
 `--role` or `--context`): a node cannot rejoin a running DP group alone, and a restarted master
 leaves the other nodes' engines without a group. Every node of the group is stopped, then the
-master (node 0) is started, then the other nodes, and the health gate waits for all of them."""
+master (node 0) is started, then the other nodes, and the health gate waits for all of them. The group's
+watchdogs are held meanwhile (deploy/watchdogs): stopped first, started again once the engines are."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from pdcompose import suggest
 from pdcompose.deploy.containers import states
 from pdcompose.deploy.gate import gate_router, gate_workers
 from pdcompose.deploy.selection import Instance, instance_of
+from pdcompose.deploy.watchdogs import by_host, watched_by
 from pdcompose.engine.access import Access
 from pdcompose.engine.clients import project_client
 from pdcompose.engine.errors import wrapped
@@ -100,27 +102,35 @@ def restart(plan: Plan, hosts: list[Host], requested: list[str], timeout: float,
             nodes = [f"{c.service} on {h.name}" for h, c in members if instance_of(c) == inst]
             report.step(f"{inst[0]}-{inst[1]} is one multi-node DP group: restarting all {len(nodes)} of its nodes "
                         f"({', '.join(nodes)}), master first")
-        _restart_workers(members, role_hosts)
+        _restart_workers(plan, members, role_hosts)
         gate_workers(plan, members, role_hosts, {}, timeout, report, access)
     return done
 
 
-def _restart_workers(members: list[tuple[Host, Container]], hosts: list[Host]) -> None:
-    """Stop them all, start the masters (and single-node instances), then the other nodes."""
+def _restart_workers(plan: Plan, members: list[tuple[Host, Container]], hosts: list[Host]) -> None:
+    """Stop the groups' watchdogs and every member, start the masters (and single-node instances), then the
+    other nodes, then the watchdogs again."""
     found = parallel(states, hosts)
     missing = [f"{c.service} on {h.name}" for h, c in members if c.service not in found[h.name]]
     if missing:
         raise PdcomposeError(f"{', '.join(missing)} has no container: `pdcompose deploy` creates it; "
                              "then restart its instance")
+    # A watchdog deployed by an older pdcompose (or removed by hand) has no container to hold.
+    held = by_host((h, c) for h, c in watched_by(plan, members) if c.service in found.get(h.name, {}))
 
     def on(h: Host, master: bool | None = None) -> list[str]:
         return [c.service for m, c in members
                 if m.name == h.name and (master is None or (not c.node) == master)]
 
-    parallel(lambda h: _compose(h, "stop", on(h)), hosts)
-    for master in (True, False):
-        starting = [h for h in hosts if on(h, master)]
-        parallel(functools.partial(_start, on=on, master=master), starting)
+    holding = [h for h in hosts if h.name in held]
+    parallel(lambda h: _compose(h, "stop", held[h.name][1]), holding)
+    try:
+        parallel(lambda h: _compose(h, "stop", on(h)), hosts)
+        for master in (True, False):
+            starting = [h for h in hosts if on(h, master)]
+            parallel(functools.partial(_start, on=on, master=master), starting)
+    finally:                                # a failed restart is left to them, never without them
+        parallel(lambda h: _compose(h, "start", held[h.name][1]), holding)
 
 
 def _start(host: Host, on: Callable[[Host, bool], list[str]], master: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,8 @@ def plan_of(tmp_path: Path, text: str) -> Plan:
 def running(plan: Plan) -> list[Running]:
     """What Docker would report after deploying `plan`."""
     return [Running(h.name, c.service, c.role, c.instance, definition_hash(h, c), c.image, list(c.command),
-                    {k: v for k, v in c.env.items() if not isinstance(v, SecretRef)}, "running")
+                    {k: v for k, v in c.env.items() if not isinstance(v, SecretRef)}, "running",
+                    c.labels.get("io.pdcompose.watches"))
             for h, c in plan.containers()]
 
 
@@ -108,8 +110,6 @@ def test_argv_changes(old: list[str], new: list[str], expected: list[str]):
 
 def test_a_dp_group_moves_as_a_whole():
     """The guide's decode is one DP group over two nodes: a change on one node recreates both, master first."""
-    import dataclasses
-
     from tests.helpers import REPO
 
     plan = build_plan(load(REPO / "examples" / "deepseek-r1-gb200.yaml"))[0]
@@ -119,9 +119,31 @@ def test_a_dp_group_moves_as_a_whole():
     changes = change_plan(plan, now)
     step = changes.steps[0]
     assert (step.kind, step.name) == ("change", "decode-0")
-    assert [s for _, s in step.members] == ["decode-0-node-0", "decode-0-node-1"]
+    # Its group watchdogs go with it (stopped first, started last by carry), not prefill-0's (same index).
+    assert [s for _, s in step.members] == ["decode-0-node-0", "decode-0-node-1",
+                                            "decode-0-node-0-watchdog", "decode-0-node-1-watchdog"]
     assert step.changes == ["decode-0-node-1: - --x"]
+    assert step.cost.startswith("2 restart(s)")
     assert changes.downtime[0].startswith("decode-0 is the only decode instance")
+    assert [(s.kind, s.name) for s in changes.steps] == [("change", "decode-0"), ("restart-router", "router")]
+
+
+def test_a_removed_group_takes_its_own_watchdogs_only():
+    from tests.helpers import REPO
+
+    plan = build_plan(load(REPO / "examples" / "deepseek-r1-gb200.yaml"))[0]
+    gone = [r for r in running(plan) if not r.service.startswith("prefill-1")]
+    ghost = [dataclasses.replace(r, service=r.service.replace("decode-0", "decode-1"), instance=1,
+                                 watches=r.watches and "decode-1")
+             for r in running(plan) if r.service.startswith("decode-0")]
+    changes = change_plan(plan, [*gone, *ghost])
+    kinds = [(s.kind, s.name) for s in changes.steps]
+    assert kinds == [("add", "prefill-1"), ("remove", "decode-1"), ("restart-router", "router")], kinds
+    added, removed = changes.steps[0], changes.steps[1]
+    assert [s for _, s in added.members][-2:] == ["prefill-1-node-0-watchdog", "prefill-1-node-1-watchdog"]
+    assert [s for _, s in removed.members] == ["decode-1-node-0", "decode-1-node-1",
+                                               "decode-1-node-0-watchdog", "decode-1-node-1-watchdog"]
+    assert removed.cost.startswith("2 container(s)") and added.cost.startswith("2 container(s)")
 
 
 def test_drain_reads_every_engines_gauges():
