@@ -31,12 +31,12 @@ run: setup
 
 ## test: unit, golden, real-vLLM-parser and Docker integration tests (images are built on demand, once)
 test: setup vllm
-	$(BIN)/pytest -m "not e2e"
+	$(BIN)/pytest -m "not e2e" --durations=25
 
 ## e2e: rehearse the guide's whole 7-host deployment on the local Docker engine (mock vLLM), then a small
 ## PD deployment with the real engine (examples/rehearsal-real.yaml: vLLM on CPU, ~17 GB of memory)
 e2e: setup images images-vllm
-	$(BIN)/pytest -m "e2e and not lab_real" tests/e2e
+	$(BIN)/pytest -m "e2e and not lab_real" --durations=0 tests/e2e
 ## e2e-lab-real: the real engine across 4 lab hosts (a prefill, a decode spanning two, the router; NIXL between
 ## different addresses): ~17 GB and 8.0 min more (2026-12-07), which CI's hour has no room for
 e2e-lab-real: setup images images-vllm

@@ -158,6 +158,7 @@ def test_groups_heal_themselves_under_load(folder: Path):
                   f"the last one sent {last:.1f} s after the kill")
         crash_loop(folder, load)
         a_person_restarts(folder)
+        an_apply_recreates_the_group(folder)
         host_gone(folder)
     finally:
         load.stop()
@@ -203,6 +204,27 @@ def a_person_restarts(folder: Path) -> None:
     assert (started_at(master), started_at(worker)) == started, "a watchdog restarted the group after a person did"
     report = status(folder)
     assert report["status"] == "ok" and recovery(report, "decode-0")["state"] == "serving"
+
+
+def an_apply_recreates_the_group(folder: Path) -> None:
+    """`apply` changes a flag of decode-0: the group is recreated whole with its watchdogs held, and stays
+    up afterwards (the watchdogs come back with the new definition)."""
+    topology = folder / "pdcompose.yaml"
+    changed = TOPOLOGY.replace("{nodes: [d0, d1]}", "{nodes: [d0, d1], args: {max-num-seqs: 64}}")
+    assert changed != TOPOLOGY
+    topology.write_text(changed)
+    done = run_cli("apply", "--allow-downtime", "--timeout", "120", cwd=folder, timeout=400)
+    assert done.returncode == 0, done.stderr
+    master, worker = engine("d0", "decode", 0), engine("d1", "decode", 1)
+    started = started_at(master), started_at(worker)
+    wait("decode-0 serving after apply", lambda r: r["status"] == "ok"
+         and recovery(r, "decode-0")["state"] == "serving", 60, folder)
+    time.sleep(8)
+    assert (started_at(master), started_at(worker)) == started, "a watchdog restarted the group after apply"
+    argv = subprocess.run(["docker", "inspect", "-f", "{{json .Config.Cmd}}", worker], capture_output=True,
+                          text=True, timeout=60).stdout
+    assert '"--max-num-seqs","64"' in argv.replace(" ", ""), argv
+    assert run_cli("apply", "--dry-run", cwd=folder).returncode == 0
 
 
 def host_gone(folder: Path) -> None:
