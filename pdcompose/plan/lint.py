@@ -15,6 +15,7 @@ def lint(r: Resolved, hosts: list[Host], workers: list[Container], router: Conta
     _nixl_tp_ratio(workers, findings)
     _hybrid_lb_single_engine(workers, findings)
     _recommended_env(r, workers, findings)
+    _gloo_interface(r, workers, findings)
     _unused_hosts(r, hosts, findings)
     _mixed_images(workers, findings)
 
@@ -83,6 +84,23 @@ def _recommended_env(r: Resolved, workers: list[Container], findings: Findings) 
         findings.warn("recommended-env", ("hosts", hosts[0]) if len(hosts) == 1 else ("hosts",), (
             f"{name} is unset {where}: UCX may pick the wrong NIC for the KV transfer (garbage tokens or half "
             f"the bandwidth); set {fix}, e.g. mlx5_0:1"))
+
+
+def _gloo_interface(r: Resolved, workers: list[Container], findings: Findings) -> None:
+    """A DP group across hosts coordinates over Gloo, which binds the address the host's NAME resolves to
+    unless GLOO_SOCKET_IFNAME names the NIC: 127.0.1.1 on a default Debian or Ubuntu host, so the group never
+    forms (found on the lab, where the name resolves to 127.0.0.1; the loopback rehearsal hides it). The
+    gb200 and h100-ib presets set it; a topology without them is warned, once, naming the instances."""
+    if r.topology.rehearsal.enabled:
+        return
+    bare = sorted({f"{c.role}-{c.instance}" for c in workers
+                   if c.dp and c.dp.nodes > 1 and "GLOO_SOCKET_IFNAME" not in c.env})
+    if bare:
+        findings.warn("gloo-interface", ("env",), (
+            f"{', '.join(bare)} span(s) several hosts but GLOO_SOCKET_IFNAME is unset: Gloo (vLLM's DP "
+            "coordination) then binds the address each host's name resolves to, 127.0.1.1 on a default "
+            "Debian or Ubuntu host, and the group never forms; set env.GLOO_SOCKET_IFNAME: \"{interface}\" "
+            "and defaults.interface (or hosts.<host>.interface) to the NIC of the hosts' addresses"))
 
 
 def _unused_hosts(r: Resolved, hosts: list[Host], findings: Findings) -> None:

@@ -39,3 +39,21 @@ def test_a_warning_for_six_hosts_is_one_warning_with_six_names():
     ucx = [w for w in warnings_of(ON_H100) if w.code == "recommended-env"]
     assert len(ucx) == 1
     assert "on 6 hosts (gb200-n0, gb200-n1, gb200-n2, gb200-n3, gb200-n4, gb200-n5)" in ucx[0].message
+
+
+def test_a_group_across_hosts_without_gloo_interface_is_warned_once():
+    """The lab found it: Gloo binds the address the host's name resolves to (127.0.1.1 on Debian) unless
+    GLOO_SOCKET_IFNAME names the NIC. The presets set it; a bare topology gets one warning naming both groups."""
+    from tests.topologies import NIXL
+
+    bare = (f"name: g\nmodel: m\nimage: vllm/vllm-openai:v0.13.0\nargs:\n  kv-transfer-config: {NIXL}\nhosts:\n"
+            + "".join(f"  {h}: {{address: 10.9.0.{i}, gpus: [0, 1]}}\n"
+                      for i, h in enumerate(["p0", "p1", "d0", "d1", "r"], 1))
+            + "prefill: [{nodes: [p0, p1], dp_local: 2}]\n"
+            + "decode: [{nodes: [d0, d1], dp_local: 2}]\nrouter: {host: r}\n")
+    [gloo] = [w for w in warnings_of(bare) if w.code == "gloo-interface"]
+    assert gloo.message.startswith("decode-0, prefill-0 span(s) several hosts")
+    assert "127.0.1.1" in gloo.message
+    fixed = bare.replace("args:\n", 'env: {GLOO_SOCKET_IFNAME: "{interface}"}\ndefaults: {interface: eth0}\nargs:\n')
+    assert not [w for w in warnings_of(fixed) if w.code == "gloo-interface"]
+    assert not [w for w in warnings_of(GUIDE) if w.code == "gloo-interface"]      # the gb200 preset sets it
