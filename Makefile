@@ -8,7 +8,7 @@ EXAMPLE ?= examples/deepseek-r1-gb200.yaml
 # The vLLM releases the shipped bundles pin: their real parsers judge every rendered argv in `make test`.
 VLLM_VERSIONS ?= 0.13.0 0.32.0
 
-.PHONY: setup run test e2e e2e-lab-real bench images images-vllm lint clean vllm catalog
+.PHONY: setup run test e2e bench images images-vllm lint clean vllm catalog
 
 ## setup: virtualenv with pdcompose (editable) + test tools, the Docker Compose v2 CLI plugin, and (as root)
 ## what `pdcompose lab` needs from Debian (sshd, fuse-overlayfs, iptables), when missing
@@ -33,14 +33,11 @@ run: setup
 test: setup vllm
 	$(BIN)/pytest -m "not e2e" --durations=25
 
-## e2e: rehearse the guide's whole 7-host deployment on the local Docker engine (mock vLLM), then a small
-## PD deployment with the real engine (examples/rehearsal-real.yaml: vLLM on CPU, ~17 GB of memory)
+## e2e: the guide's whole 7-host deployment on a lab of 7 Docker hosts reached only over SSH, with host
+## faults and a scan from outside; the real engine (vLLM on CPU, ~17 GB) across 4 lab hosts; rehearsals on
+## the local engine (mock vLLM)
 e2e: setup images images-vllm
-	$(BIN)/pytest -m "e2e and not lab_real" --durations=0 tests/e2e
-## e2e-lab-real: the real engine across 4 lab hosts (a prefill, a decode spanning two, the router; NIXL between
-## different addresses): ~17 GB and 8.0 min more (2026-12-07), which CI's hour has no room for
-e2e-lab-real: setup images images-vllm
-	$(BIN)/pytest -m lab_real tests/e2e
+	$(BIN)/pytest -m e2e --durations=0 tests/e2e
 
 ## bench: whole-process benchmarks (medians), printed and written to bench-results/
 bench: setup images

@@ -1,6 +1,6 @@
 """How `status` asks the endpoints: all from the router's host in one call, and from a host itself only
-where that got no answer (the Docker side is faked; tests/e2e/test_isolated_operator.py and
-tests/e2e/test_lab.py run it through real contexts and count the docker calls and SSH connections)."""
+where that got no answer (the Docker side is faked; tests/e2e/test_lab.py runs it through real SSH
+contexts and counts the docker calls and SSH connections)."""
 
 from __future__ import annotations
 
