@@ -294,29 +294,34 @@ for t in "${targets[@]}"; do
 done
 
 T0=$(now)
-# One build at a time on this machine (image tags are the engine's, not the checkout's): a concurrent
-# run waits here, then finds its images up to date.
-exec 9>"${TMPDIR:-/tmp}/pdcompose-images.lock"
-flock 9
+# One build of an image at a time on this machine (image tags are the engine's, not the checkout's): a
+# concurrent run of the same image waits here, then finds it up to date. Different images may build at
+# once: CI builds the 13 GB real-engine image while `make test` runs (.ci/run), and a test building the
+# mock meanwhile must not wait 9 minutes for it.
+with_lock() {  # NAME command...: run the command holding NAME's lock
+  local name=$1; shift
+  ( flock 9; "$@" ) 9>"${TMPDIR:-/tmp}/pdcompose-images-$name.lock"
+}
+build_mock() {
+  build_image mock-vllm "$MOCK_VLLM_IMAGE" images/mock-vllm pdcompose compose_templates pyproject.toml README.md
+}
 for t in "${targets[@]}"; do
   case $t in
-    base) build_base ;;
-    mock) build_image mock-vllm "$MOCK_VLLM_IMAGE" images/mock-vllm \
-            pdcompose compose_templates pyproject.toml README.md ;;
-    router) build_image router "$ROUTER_IMAGE" images/router ;;
+    base) with_lock base build_base ;;
+    mock) with_lock mock build_mock ;;
+    router) with_lock router build_image router "$ROUTER_IMAGE" images/router ;;
     vllm) if [ -n "$FOREIGN" ] || [ "$ARCH" != amd64 ]; then
             say "vllm: the real-engine image is for rehearsals on an amd64 machine (its wheels and Debian" \
                 "packages are pinned for amd64); not built for $ARCH" >&2
             exit 2
           fi
-          build_image vllm-cpu "$VLLM_CPU_IMAGE" images/vllm ;;
-    prometheus) build_prometheus ;;
-    firewall) build_firewall ;;
-    all) build_base
-         build_image mock-vllm "$MOCK_VLLM_IMAGE" images/mock-vllm \
-           pdcompose compose_templates pyproject.toml README.md
-         build_image router "$ROUTER_IMAGE" images/router
-         build_prometheus ;;
+          with_lock vllm build_image vllm-cpu "$VLLM_CPU_IMAGE" images/vllm ;;
+    prometheus) with_lock prometheus build_prometheus ;;
+    firewall) with_lock firewall build_firewall ;;
+    all) with_lock base build_base
+         with_lock mock build_mock
+         with_lock router build_image router "$ROUTER_IMAGE" images/router
+         with_lock prometheus build_prometheus ;;
   esac
 done
 say "done: ${targets[*]} in $(since "$T0")"
