@@ -237,3 +237,11 @@ def test_bench_sends_the_first_client_key_and_checks_the_certificate(pki: Pki, m
     assert context.check_hostname and [c["subject"] for c in context.get_ca_certs()] == [
         ((("commonName", "pdcompose test CA"),),)]
     assert client_key(BenchConfig(base_url="http://x", model="m")) is None
+
+
+def test_export_k8s_refuses_the_entry(pki: Pki):
+    from pdcompose.export import ExportError
+    from pdcompose.export.k8s.derive import derive
+
+    with pytest.raises(ExportError, match="entry: export k8s does not carry the TLS entry"):
+        derive(plan_of(pki), None)  # type: ignore[arg-type]
