@@ -245,3 +245,12 @@ def test_export_k8s_refuses_the_entry(pki: Pki):
 
     with pytest.raises(ExportError, match="entry: export k8s does not carry the TLS entry"):
         derive(plan_of(pki), None)  # type: ignore[arg-type]
+
+
+def test_a_key_variable_unset_at_deploy_stops_it_even_in_a_rehearsal(pki: Pki, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("H21_ENTRY_KEY", raising=False)
+    plan = plan_of(pki, text(entry=ENTRY.replace("{from_file: pki/entry.key}", "{from_env: H21_ENTRY_KEY}")),
+                   rehearsal=True)
+    with pytest.raises(PdcomposeError, match=r"t\.yaml: entry\.key: \{from_env: H21_ENTRY_KEY\}: not set; export it "
+                                             "first; nothing was started"):
+        load_file_secrets(plan, plan.hosts)
