@@ -254,3 +254,26 @@ def test_a_key_variable_unset_at_deploy_stops_it_even_in_a_rehearsal(pki: Pki, m
     with pytest.raises(PdcomposeError, match=r"t\.yaml: entry\.key: \{from_env: H21_ENTRY_KEY\}: not set; export it "
                                              "first; nothing was started"):
         load_file_secrets(plan, plan.hosts)
+
+
+NGINX_METRICS = """# HELP nginx_up Status of the last metric scrape
+nginx_connections_active %d
+nginx_http_requests_total %d
+nginx_up %d
+"""
+
+
+def test_top_shows_the_entry_from_its_exporter(pki: Pki):
+    from pdcompose.ops.top import DirectSource, parse
+
+    plan = plan_of(pki)
+    targets = DirectSource(plan).targets()
+    row, url = targets[-1]
+    assert (row.role, row.instance, row.host, url) == ("entry", "entry", "r", "http://10.0.0.3:9113/metrics")
+    DirectSource._fill(row, parse(NGINX_METRICS % (3, 100, 1)), None, 10.0)
+    assert row.up and row.running == 3 and row.requests == 100
+    DirectSource._fill(row, parse(NGINX_METRICS % (1, 130, 1)), (10.0, parse(NGINX_METRICS % (3, 100, 1))), 12.0)
+    assert row.request_rate == 15.0
+    DirectSource._fill(row, parse(NGINX_METRICS % (0, 130, 0)), None, 14.0)
+    assert not row.up                       # the exporter answers, nginx does not
+    assert all(r.role != "entry" for r, _ in DirectSource(plan_of(pki, text(entry=""))).targets())
