@@ -59,17 +59,21 @@ def services(host: Host) -> list[str]:
 
 
 def wait_healthy(plan: Plan, host: Host, access: Access, report: Reporter, timeout: float = HEALTH_TIMEOUT) -> float:
-    """Seconds until the entry's /health answers 200 (nginx is up with its certificate and keys loaded);
-    a DeployFailed-worthy PdcomposeError after `timeout`."""
+    """Seconds until the entry's /health answers 200 (nginx is up with its certificate and keys loaded) and
+    its exporter serves metrics (it starts beside nginx and retries its stub_status until nginx answers);
+    a PdcomposeError after `timeout`."""
     assert plan.entry is not None
     t0 = time.monotonic()
     last = ""
+    asks = [Request(f"{plan.entry.status_url}/health", timeout=2),
+            Request(f"{plan.entry.metrics_url}/metrics", timeout=2)]
     while time.monotonic() - t0 < timeout:
-        answer = access.fetch(host, [Request(f"{plan.entry.status_url}/health", timeout=2)], via=entry.SERVICE)[0]
-        if answer.status == 200:
+        answers = access.fetch(host, asks, via=entry.SERVICE)
+        if all(a.status == 200 for a in answers):
             report.step(f"entry ready at {plan.entry.url} ({time.monotonic() - t0:.1f} s)")
             return time.monotonic() - t0
-        last = answer.error or f"HTTP {answer.status}"
+        last = "; ".join(f"{r.url}: {a.error or f'HTTP {a.status}'}" for r, a in zip(asks, answers, strict=True)
+                         if a.status != 200)
         time.sleep(0.5)
     raise PdcomposeError(f"the entry on {host.name} did not become healthy within {timeout:.0f} s ({last}); "
                          f"see `pdcompose logs --host {host.name}`")

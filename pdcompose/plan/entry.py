@@ -80,7 +80,7 @@ def entry_containers(r: Resolved, host: HostFacts, router: Container) -> tuple[l
     exporter = Container(
         service=EXPORTER, role="entry", image=image, entrypoint=["prometheus-nginx-exporter"],
         command=[f"-nginx.scrape-uri={status}/stub_status", f"-web.listen-address={host.url_host}:{e.metrics_port}",
-                 "-nginx.retries=10"],
+                 "-nginx.retries=30", "-nginx.retry-interval=1s"],
         pull_policy=pull, env={}, ports=[PortUse(port=e.metrics_port, purpose=METRICS, bind=host.address)],
         url=f"http://{host.url_host}:{e.metrics_port}", health_path="/metrics",
         healthcheck=_probe(f"http://{host.url_host}:{e.metrics_port}/metrics"),
