@@ -3,7 +3,8 @@
 (a CA and a certificate made here with `cryptography`), 401 without a client key or with a wrong one, 200
 with one, an SSE stream arriving chunk by chunk through it (the mock spaces tokens 150 ms apart: a buffering
 proxy would deliver them at once), `pdcompose bench` through it with every request paired, its exporter's
-metrics, and no key in `docker inspect` or the rendered files."""
+metrics, and no key in `docker inspect` or the rendered files; the image itself refuses to start without
+usable client keys."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from pdcompose import defaults
 from tests.entrycerts import Pki, make_pki
 from tests.faults.conftest import leftover_containers
 from tests.helpers import REPO, run_cli
@@ -164,3 +166,21 @@ def test_no_key_in_docker_inspect_or_the_bundle(stack):
 def _requests_served() -> float:
     text = httpx.get(f"http://{ROUTER}:9113/metrics", timeout=5).text
     return next(float(line.split()[1]) for line in text.splitlines() if line.startswith("nginx_http_requests_total"))
+
+
+@pytest.mark.parametrize(("keys", "says"), [
+    ("", "entry_client_keys is missing or empty"),
+    ('ck-ok-1, ck"quote', "client key number 2 has a character outside"),
+])
+def test_the_entry_refuses_to_start_without_usable_keys(stack, tmp_path: Path, keys: str, says: str):
+    _, pki = stack
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "entry_certificate").write_bytes(pki.certificate.read_bytes())
+    (secrets / "entry_key").write_bytes(pki.key.read_bytes())
+    (secrets / "entry_client_keys").write_text(keys)
+    done = subprocess.run(["docker", "run", "--rm", "--network", "none", "-v", f"{secrets}:/run/secrets:ro",
+                           "--label", "io.pdcompose.test=integration", defaults.ENTRY_IMAGE],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 78 and says in done.stderr, done.stderr
+    assert "ck-ok-1" not in done.stdout + done.stderr           # keys are never printed
