@@ -10,13 +10,14 @@ a path that would have to exist on the remote host, never a rendered file.
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
 from pdcompose.engine.access import Access
 from pdcompose.engine.inside import Request
 from pdcompose.errors import PdcomposeError
-from pdcompose.plan import entry
+from pdcompose.plan import auth, entry
 from pdcompose.plan.models import Host, Plan
 from pdcompose.progress import Reporter
 from pdcompose.topology.entry import Material, check_material
@@ -24,6 +25,7 @@ from pdcompose.topology.entry import Material, check_material
 FIELDS = {entry.CERTIFICATE: "entry.certificate", entry.KEY: "entry.key", entry.CLIENT_KEYS: "entry.client_keys"}
 NO_PLACEHOLDER = (entry.CERTIFICATE, entry.KEY)   # a rehearsal fakes the client keys, never a certificate
 HEALTH_TIMEOUT = 60.0
+BEARER = re.compile(r"[A-Za-z0-9._~+/=-]+")        # RFC 6750's b64token: what the entry's start script accepts
 
 
 def load_file_secrets(plan: Plan, hosts: list[Host]) -> None:
@@ -44,6 +46,7 @@ def load_file_secrets(plan: Plan, hosts: list[Host]) -> None:
     if missing:
         named = ", ".join(f"{FIELDS[s.name]}: {{from_env: {s.from_env}}}" for s in missing)
         raise PdcomposeError(f"{plan.source}: {named}: not set; export it first; nothing was started")
+    _check_keys(plan, hosts)
     cert, key = secrets.get(entry.CERTIFICATE), secrets.get(entry.KEY)
     if cert is None or key is None:
         return
@@ -52,6 +55,20 @@ def load_file_secrets(plan: Plan, hosts: list[Host]) -> None:
         on_key = problems[0].startswith("the key")
         field = FIELDS[entry.KEY] if on_key else FIELDS[entry.CERTIFICATE]
         raise PdcomposeError(f"{plan.source}: {field}: {problems[0]}; nothing was started")
+
+
+def _check_keys(plan: Plan, hosts: list[Host]) -> None:
+    """The client keys (and the cluster's, which the entry sends on) as the entry's start script will judge
+    them: refused here, naming the field, rather than by a container that stops after the router started."""
+    by_name = {s.name: s.from_env for h in hosts for s in h.secrets}
+    for name, field in ((entry.CLIENT_KEYS, "entry.client_keys"), (auth.SECRET, "api_key")):
+        value = os.environ.get(by_name.get(name, ""), "")
+        keys = value.replace(",", " ").split() if name == entry.CLIENT_KEYS else ([value] if value else [])
+        bad = [i for i, k in enumerate(keys, 1) if not BEARER.fullmatch(k)]
+        if bad and entry.CLIENT_KEYS in by_name:
+            raise PdcomposeError(f"{plan.source}: {field}: {{from_env: {by_name[name]}}}: key number {bad[0]} has a "
+                                 "character outside A-Z a-z 0-9 - . _ ~ + / = (the entry passes keys as bearer "
+                                 "tokens); nothing was started")
 
 
 def services(host: Host) -> list[str]:

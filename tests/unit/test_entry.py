@@ -277,3 +277,19 @@ def test_top_shows_the_entry_from_its_exporter(pki: Pki):
     DirectSource._fill(row, parse(NGINX_METRICS % (0, 130, 0)), None, 14.0)
     assert not row.up                       # the exporter answers, nginx does not
     assert all(r.role != "entry" for r, _ in DirectSource(plan_of(pki, text(entry=""))).targets())
+
+
+@pytest.mark.parametrize(("variable", "value", "field"), [
+    ("H21_CLIENT_KEYS", 'ck-good-1, ck"bad', "entry.client_keys: {from_env: H21_CLIENT_KEYS}: key number 2"),
+    ("H21_KEY", "cluster key with spaces", "api_key: {from_env: H21_KEY}: key number 1"),
+])
+def test_keys_the_entry_could_not_pass_on_stop_deploy(pki: Pki, monkeypatch: pytest.MonkeyPatch, variable: str,
+                                                       value: str, field: str):
+    monkeypatch.setenv("H21_CLIENT_KEYS", CLIENT_KEYS)
+    monkeypatch.setenv("H21_KEY", "sk-fine-0123")
+    plan = plan_of(pki, text(extra="api_key: {from_env: H21_KEY}\n"))
+    load_file_secrets(plan, plan.hosts)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(PdcomposeError, match="nothing was started") as caught:
+        load_file_secrets(plan, plan.hosts)
+    assert field in str(caught.value) and value not in str(caught.value)
