@@ -184,3 +184,43 @@ def test_the_entry_refuses_to_start_without_usable_keys(stack, tmp_path: Path, k
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 78 and says in done.stderr, done.stderr
     assert "ck-ok-1" not in done.stdout + done.stderr           # keys are never printed
+
+
+def test_prometheus_accepts_the_entrys_job_and_its_alert_fires(tmp_path: Path):
+    """promtool (Debian's Prometheus, the monitoring image) on the rendered files of a topology with an entry:
+    the config and rules load, and PdcomposeEntryDown fires when the exporter reads nginx as down."""
+    from pdcompose import topology
+    from pdcompose.plan import build_plan
+    from pdcompose.render import render
+
+    build = subprocess.run([str(REPO / "images" / "build.sh"), "prometheus"], cwd=REPO, capture_output=True,
+                           text=True, timeout=900, env={**os.environ, "PYTHON": sys.executable})
+    assert build.returncode == 0, build.stdout + build.stderr
+    make_pki(tmp_path / "pki", ROUTER)
+    resolved = topology.from_text(TOPOLOGY + "monitoring: {enabled: true}\n", "t.yaml", tmp_path)
+    render(build_plan(resolved)[0], tmp_path / "out")
+    folder = tmp_path / "out" / "r" / "prometheus"
+    (folder / "entry-test.yml").write_text(json.dumps({
+        "rule_files": ["rules.yml"], "evaluation_interval": "1m",
+        "tests": [{"interval": "1m",
+                   "input_series": [{"series": 'nginx_up{job="pdcompose-entry", host="r", role="entry"}',
+                                     "values": "1 0 0 0 0"}],
+                   "alert_rule_test": [{"eval_time": "4m", "alertname": "PdcomposeEntryDown", "exp_alerts": [{
+                       "exp_labels": {"severity": "critical", "job": "pdcompose-entry", "host": "r", "role": "entry"},
+                       "exp_annotations": {
+                           "summary": "the entry (TLS door) on r is down",
+                           "description": "Its exporter does not answer, or cannot read nginx's stub_status: clients "
+                                          "cannot reach the router. See `pdcompose status` and the entry's logs."}}]},
+                                       {"eval_time": "1m", "alertname": "PdcomposeEntryDown", "exp_alerts": []}]}]}))
+
+    def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["docker", "run", "--rm", "--network", "none", "--entrypoint", "promtool",
+                               "-v", f"{folder}:/etc/pdcompose:ro", "-w", "/etc/pdcompose",
+                               "--label", "io.pdcompose.test=integration", defaults.PROMETHEUS_IMAGE, *args],
+                              capture_output=True, text=True, timeout=120)
+
+    for args in (("check", "config", "/etc/pdcompose/prometheus.yml"), ("check", "rules", "/etc/pdcompose/rules.yml"),
+                 ("test", "rules", "entry-test.yml")):
+        done = promtool(*args)
+        assert done.returncode == 0, (args, done.stdout + done.stderr)
+    assert "pdcompose-entry" in (folder / "prometheus.yml").read_text()
