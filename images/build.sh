@@ -9,6 +9,7 @@
 #           amd64 machines only
 #   prometheus  Prometheus and promtool for `monitoring:` (images/prometheus/: Debian's package)
 #   firewall    nft for `pdcompose firewall` (images/firewall/: Debian's nftables packages)
+#   entry       the TLS entry for `entry:` (images/entry/: Debian's nginx and prometheus-nginx-exporter)
 #
 # mock and router are built FROM the local base with the classic builder (no buildx here). Their wheels
 # are downloaded on the host into a context under build/images/<name>/, so the build itself needs no
@@ -89,6 +90,8 @@ PROMETHEUS_IMAGE=$(PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -c \
   'from pdcompose import defaults; print(defaults.PROMETHEUS_IMAGE)')
 FIREWALL_IMAGE=$(PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -c \
   'from pdcompose import defaults; print(defaults.FIREWALL_IMAGE)')
+ENTRY_IMAGE=$(PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -c \
+  'from pdcompose import defaults; print(defaults.ENTRY_IMAGE)')
 # A foreign base never replaces this machine's: the base is only an input, found by its tag.
 [ -z "$FOREIGN" ] || BASE_IMAGE="$BASE_IMAGE-$ARCH"
 PLATFORM=()
@@ -255,23 +258,24 @@ build_prometheus() {
   say "prometheus: built $tag ($(size_of "$tag")) in $(since "$t0")"
 }
 
-# build_firewall: Debian's nftables (pinned by SHA-256 in images/firewall/debs.txt), for `pdcompose firewall`.
-build_firewall() {
-  local recipe=images/firewall tag=$FIREWALL_IMAGE
+# build_debs NAME TAG: an image whose recipe (images/NAME/) installs Debian packages pinned by SHA-256 in its
+# debs.txt: the firewall (nft, for `pdcompose firewall`) and the entry (nginx and its exporter, `entry:`).
+build_debs() {
+  local name=$1 tag=$2 recipe=images/$1
   local t0 hash ctx log
   t0=$(now)
   docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 || build_base
   hash=$(inputs_hash "$recipe")
-  ! is_current firewall "$tag" "$hash" "$t0" || return 0
-  ctx="$ROOT/build/images/firewall"
+  ! is_current "$name" "$tag" "$hash" "$t0" || return 0
+  ctx="$ROOT/build/images/$name"
   rm -rf "$ctx" && mkdir -p "$ctx"
   cp -a "$recipe/." "$ctx/"
   if ! fetch_debs "$recipe" "$ctx/debs"; then
-    say "error: images/firewall/debs.txt pins no nftables packages for $ARCH; add their pool paths and" \
-        "SHA-256 (apt-cache show nftables:$ARCH and its libraries)" >&2
+    say "error: $recipe/debs.txt pins no packages for $ARCH; add their pool paths and SHA-256" \
+        "(apt-cache show <package>:$ARCH and its libraries)" >&2
     return 1
   fi
-  log="$ROOT/build/images/firewall.build.log"
+  log="$ROOT/build/images/$name.build.log"
   : >"$log"
   if ! docker build ${PLATFORM[@]+"${PLATFORM[@]}"} --force-rm --build-arg "BASE_IMAGE=$BASE_IMAGE" \
          --label "$IMAGE_LABEL_INPUTS=$hash" -t "$tag" "$ctx" >>"$log" 2>&1; then
@@ -280,15 +284,15 @@ build_firewall() {
     return 1
   fi
   docker image prune --force --filter "label=$IMAGE_LABEL_INPUTS" >/dev/null
-  say "firewall: built $tag ($(size_of "$tag")) in $(since "$t0")"
+  say "$name: built $tag ($(size_of "$tag")) in $(since "$t0")"
 }
 
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(all)
 for t in "${targets[@]}"; do
   case $t in
-    all|base|mock|router|vllm|prometheus|firewall) ;;
-    *) echo "usage: [ARCH=amd64|arm64] images/build.sh [all|base|mock|router|vllm]... or prometheus  (unknown target '$t')" >&2
+    all|base|mock|router|vllm|prometheus|firewall|entry) ;;
+    *) echo "usage: [ARCH=amd64|arm64] images/build.sh [all|base|mock|router|vllm]... or prometheus, firewall, entry  (unknown target '$t')" >&2
        exit 2 ;;
   esac
 done
@@ -317,7 +321,8 @@ for t in "${targets[@]}"; do
           fi
           with_lock vllm build_image vllm-cpu "$VLLM_CPU_IMAGE" images/vllm ;;
     prometheus) with_lock prometheus build_prometheus ;;
-    firewall) with_lock firewall build_firewall ;;
+    firewall) with_lock firewall build_debs firewall "$FIREWALL_IMAGE" ;;
+    entry) with_lock entry build_debs entry "$ENTRY_IMAGE" ;;
     all) with_lock base build_base
          with_lock mock build_mock
          with_lock router build_image router "$ROUTER_IMAGE" images/router

@@ -19,3 +19,4 @@ VLLM_CPU_MODEL = "/opt/pdcompose/tiny-llama"     # baked into VLLM_CPU_IMAGE by 
 VLLM_CPU_MAX_MODEL_LEN = 2048                    # the tiny model's positions allow 4096; 2048 keeps KV small
 
 IMAGE_LABEL_INPUTS = "io.pdcompose.inputs"       # content hash of an image's build inputs
+ENTRY_IMAGE = "pdcompose/entry:1.22.1"          # nginx 1.22.1 from Debian and its exporter: images/build.sh entry

@@ -18,6 +18,7 @@ from pdcompose.apply.diff import ROUTER_RESTART, change_plan
 from pdcompose.apply.drain import in_router
 from pdcompose.apply.model import ChangePlan
 from pdcompose.apply.running import read_running
+from pdcompose.deploy.entry import load_file_secrets
 from pdcompose.deploy.preflight import REHEARSAL_PLACEHOLDER, missing_secrets, require_reachable, unset_secrets_error
 from pdcompose.engine.access import Access
 from pdcompose.engine.contexts import ensure_rehearsal_contexts
@@ -74,9 +75,10 @@ def apply(plan: Plan, old_plan: Plan | None, out: Path, changes: ChangePlan, opt
                                                                           for s in changes.steps) else ""
         raise PdcomposeError("this change cannot be made while serving without failed requests: "
                              + "; ".join(changes.downtime) + f". Pass --allow-downtime to carry it out anyway{defer}")
+    load_file_secrets(plan, plan.hosts)          # the entry's certificate and key, read and checked again
     missing = missing_secrets(plan.hosts)
     if missing and not plan.rehearsal:
-        raise unset_secrets_error(missing)
+        raise unset_secrets_error(missing, plan.hosts)
     os.environ.update(dict.fromkeys(missing, REHEARSAL_PLACEHOLDER))
     staging = out.parent / f".{out.name}.apply"
     shutil.rmtree(staging, ignore_errors=True)

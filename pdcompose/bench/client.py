@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,11 +80,25 @@ def make_session(config: BenchConfig) -> aiohttp.ClientSession:
     import aiohttp
 
     headers = {"content-type": "application/json"}
-    if api_key := os.environ.get("OPENAI_API_KEY"):     # bench does the same
+    if api_key := client_key(config) or os.environ.get("OPENAI_API_KEY"):     # bench does the same
         headers["authorization"] = f"Bearer {api_key}"
-    connector = aiohttp.TCPConnector(limit=config.max_concurrency or 0, keepalive_timeout=KEEPALIVE_EXPIRY)
+    connector = aiohttp.TCPConnector(limit=config.max_concurrency or 0, keepalive_timeout=KEEPALIVE_EXPIRY,
+                                     ssl=ssl_context(config) if config.base_url.startswith("https://") else False)
     return aiohttp.ClientSession(connector=connector, headers=headers,
                                  timeout=aiohttp.ClientTimeout(total=config.timeout))
+
+
+def client_key(config: BenchConfig) -> str | None:
+    """The first client key in `config.key_env` (keys separated by commas or whitespace, as the entry reads them)."""
+    if not config.key_env:
+        return None
+    keys = os.environ.get(config.key_env, "").replace(",", " ").split()
+    return keys[0] if keys else None
+
+
+def ssl_context(config: BenchConfig) -> ssl.SSLContext:
+    """Checks the server's certificate: against `config.ca_file` when given, else the system's trust store."""
+    return ssl.create_default_context(cafile=config.ca_file)
 
 
 class _Stream:

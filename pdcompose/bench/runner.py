@@ -55,13 +55,16 @@ def run_once(plan: Plan, config: BenchConfig, *, check_pairing: bool, access: Ac
     from pdcompose.bench.remote import run_on_host, stats_through
 
     labels = {"cluster": plan.cluster, "rehearsal": str(plan.rehearsal).lower(), "router": plan.router.url}
+    if plan.entry is not None:
+        labels["entry"] = plan.entry.url
     if point:
         labels["sweep_point"] = point
     router_host = plan.host(plan.router.host)
-    inside = router_way(plan, access) == "context"
+    # Through an entry bench runs from here: the CA file and the client key are on this machine.
+    inside = plan.entry is None and router_way(plan, access) == "context"
     if inside:
         labels["load_generator"] = f"{router_host.name} (through its Docker context)"
-    note(f"benchmarking {plan.router.url}: {config.num_prompts} requests, concurrency "
+    note(f"benchmarking {config.base_url}: {config.num_prompts} requests, concurrency "
          f"{config.max_concurrency or 'unbounded'}, {config.random_input_len} in / "
          f"{config.random_output_len} out" + (f" (point {point})" if point else "")
          + (f", from {router_host.name} through its Docker context" if inside else ""))

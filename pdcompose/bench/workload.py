@@ -64,6 +64,10 @@ class BenchConfig(Frozen):
     # vllm bench allows 6 h per request; 1800 s is the router's own --request-timeout-secs default, so
     # nothing slower can succeed through the router anyway.
     timeout: float = Field(default=1800.0, gt=0, description="seconds per request, connect to last byte")
+    # Through an entry (`entry:`): the CA file to check its certificate with (None: the system's), and the
+    # variable holding the client keys (the first is sent). Names only: a key never lands in a result file.
+    ca_file: str | None = None
+    key_env: str | None = None
 
     @field_validator("base_url")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -84,7 +85,8 @@ def bench(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None
     ways = Access(mode_of(access or plan.access), output.note)
     if endpoint not in ENDPOINTS:
         raise typer.BadParameter(f"--endpoint must be one of {', '.join(ENDPOINTS)}")
-    config = BenchConfig(base_url=plan.router.url, model=plan.served_model_name, endpoint=ENDPOINTS[endpoint],
+    config = BenchConfig(base_url=plan.entry.url if plan.entry else plan.router.url, **_through_entry(plan),
+                         model=plan.served_model_name, endpoint=ENDPOINTS[endpoint],
                          num_prompts=num_prompts, max_concurrency=max_concurrency, request_rate=request_rate,
                          random_input_len=input_len, random_output_len=output_len,
                          random_range_ratio=range_ratio, ignore_eos=ignore_eos, stream=stream, seed=seed)
@@ -112,6 +114,18 @@ def bench(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None
             output.warn(f"pairing not verified: {unverified}")
     if run.failed:
         raise typer.Exit(1)
+
+
+def _through_entry(plan: Plan) -> dict[str, str | None]:
+    """With an entry, bench calls it: TLS checked against the topology's CA, the first client key sent. In a
+    rehearsal whose client-key variable is unset, deploy gave the entry the placeholder: so does bench."""
+    if plan.entry is None:
+        return {}
+    from pdcompose.deploy.preflight import REHEARSAL_PLACEHOLDER
+
+    if plan.rehearsal and not os.environ.get(plan.entry.client_keys):
+        os.environ[plan.entry.client_keys] = REHEARSAL_PLACEHOLDER
+    return {"ca_file": plan.entry.ca, "key_env": plan.entry.client_keys}
 
 
 def _print(result: BenchResult, pairing: PairingReport | None, path: Path) -> None:

@@ -71,6 +71,8 @@ def deploy(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
     started = sum(len(v) for v in report.started.values())
     unchanged = sum(len(v) for v in report.unchanged.values())
     where = f"router at {plan.router.url}" if plan.router.host in report.hosts else f"{len(report.hosts)} host(s)"
+    if plan.entry is not None and plan.router.host in report.hosts:
+        where = f"entry at {plan.entry.url}, {where}"
     output.say(f"deployed {plan.cluster} ({where}): {started} container(s) started, {unchanged} unchanged, "
                f"in {report.timings['total']:.1f} s")
 

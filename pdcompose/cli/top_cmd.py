@@ -93,7 +93,7 @@ def _table(cluster: str, snap: Snapshot, interval: float) -> Any:
     for r in snap.rows:
         up = "[green]up[/]" if r.up else "[bold red]DOWN[/]"
         fails = fmt_number(r.nixl_failures)
-        name = r.instance if r.role == "router" else f"{r.instance}/{r.node}"
+        name = r.instance if r.role in ("router", "entry") else f"{r.instance}/{r.node}"
         table.add_row(name, r.host, up, fmt_number(r.running), fmt_number(r.waiting),
                       fmt_percent(r.kv_usage), fmt_seconds(r.ttft_p99), fmt_seconds(r.itl_p99),
                       fmt_number(r.request_rate, 1), fmt_number(r.requests), fmt_number(r.errors),

@@ -39,8 +39,9 @@ def validate(topology: TopologyArg = None, file: FileOpt = None, rehearsal: Rehe
                            "containers": len(workers) + 1, "warnings": [w.as_dict() for w in warnings]})
         return
     roles = {r: sum(c.role == r for _, c in workers) for r in ("prefill", "decode")}
+    entry = f" behind the entry {plan.entry.url}" if plan.entry else ""
     output.say(f"{path}: ok: {len(plan.hosts)} hosts, {roles['prefill']} prefill and {roles['decode']} decode "
-               f"nodes, router at {plan.router.url} (fingerprint {plan.fingerprint})")
+               f"nodes, router at {plan.router.url}{entry} (fingerprint {plan.fingerprint})")
 
 
 @handles_errors

@@ -34,7 +34,7 @@ def unset_secrets_error(missing: list[str], hosts: Sequence[Host] = ()) -> Pdcom
 
 def _fields(hosts: Sequence[Host]) -> dict[str, str]:
     """variable -> the topology field that names it, for the secrets that are fields (api_key, hf_token)."""
-    return {s.from_env: s.name for h in hosts for s in h.secrets}
+    return {s.from_env: s.name.replace("entry_", "entry.", 1) for h in hosts for s in h.secrets}
 
 
 def require_reachable(hosts: list[Host], timeout: float) -> dict[str, EngineInfo]:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from python_on_whales import DockerException
 
-from pdcompose.deploy import containers
+from pdcompose.deploy import containers, entry
+from pdcompose.deploy.entry import load_file_secrets
 from pdcompose.deploy.gate import gate_router, gate_workers
 from pdcompose.deploy.model import DeployFailed, DeployOptions, DeployReport, Failure
 from pdcompose.deploy.preflight import (
@@ -39,12 +40,15 @@ from pdcompose.errors import PdcomposeError
 from pdcompose.plan.models import Host, Plan
 from pdcompose.progress import Reporter
 
+FRONT = ("router", "entry")      # started after every API server is ready, router first
+
 __all__ = ["DeployFailed", "DeployOptions", "DeployReport", "deploy", "state_summary"]
 
 
 def deploy(plan: Plan, bundle: Path, opts: DeployOptions, report: Reporter) -> DeployReport:
     t0 = time.monotonic()
     hosts = select_hosts(plan, opts.contexts)
+    load_file_secrets(plan, hosts)
     missing = missing_secrets(hosts)
     if missing and not plan.rehearsal:
         raise unset_secrets_error(missing, hosts)
@@ -96,12 +100,12 @@ def deploy(plan: Plan, bundle: Path, opts: DeployOptions, report: Reporter) -> D
 def _run(plan: Plan, bundle: Path, opts: DeployOptions, report: Reporter, sc: Scope,
          before: dict[str, dict[str, containers.ContainerState]], result: DeployReport, t0: float,
          access: Access) -> None:
-    worker_hosts = [h for h in sc.hosts if any(c.role != "router" for c in h.containers)]
+    worker_hosts = [h for h in sc.hosts if any(c.role not in FRONT for c in h.containers)]
     _stop_broken_groups(bundle, worker_hosts, before, report)
     _hold_watchdogs(bundle, worker_hosts, before)
     if worker_hosts:
         report.step(f"starting vLLM nodes on {len(worker_hosts)} host(s): {', '.join(h.name for h in worker_hosts)}")
-        _up_all(bundle, worker_hosts, lambda h: [c.service for c in h.containers if c.role != "router"])
+        _up_all(bundle, worker_hosts, lambda h: [c.service for c in h.containers if c.role not in FRONT])
     result.timings["workers_started"] = time.monotonic() - t0
     for note in sc.not_gated:
         report.step(note)
@@ -119,6 +123,14 @@ def _run(plan: Plan, bundle: Path, opts: DeployOptions, report: Reporter, sc: Sc
         _up_all(bundle, [router_host], lambda h: ["router"])
         gate_router(plan, router_host, before, min(timeout, 600.0), report, access)
         result.timings["router_ready"] = time.monotonic() - t0
+        if plan.entry is not None:
+            report.step(f"router ready; starting the entry on {router_host.name}")
+            _up_all(bundle, [router_host], entry.services)
+            try:
+                entry.wait_healthy(plan, router_host, access, report)
+            except PdcomposeError as exc:
+                raise DeployFailed(str(exc), [Failure(router_host.name, "entry", str(exc))], "") from None
+            result.timings["entry_ready"] = time.monotonic() - t0
         if opts.smoke:
             result.smoke = _smoke(plan, access)
             report.step(f"smoke request through the router: {result.smoke}")

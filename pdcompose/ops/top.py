@@ -36,6 +36,8 @@ NIXL_FAILED = "vllm:nixl_num_failed_transfers_total"
 # vllm-router 0.1.17 counts PD requests in the pd_ series (vllm_router_requests_total stays for other modes)
 ROUTER_REQUESTS = ("vllm_router_pd_requests_total", "vllm_router_requests_total")
 ROUTER_ERRORS = ("vllm_router_pd_errors_total", "vllm_router_request_errors_total")
+# The entry's exporter (prometheus-nginx-exporter): every request nginx served, its probes' included.
+ENTRY_REQUESTS = "nginx_http_requests_total"
 
 
 @dataclass
@@ -144,6 +146,8 @@ class DirectSource:
         host = f"[{router_host.address}]" if ":" in router_host.address else router_host.address
         out.append((NodeRow(role="router", instance="router", node=0, host=router_host.name, url=router.url),
                     f"http://{host}:{port}/metrics"))
+        if self.plan.entry is not None:     # its exporter's metrics (cluster only): nginx's own counters
+            out.append((_entry_row(self.plan), f"{self.plan.entry.metrics_url}/metrics"))
         return out
 
     def sample(self) -> Snapshot:
@@ -196,6 +200,13 @@ class DirectSource:
         row.up = True
         prev = before[1] if before else None
         elapsed = now - before[0] if before else None
+        if row.role == "entry":
+            row.up = total(s, "nginx_up") == 1
+            row.running = total(s, "nginx_connections_active")
+            row.requests = total(s, ENTRY_REQUESTS)
+            if prev is not None and elapsed and row.requests is not None:
+                row.request_rate = max(0.0, row.requests - (total(prev, ENTRY_REQUESTS) or 0)) / elapsed
+            return
         if row.role == "router":
             row.requests = _first(s, ROUTER_REQUESTS)
             row.errors = _sum(s, ROUTER_ERRORS) or 0.0
@@ -255,14 +266,15 @@ class PrometheusSource:
     def sample(self) -> Snapshot:
         w, by = self.window, "by (role, instance, node)"
         queries = {
-            "up": f"max {by} (up)",
-            "running": f"sum {by} (vllm:num_requests_running)",
+            "up": f'max {by} (up{{role!="entry"}}) or max {by} (nginx_up)',   # the entry: nginx, not its exporter
+            "running": f"sum {by} (vllm:num_requests_running) or sum {by} (nginx_connections_active)",
             "waiting": f"sum {by} (vllm:num_requests_waiting)",
             "kv_usage": f"max {by} (vllm:kv_cache_usage_perc)",
             "ttft_p99": f"histogram_quantile(0.99, sum by (role, instance, node, le) (rate({TTFT}_bucket[{w}])))",
             "itl_p99": f"histogram_quantile(0.99, sum by (role, instance, node, le) (rate({ITL}_bucket[{w}])))",
-            "request_rate": " or ".join(f"sum {by} (rate({m}[{w}]))" for m in (f"{E2E}_count", *ROUTER_REQUESTS)),
-            "requests": " or ".join(f"sum {by} ({m})" for m in (f"{E2E}_count", *ROUTER_REQUESTS)),
+            "request_rate": " or ".join(f"sum {by} (rate({m}[{w}]))" for m in (f"{E2E}_count", *ROUTER_REQUESTS,
+                                                                                 ENTRY_REQUESTS)),
+            "requests": " or ".join(f"sum {by} ({m})" for m in (f"{E2E}_count", *ROUTER_REQUESTS, ENTRY_REQUESTS)),
             "errors": f"sum {by} ({' or '.join(ROUTER_ERRORS)}) or sum {by} (up{{role=\"router\"}} * 0)",
             "nixl_transfers": f"sum {by} ({NIXL_XFER}_count)",
             "nixl_failures": f"sum {by} ({NIXL_FAILED})",
@@ -294,7 +306,13 @@ def _row(c: Container, host: str) -> NodeRow:
 def _plan_rows(plan: Plan) -> list[NodeRow]:
     rows = [_row(c, h.name) for h, c in plan.workers()]
     router = next(c for _, c in plan.containers("router"))
-    return [*rows, NodeRow(role="router", instance="router", node=0, host=plan.router.host, url=router.url)]
+    rows.append(NodeRow(role="router", instance="router", node=0, host=plan.router.host, url=router.url))
+    return [*rows, _entry_row(plan)] if plan.entry else rows
+
+
+def _entry_row(plan: Plan) -> NodeRow:
+    assert plan.entry is not None
+    return NodeRow(role="entry", instance="entry", node=0, host=plan.entry.host, url=plan.entry.url)
 
 
 def _router_metrics_port(router: Container) -> int:

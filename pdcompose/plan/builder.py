@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
 
 from pdcompose import __version__
 from pdcompose.errors import Issue
-from pdcompose.plan import auth, vllm
+from pdcompose.plan import auth, entry, vllm
 from pdcompose.plan.allocate import RPC_PORT, HostBook, allocate_node
 from pdcompose.plan.findings import Findings
 from pdcompose.plan.flags import canonical
@@ -45,11 +44,12 @@ def build_plan(resolved: Resolved, *, rehearsal: bool | None = None) -> tuple[Pl
     workers = _workers(resolved, facts, books, model or "", findings, judges)
     router_host = facts[t.router.host]
     router = router_container(resolved, router_host, workers, findings)
+    door = entry.entry_containers(resolved, router_host, router)
     monitoring = None
     if t.monitoring.enabled:
         monitoring = prometheus(resolved, facts[monitoring_host(resolved)], workers, router, router_host)
     guards = watchdogs(resolved, workers, {name: f.address for name, f in facts.items()})
-    hosts = _hosts(resolved, facts, workers, router, monitoring, guards)
+    hosts = _hosts(resolved, facts, workers, router, monitoring, guards, door)
     lint(resolved, hosts, workers, router, findings)
     _check_ports(hosts, findings)
     findings.raise_errors()
@@ -59,8 +59,9 @@ def build_plan(resolved: Resolved, *, rehearsal: bool | None = None) -> tuple[Pl
         health_timeout=t.health.deploy_timeout, access=t.access,
         adaptations=[line for j in judges.values() for line in j.adaptations],
         substitutions=substitutions(t, model or ""), model_revision=t.model_revision,
-        secrets=_secrets(t, {"hf_token", auth.SECRET}),
+        secrets=_secrets(resolved, {"hf_token", auth.SECRET, *entry.SECRET_NAMES}),
         firewall=Firewall(allow=sorted(t.firewall.allow)) if t.firewall.enabled else None,
+        entry=entry.entry_plan(resolved, router_host),
         hosts=hosts, router=Router(host=router_host.name, url=router.url,
                                    prefill_urls=[c.url for c in workers if c.role == "prefill"],
                                    decode_urls=[c.url for c in workers if c.role == "decode"]))
@@ -103,17 +104,19 @@ def _workers(r: Resolved, facts: dict[str, HostFacts], books: dict[str, HostBook
 
 def _hosts(r: Resolved, facts: dict[str, HostFacts], workers: list[Container], router: Container,
            monitoring: tuple[Container, list[ConfigFile]] | None,
-           guards: list[tuple[Container, list[ConfigFile]]]) -> list[Host]:
+           guards: list[tuple[Container, list[ConfigFile]]],
+           door: tuple[list[Container], list[ConfigFile]]) -> list[Host]:
     t = r.topology
     out = []
     for name, f in facts.items():
         mine = [c for c in workers if c.labels["io.pdcompose.host"] == name]
-        if name == t.router.host:
-            mine.append(router)
         configs: list[ConfigFile] = []
+        if name == t.router.host:
+            mine += [router, *door[0]]
+            configs += door[1]
         if monitoring and name == monitoring_host(r):
             mine.append(monitoring[0])
-            configs = list(monitoring[1])
+            configs += monitoring[1]
         for guard, files in guards:
             if guard.labels["io.pdcompose.host"] == name:
                 mine.append(guard)
@@ -124,7 +127,7 @@ def _hosts(r: Resolved, facts: dict[str, HostFacts], workers: list[Container], r
         runs_vllm = any(c.role in ("prefill", "decode") for c in mine)
         requires = list(f.profile.requires) if f.profile and runs_vllm and not t.rehearsal.enabled else []
         used = {s for c in mine for s in c.secrets}
-        secrets = _secrets(t, used)
+        secrets = _secrets(r, used)
         arch = f.profile.arch if f.profile and not t.rehearsal.enabled else None
         out.append(Host(name=name, address=f.address, context=f.context, project=f"{t.name}-{name}",
                         profile=f.profile_name, arch=arch, requires=requires, secrets=secrets,
@@ -133,10 +136,12 @@ def _hosts(r: Resolved, facts: dict[str, HostFacts], workers: list[Container], r
     return out
 
 
-def _secrets(t: Any, used: set[str]) -> list[Secret]:
+def _secrets(r: Resolved, used: set[str]) -> list[Secret]:
     """The Compose secrets among `used`: the field's name is the secret's name."""
+    t = r.topology
     given = {"hf_token": t.hf_token, auth.SECRET: t.api_key}
-    return [Secret(name=name, from_env=ref.from_env) for name, ref in given.items() if ref and name in used]
+    out = [Secret(name=name, from_env=ref.from_env) for name, ref in given.items() if ref and name in used]
+    return out + [s for s in entry.secrets(r) if s.name in used]
 
 
 def _labelled(c: Container, cluster: str, host: str, image_ids: Mapping[str, str]) -> Container:
@@ -195,6 +200,8 @@ def _loc_of(c: Container) -> Loc:
         return ("router",)
     if c.role == "monitoring":
         return ("monitoring", "port")
+    if c.role == "entry":
+        return ("entry",)
     if c.role == "watchdog":
         return ("recovery",)
     assert c.instance is not None and c.node is not None, c.service    # every worker has both

@@ -12,7 +12,7 @@ from pydantic import SerializerFunctionWrapHandler, model_serializer
 
 from pdcompose.frozen import Frozen
 
-Role = Literal["prefill", "decode", "router", "monitoring", "watchdog"]
+Role = Literal["prefill", "decode", "router", "monitoring", "watchdog", "entry"]
 
 
 class SecretRef(Frozen):
@@ -22,10 +22,19 @@ class SecretRef(Frozen):
 
 
 class Secret(Frozen):
-    """A Compose secret: the file /run/secrets/<name> in the container, filled from an env var."""
+    """A Compose secret: the file /run/secrets/<name> in the container, filled from an env var (which deploy
+    fills from `from_file` first, where the topology names a file: the entry's certificate and key)."""
 
     name: str
     from_env: str
+    from_file: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_no_file(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)     # secrets from the environment serialise (and fingerprint) as before
+        if isinstance(data, dict) and data.get("from_file") is None:
+            data.pop("from_file", None)
+        return data
 
 
 class Ulimit(Frozen):
@@ -141,6 +150,17 @@ class Firewall(Frozen):
     allow: list[str] = []
 
 
+class EntryPlan(Frozen):
+    """`entry:`: the TLS door in front of the router (plan/entry.py), where clients (and bench) call."""
+
+    host: str
+    url: str                        # https://<router host>[:port]
+    client_keys: str                # the deployer's variable holding the client keys (bench sends the first)
+    ca: str | None = None           # the CA file clients check the certificate with; None: the system's
+    status_url: str                 # nginx's /health and /stub_status (cluster only)
+    metrics_url: str                # prometheus-nginx-exporter (cluster only)
+
+
 class Router(Frozen):
     host: str
     url: str
@@ -165,6 +185,7 @@ class Plan(Frozen):
     hosts: list[Host]
     router: Router
     firewall: Firewall | None = None  # per-host nftables rules in the bundle (plan/firewall.py); None: off
+    entry: EntryPlan | None = None    # the TLS door in front of the router (plan/entry.py); None: off
 
     @model_serializer(mode="wrap")
     def _drop_empty_substitutions(self, handler: SerializerFunctionWrapHandler) -> Any:
@@ -178,6 +199,8 @@ class Plan(Frozen):
             data.pop("model_revision", None)
         if isinstance(data, dict) and data.get("firewall") is None:     # and for plans without a firewall
             data.pop("firewall", None)
+        if isinstance(data, dict) and data.get("entry") is None:        # and for plans without an entry
+            data.pop("entry", None)
         return data
 
     def host(self, name: str) -> Host:

@@ -25,6 +25,7 @@ CONFIG = f"{CONFIG_DIR}/prometheus.yml"
 RULES = f"{CONFIG_DIR}/rules.yml"
 VLLM_TARGETS = f"{CONFIG_DIR}/targets/vllm.json"
 ROUTER_TARGETS = f"{CONFIG_DIR}/targets/router.json"
+ENTRY_TARGETS = f"{CONFIG_DIR}/targets/entry.json"
 DATA = "/var/lib/prometheus/pdcompose"
 
 # vLLM's request histograms (vllm/v1/metrics/loggers.py) and what the rules call them.
@@ -61,19 +62,21 @@ def prometheus(r: Resolved, host: HostFacts, workers: list[Container], router: C
             "timeout=4)")], interval=10, timeout=5, retries=3, start_period=30),
         restart=t.restart, stop_grace_period=30, labels={"io.pdcompose.role": "monitoring"})
     files = {
-        CONFIG: _yaml(config(m)),
-        RULES: _yaml(rules(t.name, m)),
+        CONFIG: _yaml(config(m, entry=t.entry is not None)),
+        RULES: _yaml(rules(t.name, m, entry=t.entry is not None)),
         VLLM_TARGETS: _json(vllm_targets(t.name, workers)),
         ROUTER_TARGETS: _json(router_targets(t.name, router, router_host, t.router.prometheus_port)),
     }
+    if t.entry is not None:     # the entry's exporter (plan/entry.py); plans without an entry keep their files
+        files[ENTRY_TARGETS] = _json(entry_targets(t.name, router_host, t.entry.metrics_port))
     configs = [ConfigFile(name=f"prometheus-{path.rsplit('/', 1)[1].split('.')[0]}", service=SERVICE,
                           target=path, content=text) for path, text in files.items()]
     return container, configs
 
 
-def config(m: Monitoring) -> dict[str, Any]:
+def config(m: Monitoring, entry: bool = False) -> dict[str, Any]:
     every = prom_duration(m.scrape_interval)
-    return {
+    out: dict[str, Any] = {
         "global": {"scrape_interval": every, "evaluation_interval": every,
                    "scrape_timeout": prom_duration(min(m.scrape_interval, 10_000))},
         "rule_files": [RULES],
@@ -83,6 +86,10 @@ def config(m: Monitoring) -> dict[str, Any]:
              "file_sd_configs": [{"files": [ROUTER_TARGETS]}]},
         ],
     }
+    if entry:
+        out["scrape_configs"].append({"job_name": "pdcompose-entry", "metrics_path": "/metrics",
+                                      "file_sd_configs": [{"files": [ENTRY_TARGETS]}]})
+    return out
 
 
 def vllm_targets(cluster: str, workers: list[Container]) -> list[dict[str, Any]]:
@@ -98,12 +105,18 @@ def router_targets(cluster: str, router: Container, host: HostFacts, port: int) 
                         "host": host.name, "service": router.service}}]
 
 
+def entry_targets(cluster: str, host: HostFacts, port: int) -> list[dict[str, Any]]:
+    return [{"targets": [f"{host.url_host}:{port}"],
+             "labels": {"cluster": cluster, "role": "entry", "instance": "entry", "node": "0",
+                        "host": host.name, "service": "entry"}}]
+
+
 def _window(m: Monitoring) -> str:
     # rate() needs at least two samples: four scrapes, and never less than a minute.
     return prom_duration(max(60_000, 4 * m.scrape_interval))
 
 
-def rules(cluster: str, m: Monitoring) -> dict[str, Any]:
+def rules(cluster: str, m: Monitoring, entry: bool = False) -> dict[str, Any]:
     w, hold = _window(m), prom_duration(m.alert_for)
     records = []
     for kind, metric in LATENCIES:
@@ -153,6 +166,11 @@ def rules(cluster: str, m: Monitoring) -> dict[str, Any]:
                              f"{_human(m.slo.itl_p99)})",
                              "Inter-token latency is above monitoring.slo.itl_p99: the decode runs too many "
                              "sequences at once, or is short of KV cache."))
+    if entry:
+        alerts.insert(2, _alert("PdcomposeEntryDown", 'up{job="pdcompose-entry"} == 0 or nginx_up == 0', hold,
+                                "critical", "the entry (TLS door) on {{ $labels.host }} is down",
+                                "Its exporter does not answer, or cannot read nginx's stub_status: clients "
+                                "cannot reach the router. See `pdcompose status` and the entry's logs."))
     return {"groups": [{"name": f"pdcompose-{cluster}-latency", "rules": records},
                        {"name": f"pdcompose-{cluster}-alerts", "rules": alerts}]}
 

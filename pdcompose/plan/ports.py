@@ -48,8 +48,11 @@ def openings(plan: Plan) -> list[Opening]:
 
 
 def entry_service(plan: Plan) -> tuple[str, str]:
-    """(service, purpose) of the port clients use: the router's HTTP port."""
-    return ("router", "router")
+    """(service, purpose) of the port clients use: the entry's TLS port when there is one (plan/entry.py),
+    else the router's HTTP port."""
+    from pdcompose.plan import entry
+
+    return (entry.SERVICE, entry.PURPOSE) if plan.entry else ("router", "router")
 
 
 def cluster_addresses(plan: Plan) -> list[str]:
@@ -69,8 +72,10 @@ def _who(plan: Plan, host: Host, c: Container, use: PortUse) -> list[str]:
                       if (w.role, w.instance) == (c.role, c.instance) and h.name != host.name)
     if use.purpose == "router metrics":
         return _names(monitors) or ["nobody (no monitoring)"]
-    if use.purpose == "router":
-        return ["clients (anyone)"]
+    if use.purpose == "router":      # behind an entry: the entry (on the same host) and the deployer's gate
+        return [router, "the deployer"] if plan.entry else ["clients (anyone)"]
+    if use.purpose in ("entry status", "entry metrics"):
+        return _names([plan.router.host, *monitors]) + (["the deployer"] if use.purpose == "entry status" else [])
     return ["the operator"]          # Prometheus's own UI and API
 
 

@@ -61,8 +61,9 @@ def router_container(r: Resolved, host: HostFacts, workers: list[Container], fin
 
 
 def _bind_address(t: Any, host: HostFacts) -> str:
-    # A rehearsal runs every "host" on one engine: each binds its own loopback address, the router too.
-    return host.address if t.rehearsal.enabled else "0.0.0.0"
+    # A rehearsal runs every "host" on one engine: each binds its own loopback address, the router too. Behind
+    # an entry the router is no door: on its host's (cluster) address only.
+    return host.address if t.rehearsal.enabled or t.entry is not None else "0.0.0.0"
 
 
 def _reads_engine_counts(image: str) -> bool:

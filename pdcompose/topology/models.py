@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field
 
 from pdcompose.frozen import Strict
+from pdcompose.topology.entry import Entry
 from pdcompose.topology.firewall import Firewall
 from pdcompose.topology.monitoring import Monitoring
 from pdcompose.topology.types import (
@@ -213,6 +214,9 @@ class Topology(Strict):
         "a Prometheus scraping every API server and the router, with alert rules"))
     firewall: Firewall = Field(default_factory=Firewall, description=(
         "per-host nftables rules that close the cluster's ports to other machines (`pdcompose firewall`)"))
+    entry: Entry | None = Field(None, description=(
+        "a TLS front door for the router on its host (nginx): the operator's certificate, client API keys; the "
+        "router then listens on its host's address only, and the entry is the port clients call"))
 
     def role(self, name: str) -> Role:
         return {"prefill": self.prefill, "decode": self.decode}[name]

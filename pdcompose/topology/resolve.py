@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pdcompose import suggest
 from pdcompose.errors import Issue, TopologyError
+from pdcompose.topology.entry import issues as entry_issues
 from pdcompose.topology.models import ROLES, Topology
 from pdcompose.topology.presets import PresetNotFound, Profile, Recipe, load_profile, load_recipe_chain
 from pdcompose.topology.source import Loc, Source
@@ -42,6 +43,8 @@ def resolve(topology: Topology, source: Source, base_dir: Path) -> Resolved:
     recipe_profile = next((r.profile for r in reversed(recipes) if r.profile), None)
     refs = {name: _profile_ref(topology, name, recipe_profile)[0] for name in topology.hosts}
     issues += tuning_warnings(topology, source, recipes, refs)
+    if topology.entry is not None:
+        issues += entry_issues(topology.entry, source, base_dir)
     errors = [i for i in issues if i.severity == "error"]
     if errors:
         raise TopologyError(issues)

@@ -21,6 +21,7 @@ from pdcompose.topology.source import Loc, Source
 _SECRET_NAME = re.compile(r"^(TOKEN|KEY|SECRET|.*_TOKEN|.*_KEY|.*_SECRET|.*PASSWORD.*|.*PASSWD.*)$")
 HIDDEN = "<hidden: a secret>"
 SECRET_FIELDS = ("hf_token", "api_key")       # top-level fields that hold a secret ({from_env: VAR} only)
+ENTRY_SECRETS = ("key", "client_keys")        # entry's fields that hold one ({from_file}/{from_env} only)
 
 
 # Flags are matched more narrowly: --max-num-batched-tokens is no token. vLLM's two secret flags, and any
@@ -63,6 +64,10 @@ def secret_values(data: Any) -> list[str]:
     for field in SECRET_FIELDS:
         if isinstance(data, dict) and isinstance(data.get(field), str | int | float):
             values.add(str(data[field]))
+    entry = data.get("entry") if isinstance(data, dict) else None
+    for field in ENTRY_SECRETS:
+        if isinstance(entry, dict) and isinstance(entry.get(field), str | int | float):
+            values.add(str(entry[field]))
     values.update(name for _, name in _from_env_names(data) if looks_like_token(name))
     return sorted(values, key=len, reverse=True)
 
@@ -136,6 +141,8 @@ def _secret_slots(data: Any, loc: Loc = ()) -> Iterator[tuple[Loc, Any, str]]:
 def is_secret_loc(loc: Loc) -> bool:
     """Whether a field path points at (or into) a value that holds a secret: hf_token, env.HF_TOKEN, ..."""
     if loc and loc[0] in SECRET_FIELDS:
+        return True
+    if len(loc) > 1 and loc[0] == "entry" and loc[1] in ENTRY_SECRETS:
         return True
     return any(part in ("env", "args") and i + 1 < len(loc) and isinstance(loc[i + 1], str)
                and _is_secret(str(part), str(loc[i + 1])) for i, part in enumerate(loc))

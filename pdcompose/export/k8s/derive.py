@@ -43,6 +43,10 @@ def derive(plan: Plan, options: ExportOptions) -> Export:
         # that stop at start (carrying it to a Kubernetes Secret is not done yet)
         raise ExportError("api_key: export k8s does not carry the cluster's API key yet; export a copy of the "
                           "topology without api_key, and give the pods VLLM_API_KEY from a Kubernetes Secret")
+    if plan.entry is not None:
+        # nginx with the operator's certificate is a Compose deployment's door; a cluster has its own Ingress
+        raise ExportError("entry: export k8s does not carry the TLS entry; export a copy of the topology without "
+                          "`entry:`, and terminate TLS and client keys at the cluster's Ingress")
     workers = plan.workers()
     if not workers:
         raise ExportError("the plan has no vLLM nodes to export")
