@@ -1,6 +1,6 @@
 """Reaching a host's endpoints directly or through its Docker context: the pure parts (the in-host
 script's answers, the per-host decision, one fetch per host per poll), without an engine. The same
-paths against real Docker are in tests/integration/test_access_docker.py and the isolated-operator e2e."""
+paths against real Docker are in tests/integration/test_access_docker.py and the lab e2e (tests/e2e/test_lab.py)."""
 
 from __future__ import annotations
 
