@@ -31,10 +31,14 @@ CHUNK = 10 << 20           # huggingface_hub writes a download to disk in chunks
 
 @pytest.fixture
 def real_image() -> str:
-    found = subprocess.run(["docker", "image", "inspect", defaults.VLLM_CPU_IMAGE], capture_output=True)
-    if found.returncode != 0:
-        skip_or_fail(f"{defaults.VLLM_CPU_IMAGE} is not built (make images-vllm): models pull runs in the "
-                     "deployment's vLLM image, the one with huggingface_hub")
+    """models pull runs in the deployment's vLLM image, the one with huggingface_hub: built here when missing
+    or out of date, like the other images. images/build.sh holds that image's lock, so while CI builds it
+    beside `make test` (.ci/run) this waits for that build rather than use an image about to be replaced."""
+    done = subprocess.run([str(SOURCE_TREE / "images" / "build.sh"), "vllm"], cwd=SOURCE_TREE,
+                          env={**os.environ, "PYTHON": sys.executable}, capture_output=True, text=True, timeout=2400)
+    if done.returncode != 0:
+        skip_or_fail(f"{defaults.VLLM_CPU_IMAGE} could not be built (make images-vllm): "
+                     f"{(done.stdout + done.stderr)[-2000:]}")
     return defaults.VLLM_CPU_IMAGE
 
 
