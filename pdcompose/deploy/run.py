@@ -27,7 +27,6 @@ from pdcompose.deploy.preflight import (
     unset_secrets_error,
 )
 from pdcompose.deploy.selection import Scope, relevant_hosts, scope, select_hosts
-from pdcompose.deploy.watchdogs import is_watchdog
 from pdcompose.deploy.weights import DownloadWatch, require_weights
 from pdcompose.doctor import require_fast_checks
 from pdcompose.engine.access import Access
@@ -102,7 +101,6 @@ def _run(plan: Plan, bundle: Path, opts: DeployOptions, report: Reporter, sc: Sc
          access: Access) -> None:
     worker_hosts = [h for h in sc.hosts if any(c.role not in FRONT for c in h.containers)]
     _stop_broken_groups(bundle, worker_hosts, before, report)
-    _hold_watchdogs(bundle, worker_hosts, before)
     if worker_hosts:
         report.step(f"starting vLLM nodes on {len(worker_hosts)} host(s): {', '.join(h.name for h in worker_hosts)}")
         _up_all(bundle, worker_hosts, lambda h: [c.service for c in h.containers if c.role not in FRONT])
@@ -155,13 +153,6 @@ def _stop_broken_groups(bundle: Path, hosts: list[Host], before: dict[str, dict[
         report.step(f"{role}-{instance} is one multi-node DP group and {', '.join(died)} died: stopping its "
                     f"other {len(up)} node(s) so the whole group starts afresh")
         _stop_each(bundle, up)
-
-
-def _hold_watchdogs(bundle: Path, hosts: list[Host], before: dict[str, dict[str, containers.ContainerState]]) -> None:
-    """Running group watchdogs stop before `compose up` (re)creates their engines, which starts them again:
-    they begin afresh with the group, like on a first deploy (deploy/watchdogs)."""
-    _stop_each(bundle, [(h, c.service) for h in hosts for c in h.containers
-                        if is_watchdog(c) and (st := before.get(h.name, {}).get(c.service)) and st.status == "running"])
 
 
 def _stop_each(bundle: Path, members: list[tuple[Host, str]]) -> None:
