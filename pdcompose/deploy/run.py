@@ -163,8 +163,7 @@ def _stop_each(bundle: Path, members: list[tuple[Host, str]]) -> None:
         except DockerException as exc:
             raise wrapped(host.name, exc) from None
 
-    if members:
-        parallel(stop, list({id(h): h for h, _ in members}.values()))
+    parallel(stop, list({id(h): h for h, _ in members}.values()))
 
 
 def _up_all(bundle: Path, hosts: list[Host], services: Callable[[Host], list[str]]) -> None:
