@@ -17,7 +17,7 @@ from python_on_whales import DockerException
 
 from pdcompose.apply.drain import remove_from_router, wait_drained
 from pdcompose.apply.model import ChangePlan, Step
-from pdcompose.deploy.gate import gate_router, gate_workers
+from pdcompose.deploy.gate import gate_containers, gate_router, gate_workers
 from pdcompose.deploy.model import DeployFailed
 from pdcompose.deploy.watchdogs import by_host, is_watchdog
 from pdcompose.engine.access import Access
@@ -25,6 +25,8 @@ from pdcompose.engine.clients import deploy_client, project_client
 from pdcompose.engine.errors import wrapped
 from pdcompose.plan.models import Host, Plan
 from pdcompose.progress import Reporter
+
+SERVING = ("prefill", "decode")        # the roles behind the router
 
 
 @dataclass(frozen=True)
@@ -70,11 +72,14 @@ def _one(plan: Plan, step: Step, bundles: Bundles, access: Access, report: Repor
         _up(plan, step, bundles.new)
         _gate(plan, step, timeout, report, access)
     elif step.kind == "change":
-        done.drained[step.name] = _out_of_router(plan, bundles.old_plan, step, access, drain_timeout)
+        if _serves(bundles.old_plan or plan, step):
+            done.drained[step.name] = _out_of_router(plan, bundles.old_plan, step, access, drain_timeout)
         _recreate(plan, step, bundles, timeout, report, access)
     elif step.kind == "remove":
         assert bundles.old_plan is not None, "a removal comes from the old plan"
-        done.drained[step.name] = _out_of_router(bundles.old_plan, bundles.old_plan, step, access, drain_timeout)
+        if _serves(bundles.old_plan, step):
+            done.drained[step.name] = _out_of_router(bundles.old_plan, bundles.old_plan, step, access,
+                                                     drain_timeout)
         _remove(bundles.old_plan, step)
     else:
         _restart_router(plan, bundles.new, timeout, report, access)
@@ -88,6 +93,11 @@ def _out_of_router(plan: Plan, old_plan: Plan | None, step: Step, access: Access
     for _, c in members:
         remove_from_router(access, router_host, router_plan.router.url, c.url)
     return wait_drained(access, [(h, c.service, c.url) for h, c in members], drain_timeout)
+
+
+def _serves(plan: Plan, step: Step) -> bool:
+    """An instance of API servers the router routes to (not Prometheus or the entry: nothing to drain)."""
+    return any(c.role in SERVING for _, c in _members(plan, step))
 
 
 def _members(plan: Plan, step: Step) -> list:
@@ -152,8 +162,15 @@ def _remove(plan: Plan, step: Step) -> None:
 
 
 def _gate(plan: Plan, step: Step, timeout: float, report: Reporter, access: Access) -> None:
+    """API servers on their /health and model list; anything else (Prometheus, the entry) on Docker's own health
+    check: an API server's gate would wait forever for a /health that Prometheus does not have."""
     members = _engines(plan, step)
-    gate_workers(plan, members, list({h.name: h for h, _ in members}.values()), {}, timeout, report, access)
+    servers = [(h, c) for h, c in members if c.role in SERVING]
+    if servers:
+        gate_workers(plan, servers, list({h.name: h for h, _ in servers}.values()), {}, timeout, report, access)
+    others = [(h, c) for h, c in members if c.role not in SERVING]
+    if others:
+        gate_containers(others, timeout, report)
 
 
 def _restart_router(plan: Plan, bundle: Path, timeout: float, report: Reporter, access: Access) -> None:

@@ -121,7 +121,8 @@ def container_changes(c: Container, r: Running) -> list[str]:
         if r.env.get(key) != value:
             out.append(f"env {key}: {_shown(r.env.get(key))} -> {value}")
     if not out:
-        out.append("other settings of the service (ports, volumes, healthcheck, devices or labels)")
+        out.append("other settings of the service (the files it gets, such as scrape targets; ports, volumes, "
+                   "healthcheck, devices or labels)")
     return out
 
 

@@ -48,7 +48,7 @@ class Step:
 
     @property
     def name(self) -> str:
-        return "router" if self.unit[0] == "router" else f"{self.unit[0]}-{self.unit[1]}"
+        return self.unit[0] if self.unit[1] is None else f"{self.unit[0]}-{self.unit[1]}"
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ one that exits, restart-loops or turns unhealthy stops the wait at once with its
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -63,6 +64,34 @@ def gate_router(plan: Plan, host: Host, before: dict, timeout: float, report: Re
                                              _watchdog([host], {target}, before, failures, lagging_health=True))
 
     _conclude(asyncio.run(run()), failures, "the router", [host])
+
+
+def gate_containers(gated: list[tuple[Host, Container]], timeout: float, report: Reporter,
+                    poll: float = 1.0) -> None:
+    """Wait until containers that are no API server (Prometheus, the entry and its exporter) run and pass their
+    own Docker health check (every planned container has one); raise DeployFailed with the log tail of one
+    that exits, restart-loops or turns unhealthy, or of those still not healthy after `timeout`."""
+    hosts = list({h.name: h for h, _ in gated}.values())
+    t0 = time.monotonic()
+    while True:
+        states = parallel(containers.states, hosts)
+        pending = []
+        for h, c in gated:
+            state = states.get(h.name, {}).get(c.service)
+            if state is None or state.failed:
+                reason = "no container" if state is None else state.describe()
+                logs = containers.log_tail(h, state.name) if state else ""
+                raise DeployFailed(f"{c.service} on {h.name}: {reason}", [Failure(h.name, c.service, reason, logs)], "")
+            if state.status != "running" or state.health not in (None, "healthy"):
+                pending.append((h, c, state))
+        if not pending:
+            report.step(f"{', '.join(c.service for _, c in gated)} healthy ({time.monotonic() - t0:.1f} s)")
+            return
+        if time.monotonic() - t0 > timeout:
+            failures = [Failure(h.name, c.service, s.describe(), containers.log_tail(h, s.name)) for h, c, s in pending]
+            raise DeployFailed(f"not healthy within {timeout:.0f} s: {', '.join(f.service for f in failures)}",
+                               failures, "")
+        time.sleep(poll)
 
 
 class _Rounds:
