@@ -3,23 +3,22 @@ daemon, network namespace and address, 198.19.13.x), deployed and operated from 
 reaches them ONLY over SSH, with real `vllm serve` (the CPU build of vLLM 0.13.0, `images/build.sh vllm`)
 behind the real vllm-router.
 
-One prefill node on n0; one decode instance spanning n1 and n2 (hybrid-LB data parallelism, its DP master on
-n1, 2 engines per node: DP 4), with its group watchdogs; the router on n3; n4 spare for `apply`. The KV cache moves by NIXL between
-DIFFERENT addresses. In order: deploy (health gate, router last), a benchmark through the router whose every
-request is proven paired P->D by the engines' own counters (prefill and decodes finished as many requests as
-the bench sent, the decodes' `vllm:nixl_*` metrics counted one KV transfer per request, none failed, both
-decode nodes served), status, the same requests to a mock twin (the same topology rehearsed with the mock on
-loopback) answered alike, a prefill container restarted behind pdcompose's back and what the decode then
-does, `pdcompose restart --role prefill`, a decode node killed under load and healed by the group watchdogs
-(time to serving again, failed requests, what status said), `pdcompose apply` under steady load (a second
-prefill instance added on n4, a flag change on one of the two, the second removed: tests/e2e/real_apply.py),
-down with nothing left on any host. Prints the
-time to a ready router, the peak memory of each host's containers and the requests per second.
+One prefill node on n0; one decode instance spanning n1 and n2 (hybrid-LB data parallelism, its DP master on n1, 2
+engines per node: DP 4), with its group watchdogs; the router on n3; n4 spare for `apply`. The KV cache moves by
+NIXL between DIFFERENT addresses. In order: deploy (health gate, router last), a benchmark through the router whose
+every request is proven paired P->D by the engines' own counters (prefill and decodes finished as many requests as
+the bench sent, the decodes' `vllm:nixl_*` metrics counted one KV transfer per request, none failed, both decode
+nodes served), status, the same requests to a mock twin (the same topology rehearsed with the mock on loopback)
+answered alike, a prefill container restarted behind pdcompose's back and what the decode then does, `pdcompose
+restart --role prefill`, a decode node killed under load and healed by the group watchdogs (time to serving again,
+failed requests, what status said), `pdcompose apply` under steady load (a second prefill instance added on n4, a
+flag change on one of the two, the second removed: tests/e2e/real_apply.py), down with nothing left on any host.
+Prints the time to a ready router, the peak memory of each host's containers and the requests per second.
 
 The 13 GB engine image and the router's and load generator's images are seeded into the hosts' stores
 (`lab up --seed`: hardlinked from this machine's, no copy): `images push` over SSH is tests/e2e/test_lab.py's
-subject. Memory: ~3.4 GB per prefill, ~6.5 GB per decode node: ~17 GB with the second prefill. The test waits (up to 10 min) for
-other jobs on the machine to use no more than MAX_OTHERS_GB before it starts, and never skips.
+subject. Memory: ~3.4 GB per prefill, ~6.5 GB per decode node: ~17 GB with the second prefill. The test waits
+(up to 10 min) for other jobs on the machine to use no more than MAX_OTHERS_GB before it starts, and never skips.
 """
 
 from __future__ import annotations
@@ -160,7 +159,7 @@ def kill_a_decode_node(real: Deployment) -> dict:
                                         for a in real.alerts() if a["state"] == "firing")) or "none firing")
         if report["status"] == "ok":
             break
-        time.sleep(1)
+        time.sleep(10)      # sparingly: each status and top costs CPU the restarting engines need
     stop.set()
     load.join(150)
     window = [(t, code) for t, code in outcomes if t >= t0]
