@@ -38,7 +38,8 @@ def deploy(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = Non
            smoke: Annotated[bool, typer.Option(
                "--smoke/--no-smoke", help="Send a one-token request through the router at the end")] = True,
            skip_doctor: Annotated[bool, typer.Option(
-               "--skip-doctor", help="Skip the image and free-port checks (reachability is always checked)")] = False,
+               "--skip-doctor",
+               help="Skip the image, NIC and free-port checks (reachability is always checked)")] = False,
            allow_download: Annotated[bool, typer.Option("--allow-download", help=(
                "Start vLLM even where the model's revision is not in the host's HF cache: vLLM downloads it "
                "at start (its progress is shown while waiting); otherwise deploy refuses, naming "

@@ -10,9 +10,9 @@ from pdcompose.hardware import GDRCOPY, IMEX, INFINIBAND, NVIDIA_RUNTIME
 Status = Literal["pass", "warn", "fail", "skip"]
 
 # Display order. engine first: when it fails, every other check of that host is skipped.
-CHECKS = ("engine", "arch", "images", "address", "ports", NVIDIA_RUNTIME, "gpus", INFINIBAND, IMEX, GDRCOPY, "devices",
-          "hf-cache", "weights", "firewall")
-FAST = ("engine", "arch", "images", "ports")     # what deploy runs before it starts anything
+CHECKS = ("engine", "arch", "images", "address", "interface", "ports", NVIDIA_RUNTIME, "gpus", INFINIBAND, IMEX,
+          GDRCOPY, "devices", "hf-cache", "weights", "firewall")
+FAST = ("engine", "arch", "images", "interface", "ports")     # what deploy runs before it starts anything
 
 
 @dataclass(frozen=True)

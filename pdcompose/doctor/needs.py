@@ -1,4 +1,4 @@
-"""What a host must offer for its part of the plan: images, addresses, ports, devices, GPUs, paths.
+"""What a host must offer for its part of the plan: images, addresses, ports, devices, GPUs, paths, a NIC.
 
 Read from the plan's containers (what Compose will actually ask the engine for), so a profile that
 lists hardware a host's containers never use (a router-only host of a GB200 profile) is not failed
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pdcompose.plan.models import Host, PortUse
 
 SIDE_CHANNEL_HOST = "VLLM_NIXL_SIDE_CHANNEL_HOST"
+GLOO_IFNAME = "GLOO_SOCKET_IFNAME"
 
 # The topology field that moves each kind of port, for the fix hints.
 PORT_FIELDS = {"API": "{role}.port", "NIXL side channel": "{role}.nixl_port", "DP RPC": "{role}.rpc_port",
@@ -44,6 +45,9 @@ class Needs:
     paths: dict[str, str]                  # host path bind-mounted -> what it is
     hardware: set[str]                     # the profile's `requires`
     model_dir: str                         # hub/models--org--name inside an HF cache
+    nic_env: list[str]                     # env variables whose value names the host's `interface`
+    gloo_by_name: list[str]                # services of DP groups across hosts without GLOO_SOCKET_IFNAME: Gloo
+                                           # binds what the host's name resolves to
 
     @property
     def uses_gpus(self) -> bool:
@@ -83,7 +87,18 @@ def needs(host: Host, model: str = "") -> Needs:
         gpus=sorted({g for c in cs if c.gpu_driver for g in c.gpus}, key=_gpu_order),
         paths=paths, hardware=set(host.requires),
         model_dir="hub/models--" + model.replace("/", "--") if model and not model.startswith("/") else "",
+        nic_env=_nic_env(host),
+        gloo_by_name=[c.service for c in cs if c.dp and c.dp.nodes > 1 and GLOO_IFNAME not in c.env],
     )
+
+
+def _nic_env(host: Host) -> list[str]:
+    """The variables `{interface}` filled in (GLOO/NCCL/NVSHMEM ..._IFNAME of the presets): those whose value,
+    or one item of a comma list, is the host's interface."""
+    if not host.interface:
+        return []
+    return sorted({k for c in host.containers for k, v in c.env.items()
+                   if isinstance(v, str) and host.interface in v.split(",")})
 
 
 def _span(use: PortUse) -> range:

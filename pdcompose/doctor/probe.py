@@ -4,23 +4,29 @@ Standard library only, and plain enough for any python3 >= 3.7 an image may carr
 the router's). It prints one JSON object; deciding pass or fail is the caller's job.
 
   host   (--network host --pid host, host /dev at /host/dev): can the host's addresses and the plan's
-         ports be bound; who holds a taken port (pid, command, container id); do device nodes exist
+         ports be bound; who holds a taken port (pid, command, container id); do device nodes exist;
+         the host's NICs and their addresses; what the host's name resolves to (what Gloo binds)
   gpus   (--gpus all): the GPUs the NVIDIA runtime hands a container, from nvidia-smi or /proc
   path   (the host path bind-mounted at /pdcompose-probe): is it a directory, is the model cached
 """
 
 import errno
+import fcntl
 import glob
 import json
 import os
 import re
 import socket
 import stat
+import struct
 import subprocess
 import sys
 
 LISTEN = "0A"
 CONTAINER_ID = re.compile(r"[0-9a-f]{64}")
+RTM_GETADDR, NLM_F_REQUEST, NLM_F_DUMP, NLMSG_DONE, NLMSG_ERROR = 22, 1, 0x300, 3, 2
+IFA_LOCAL, IFA_ADDRESS = 2, 1
+SIOCGIFADDR = 0x8915
 
 
 def bind_error(address, port):
@@ -68,6 +74,83 @@ def local_addresses():
         if len(fields) > 3 and fields[3] == "00":
             found.add(socket.inet_ntop(socket.AF_INET6, bytes.fromhex(fields[0])))
     return sorted(found)
+
+
+def _netlink_addresses():
+    """[(interface index, address)] of every address the kernel has (`ip addr`): RTM_GETADDR over netlink,
+    which, unlike SIOCGIFADDR, also sees a NIC's secondary addresses and its IPv6 ones."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+    try:
+        sock.settimeout(5)
+        sock.sendto(struct.pack("=IHHII", 17, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, 1, 0) + b"\0", (0, 0))
+        found = []
+        while True:
+            data, offset = sock.recv(65536), 0
+            while offset + 16 <= len(data):
+                length, kind = struct.unpack_from("=IH", data, offset)
+                if kind == NLMSG_DONE:
+                    return found
+                if kind == NLMSG_ERROR or length < 16:
+                    raise OSError("netlink refused RTM_GETADDR")
+                found.extend(_ifaddr(data[offset + 16:offset + length]))
+                offset += (length + 3) & ~3
+    finally:
+        sock.close()
+
+
+def _ifaddr(body):
+    """One RTM_NEWADDR message -> [(index, address)]: IFA_LOCAL for IPv4 (IFA_ADDRESS is a peer's on a
+    point-to-point link), IFA_ADDRESS for IPv6."""
+    family, _, _, _, index = struct.unpack_from("=BBBBI", body)
+    attrs, offset = {}, 8
+    while offset + 4 <= len(body):
+        length, kind = struct.unpack_from("=HH", body, offset)
+        if length < 4:
+            break
+        attrs[kind] = body[offset + 4:offset + length]
+        offset += (length + 3) & ~3
+    raw = attrs.get(IFA_LOCAL if family == socket.AF_INET else IFA_ADDRESS)
+    return [(index, socket.inet_ntop(family, raw))] if raw and family in (socket.AF_INET, socket.AF_INET6) else []
+
+
+def _ioctl_address(name):
+    """The primary IPv4 address of one NIC (SIOCGIFADDR), or None: the fallback where netlink is refused."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        answer = fcntl.ioctl(sock.fileno(), SIOCGIFADDR, struct.pack("256s", name.encode()[:15]))
+        return socket.inet_ntoa(answer[20:24])
+    except OSError:
+        return None
+    finally:
+        sock.close()
+
+
+def interfaces(wanted=()):
+    """NIC name -> its IPv4 and global IPv6 addresses, for every NIC that has one and every NIC in
+    `wanted` that exists (a host's many container veths have none: left out, to keep the answer small)."""
+    names = dict(socket.if_nameindex())
+    found = {name: [] for name in names.values()}
+    try:
+        for index, address in _netlink_addresses():
+            if index in names and not address.lower().startswith("fe80:"):
+                found[names[index]].append(address)
+    except OSError:
+        for name in found:
+            address = _ioctl_address(name)
+            found[name] = [address] if address else []
+    return {name: sorted(ips, key=lambda ip: (":" in ip, ip)) for name, ips in sorted(found.items())
+            if ips or name in wanted}
+
+
+def own_name():
+    """The host's name as a host-network container sees it, and what it resolves to, in getaddrinfo's order:
+    Gloo binds the first of these that binds unless GLOO_SOCKET_IFNAME names a NIC."""
+    name = socket.gethostname()
+    try:
+        infos = socket.getaddrinfo(name, None, 0, socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return {"name": name, "ips": [], "error": str(exc)}
+    return {"name": name, "ips": list(dict.fromkeys(info[4][0] for info in infos)), "error": None}
 
 
 def _hex_address(text):
@@ -149,7 +232,12 @@ def host_mode(args):
     ports = [check_port(bind, port) for bind, port in args.get("ports", [])]
     root = args.get("dev_root", "")
     devices = {path: device(path, root) for path in args.get("devices", [])}
-    return {"addresses": addresses, "local_addresses": local_addresses(), "ports": ports, "devices": devices}
+    out = {"addresses": addresses, "local_addresses": local_addresses(), "ports": ports, "devices": devices}
+    if "interfaces" in args:        # asked for only: older callers get the answer they always got
+        out["interfaces"] = interfaces(args["interfaces"])
+    if args.get("hostname"):
+        out["hostname"] = own_name()
+    return out
 
 
 def gpus_mode(args):

@@ -16,6 +16,7 @@ from pdcompose.doctor import arch_checks, container, engine_checks, holders, hw_
 from pdcompose.doctor.firewall_check import firewall_check
 from pdcompose.doctor.model import CHECKS, FAST, CheckResult, failed, ordered, skipped
 from pdcompose.doctor.needs import Needs, needs
+from pdcompose.doctor.nic_check import interface_check, probe_args
 from pdcompose.doctor.weights import weights_checks
 from pdcompose.engine.cli import DockerTimeout
 from pdcompose.engine.fanout import each, together
@@ -24,7 +25,7 @@ from pdcompose.errors import HostUnreachable, PdcomposeError
 from pdcompose.hardware import GDRCOPY, IMEX, INFINIBAND, NVIDIA_RUNTIME
 from pdcompose.plan.models import Host, Plan
 
-HOST_PROBED = ("address", "ports", INFINIBAND, IMEX, GDRCOPY, "devices")   # answered by the host probe
+HOST_PROBED = ("address", "interface", "ports", INFINIBAND, IMEX, GDRCOPY, "devices")   # answered by the host probe
 DEFAULT_TIMEOUT = 10.0
 CONTAINER_FACTOR = 3           # a probe container starts, runs and is removed: give it more than one call
 REHEARSAL_SKIPS = {NVIDIA_RUNTIME: "rehearsal: no GPUs are reserved", "gpus": "rehearsal: no GPUs are reserved",
@@ -56,7 +57,7 @@ def require_fast_checks(plan: Plan, hosts: list[Host], timeout: float = DEFAULT_
         raise PdcomposeError("doctor found problems, nothing was started (`pdcompose doctor` for the full "
                              "check; --skip-doctor to deploy anyway):\n  " + "\n  ".join(r.line() for r in bad))
     notes = [r.line() for r in results if r.status == "warn"]
-    return [*notes, f"engine, architecture, images and ports fine on {len(hosts)} host(s)"]
+    return [*notes, f"engine, architecture, images, NICs and ports fine on {len(hosts)} host(s)"]
 
 
 def check_host(plan: Plan, host: Host, timeout: float, checks: tuple[str, ...]) -> list[CheckResult]:
@@ -101,7 +102,8 @@ def _probed(plan: Plan, host: Host, n: Needs, image: str, timeout: float, checks
     want_gpus = any(c in checks for c in (NVIDIA_RUNTIME, "gpus")) and n.uses_gpus
     paths = list(n.paths) if "hf-cache" in checks else []
     host_args = {"addresses": list(n.addresses), "ports": [[p.bind, p.port] for p in n.ports if "ports" in checks],
-                 "devices": hw_checks.probed_devices(host, n)}
+                 "devices": hw_checks.probed_devices(host, n),
+                 **(probe_args(plan, host, n) if "interface" in checks else {})}
     probes: dict[str | tuple[str, str], Callable[[], Attempt]] = {}
     if want_host:
         probes["host"] = partial(_attempt, container.host_probe, host.name, host.context, image, host_args, t)
@@ -120,8 +122,8 @@ def _probed(plan: Plan, host: Host, n: Needs, image: str, timeout: float, checks
                     for c in HOST_PROBED]
         elif found is not None:
             ps = cache(lambda: holders.running(host.name, host.context, timeout))
-            out += [network_checks.addresses(host, n, found, plan.rehearsal), network_checks.ports(host, n, found, ps),
-                    *hw_checks.device_checks(host, n, found)]
+            out += [network_checks.addresses(host, n, found, plan.rehearsal), interface_check(plan, host, n, found),
+                    network_checks.ports(host, n, found, ps), *hw_checks.device_checks(host, n, found)]
     if "gpus" in done:
         out += hw_checks.gpu_checks(host, n, *done["gpus"])
     else:

@@ -70,9 +70,10 @@ def build_plan(resolved: Resolved, *, rehearsal: bool | None = None) -> tuple[Pl
 
 def fingerprint(plan: Plan) -> str:
     """Identifies what runs (not where the file was): tags bench results and deploy state."""
-    # A host's arch says where things run, not what runs: plans from before it keep their fingerprint.
+    # A host's arch says where things run, not what runs, and its interface is already in the env it names:
+    # plans from before either keep their fingerprint.
     data = plan.model_dump(mode="json", exclude={"fingerprint": True, "source": True, "pdcompose_version": True,
-                                                 "hosts": {"__all__": {"arch"}}})
+                                                 "hosts": {"__all__": {"arch", "interface"}}})
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -132,7 +133,7 @@ def _hosts(r: Resolved, facts: dict[str, HostFacts], workers: list[Container], r
         out.append(Host(name=name, address=f.address, context=f.context, project=f"{t.name}-{name}",
                         profile=f.profile_name, arch=arch, requires=requires, secrets=secrets,
                         containers=[_labelled(c, t.name, name, r.image_ids) for c in mine], configs=configs,
-                        hf_cache=f.hf_cache if runs_vllm else None))
+                        hf_cache=f.hf_cache if runs_vllm else None, interface=f.interface))
     return out
 
 

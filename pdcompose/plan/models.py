@@ -125,6 +125,7 @@ class Host(Frozen):
     containers: list[Container]
     configs: list[ConfigFile] = []  # only with monitoring: Prometheus's configuration and targets
     hf_cache: str | None = None     # where its Hugging Face cache is on the host (where vLLM runs and one is set)
+    interface: str | None = None    # the NIC `{interface}` named in its containers' env (doctor checks it exists)
 
     @property
     def platform(self) -> str | None:
@@ -141,6 +142,8 @@ class Host(Frozen):
             data.pop("configs", None)
         if isinstance(data, dict) and data.get("hf_cache") is None:
             data.pop("hf_cache", None)
+        if isinstance(data, dict) and data.get("interface") is None:
+            data.pop("interface", None)
         return data
 
 

@@ -73,15 +73,15 @@ def test_the_guide_rehearsed_end_to_end(folder: Path):
     assert sorted(p.parent.name for p in (folder / "out-rehearsal").glob("*/compose.yaml")) == \
         [f"gb200-n{i}" for i in range(7)]
 
-    # Preflight: every applicable check passes; GPU, device and cache checks are skipped, and say so.
+    # Preflight: every applicable check passes; GPU, device, cache and NIC checks are skipped, and say so.
     doctor = json.loads(cli(folder, "doctor", "--json").stdout)
     checks = doctor["checks"]
     assert doctor["status"] == "ok" and {c["host"] for c in checks} == {f"gb200-n{i}" for i in range(7)}
     assert not [c for c in checks if c["status"] == "fail"]
     assert {c["check"] for c in checks if c["status"] == "pass"} >= {"engine", "images", "address", "ports"}
     skipped = [c for c in checks if c["status"] == "skip"]
-    assert {c["check"] for c in skipped} == {"nvidia-runtime", "gpus", "infiniband", "imex", "gdrcopy", "devices",
-                                             "hf-cache", "weights"}
+    assert {c["check"] for c in skipped} == {"interface", "nvidia-runtime", "gpus", "infiniband", "imex", "gdrcopy",
+                                             "devices", "hf-cache", "weights"}
     assert all(c["detail"].startswith("rehearsal: no ") for c in skipped), skipped   # weights: no HF cache mounted
 
     # Image distribution to the 7 hosts' contexts (all on this one engine, so each already has the ID)
