@@ -136,6 +136,22 @@ def _expected(path: Path, deployed: Plan) -> dict[str, str]:
     return {s: d for h in plan.hosts for s, d in definitions(h).items()}
 
 
+def _with_topology_hosts(deployed: Plan, path: Path) -> Plan:
+    """The deployed plan, plus the hosts the topology runs something on that it lacks: an `apply` that failed
+    after adding an instance leaves it running there (plan.json is rewritten only when an apply completes)."""
+    if not path.is_file():
+        return deployed
+    try:
+        current = load_plan(path, deployed.rehearsal, quiet=True)[0]
+    except PdcomposeError:
+        return deployed
+    known = {h.name for h in deployed.hosts}
+    extra = [h for h in current.hosts if h.name not in known and h.containers]
+    if current.cluster != deployed.cluster or not extra:
+        return deployed
+    return deployed.model_copy(update={"hosts": [*deployed.hosts, *extra]})
+
+
 @handles_errors
 def logs(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None,
          host: Annotated[list[str] | None, typer.Option("--host", "-H", help="Only these hosts (repeatable)")] = None,
@@ -179,7 +195,9 @@ def down(topology: TopologyArg = None, file: FileOpt = None, out: OutOpt = None,
     from pdcompose.engine.contexts import remove_rehearsal_contexts
     from pdcompose.ops.down import down as run_down
 
-    plan = _with_contexts(deployed_plan(topology_path(topology, file), out, rehearsal))
+    path = topology_path(topology, file)
+    deployed = deployed_plan(path, out, rehearsal)
+    plan = _with_contexts(deployed if context else _with_topology_hosts(deployed, path))
     hosts = _hosts(plan, context)
     with _state_on_failure(hosts), reporter() as progress:
         removed = run_down(hosts, progress)
