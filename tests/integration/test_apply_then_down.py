@@ -1,4 +1,4 @@
-"""`down` after an `apply` that failed halfway: the apply added a prefill instance, then a changed decode
+"""`down` after an `apply` that failed halfway: the apply added a prefill instance, then a changed prefill
 failed to start and was rolled back, so the apply stopped with the deployed bundle (plan.json) unchanged. The
 added instance runs on a host that bundle does not know; `down` must remove it too, or the cluster is left
 half-removed with nothing saying so. Mock engine, real router, on 127.0.123.x."""
@@ -32,8 +32,10 @@ def test_down_removes_what_a_failed_apply_added(images: Images, tmp_path: Path):
     try:
         deployed = run_cli("deploy", cwd=tmp_path, timeout=300)
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-        # A second prefill (added first), and a decode flag vLLM refuses: that step fails and is rolled back.
-        topo.write_text(topology(NAME, prefills=2, decodes=1, first=FIRST, decode_args={0: "max-num-seqs: many"}))
+        # A second prefill (added first), and the first prefill changed to a definition that fails at start
+        # (the mock exits as an engine that cannot start): that step is rolled back and apply stops.
+        topo.write_text(topology(NAME, prefills=2, decodes=1, first=FIRST,
+                                 prefill_env={0: "PDCOMPOSE_MOCK_EXIT_CODE: '3'"}))
         applied = run_cli("apply", "--defer-router", cwd=tmp_path, timeout=300)
         assert applied.returncode != 0 and "rolled back" in applied.stdout + applied.stderr, applied.stderr
         assert "prefill-1-node-0" in containers()
