@@ -1,20 +1,14 @@
-"""What the real-engine scenario works with: the deployment on the lab, the engines' own counters, /health over
-time, the memory of the hosts' containers, requests through a router. The scenario is tests/e2e/test_real_engine.py."""
+"""What the real-engine scenario measures with: the engines' own counters, /health over time, the memory of
+the hosts' containers, requests through a router. The scenario is tests/e2e/test_real_engine.py."""
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 import threading
 import time
 from pathlib import Path
 
 import httpx
-
-from pdcompose.lab.model import Lab
-from tests.e2e.twin import Side
-from tests.lab.kit import host_docker, moved, op
 
 MODEL = "tiny-llama"
 MAX_OTHERS_GB = 8.0                    # what other jobs may use before the scenario starts
@@ -188,53 +182,3 @@ def wait_healthy(url: str, timeout: float) -> float:
             pass
         time.sleep(1)
     raise AssertionError(f"{url} not healthy within {timeout} s")
-
-
-class Deployment:
-    """The lab and the topology on it, and what the scenario reaches: its API servers and router by URL (from
-    the plan), each host's Docker daemon directly (the test's view: to restart or kill a container behind
-    pdcompose's back), pdcompose on the operator. `rewrite` changes the topology (for `apply`)."""
-
-    def __init__(self, lab: Lab, folder: Path, source: str) -> None:
-        self.lab, self.folder = lab, folder
-        self.topology = self._write(source)
-        urls: dict[str, list[str]] = {}
-        for h in self.plan["hosts"]:
-            for c in h["containers"]:
-                urls.setdefault(c["role"], []).append(c["url"])
-        self.prefill, self.decodes, self.router = urls["prefill"][0], urls["decode"], urls["router"][0]
-        self.side = Side(self.prefill, self.decodes[0], self.router)
-
-    def _write(self, source: str) -> Path:
-        """The topology `source` moved onto the lab (folder/pdcompose.yaml), and its plan read."""
-        (self.folder / "source.yaml").write_text(source)
-        topology = moved(self.lab, self.folder / "source.yaml", self.folder)
-        self.plan = json.loads(op(self.lab, topology, "plan", "--json").stdout)
-        lab_host = {h.address: h.name for h in self.lab.hosts}
-        self.host_of = {c["service"]: lab_host[h["address"]] for h in self.plan["hosts"] for c in h["containers"]}
-        self.url_of = {c["service"]: c["url"] for h in self.plan["hosts"] for c in h["containers"]}
-        return topology
-
-    def rewrite(self, source: str) -> None:
-        self._write(source)
-
-    def cli(self, *args: str, ok: bool | None = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        t0 = time.monotonic()
-        result = op(self.lab, self.topology, *args, ok=ok, timeout=timeout)
-        print(f"$ pdcompose {' '.join(args)}  -> {result.returncode} ({time.monotonic() - t0:.1f} s)")
-        return result
-
-    def docker(self, host: str, *args: str) -> None:
-        done = host_docker(self.lab, host, *args)
-        assert done.returncode == 0, done.stderr
-
-    def counters(self) -> dict[str, float]:
-        return counters(self.prefill, self.decodes)
-
-    def alerts(self) -> list[dict]:
-        """Prometheus's alerts (it runs on the router's host, port 9090), asked from this machine."""
-        prometheus = self.router.rsplit(":", 1)[0] + ":9090"
-        try:
-            return httpx.get(f"{prometheus}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
-        except (httpx.HTTPError, ValueError, KeyError):
-            return []
