@@ -129,21 +129,25 @@ def _expected(path: Path, deployed: Plan) -> dict[str, str]:
     does not load): what `pdcompose apply` would make each container run."""
     from pdcompose.plan.definition import definitions
 
-    plan = deployed
-    if path.is_file():
-        with contextlib.suppress(PdcomposeError):
-            plan = load_plan(path, deployed.rehearsal, quiet=True)[0]
+    plan = _topology_plan(path, deployed) or deployed
     return {s: d for h in plan.hosts for s, d in definitions(h).items()}
+
+
+def _topology_plan(path: Path, deployed: Plan) -> Plan | None:
+    """The topology's plan as it is now (a rehearsal if the deployed one is), or None when it does not load."""
+    if not path.is_file():
+        return None
+    try:
+        return load_plan(path, deployed.rehearsal, quiet=True)[0]
+    except PdcomposeError:
+        return None
 
 
 def _with_topology_hosts(deployed: Plan, path: Path) -> Plan:
     """The deployed plan, plus the hosts the topology runs something on that it lacks: an `apply` that failed
     after adding an instance leaves it running there (plan.json is rewritten only when an apply completes)."""
-    if not path.is_file():
-        return deployed
-    try:
-        current = load_plan(path, deployed.rehearsal, quiet=True)[0]
-    except PdcomposeError:
+    current = _topology_plan(path, deployed)
+    if current is None:
         return deployed
     known = {h.name for h in deployed.hosts}
     extra = [h for h in current.hosts if h.name not in known and h.containers]
