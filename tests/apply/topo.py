@@ -3,6 +3,8 @@ router on r; loopback addresses from 127.0.120.10 (this suite's range), every ho
 
 from __future__ import annotations
 
+from pathlib import Path
+
 NIXL = "{kv_connector: NixlConnector, kv_role: kv_both}"
 
 
@@ -31,3 +33,12 @@ def topology(name: str, *, prefills: int = 2, decodes: int = 2, prefill_args: di
              f"rehearsal: {{enabled: true, first_address: {first}, load_delay: 1, health_check_interval: 1, "
              "decode_ms_per_token: 20}"]
     return "\n".join(lines) + "\n"
+
+
+def deploy_fresh(folder: Path) -> None:
+    """Deploy folder/pdcompose.yaml after a `down` that clears a killed earlier run's containers."""
+    from tests.helpers import run_cli
+
+    run_cli("down", cwd=folder, timeout=300)
+    deployed = run_cli("deploy", cwd=folder, timeout=300)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr

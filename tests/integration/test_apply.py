@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.apply.steady import Load
-from tests.apply.topo import topology
+from tests.apply.topo import deploy_fresh, topology
 from tests.figures import LINES
 from tests.helpers import run_cli
 from tests.integration.conftest import Images
@@ -52,9 +52,7 @@ def routed() -> set[str]:
 def folder(images: Images, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:  # noqa: ARG001
     where = tmp_path_factory.mktemp("apply")
     (where / "pdcompose.yaml").write_text(topology(NAME))
-    run_cli("down", cwd=where, timeout=300)             # a killed earlier run's containers
-    deployed = run_cli("deploy", cwd=where, timeout=300)
-    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    deploy_fresh(where)
     yield where
     run_cli("down", cwd=where, timeout=300)
     # `down` removes the contexts of the topology's hosts as it is now: p2's went with its instance's removal

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.apply.topo import topology
+from tests.apply.topo import deploy_fresh, topology
 from tests.helpers import run_cli
 from tests.integration.conftest import Images
 
@@ -41,9 +41,7 @@ def scraped() -> set[str]:
 @pytest.fixture()
 def folder(images: Images, tmp_path: Path) -> Iterator[Path]:  # noqa: ARG001
     (tmp_path / "pdcompose.yaml").write_text(topology(NAME, prefills=1, decodes=1, first=FIRST) + MONITORING)
-    run_cli("down", cwd=tmp_path, timeout=300)             # a killed earlier run's containers
-    deployed = run_cli("deploy", cwd=tmp_path, timeout=300)
-    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    deploy_fresh(tmp_path)
     yield tmp_path
     run_cli("down", cwd=tmp_path, timeout=300)
     subprocess.run(["docker", "context", "rm", "-f", f"rehearsal-{NAME}-p1"], capture_output=True, timeout=60)
